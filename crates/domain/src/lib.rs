@@ -1,0 +1,1 @@
+//! The pure booking domain (filled by the foundation issue).

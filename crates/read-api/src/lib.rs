@@ -1,0 +1,1 @@
+//! read-api: filled by later issues.

@@ -1,0 +1,1 @@
+//! sagas: filled by later issues.

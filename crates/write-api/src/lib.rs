@@ -1,0 +1,1 @@
+//! write-api: filled by later issues.
