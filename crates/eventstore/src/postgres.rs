@@ -1,0 +1,512 @@
+//! The PostgreSQL backend (the default).
+//!
+//! One append is one call of the `es_append` SQL function (see
+//! `schema/migrations/0001_event_store.sql`): one round trip that locks the
+//! streams, checks their versions, chains the hashes and inserts events and
+//! commands. The global order is `(tx, position)`, read only below the oldest
+//! running transaction (`pg_snapshot_xmin`), so a reader's cursor never passes
+//! an event that is still to commit. LISTEN/NOTIFY only wakes readers.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgListener, PgPool, PgRow};
+use sqlx::{PgConnection, Row};
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::hash::{self, Content};
+use crate::model::{
+    AppendRequest, AppendResult, BadEvent, Capabilities, ExpectedVersion, Metadata, Position,
+    RecordedEvent, StoredCommand, StreamId, VerifyReport,
+};
+use crate::store::EventStore;
+use crate::verify::ChainVerifier;
+
+/// Every migration of the engine (event store and read models), applied by
+/// `booking migrate` and at start-up.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../schema/migrations");
+
+/// The LISTEN/NOTIFY channel that wakes readers in other processes.
+const CHANNEL: &str = "es_appended";
+
+const EVENT_COLUMNS: &str = "position, tx::text::bigint AS tx, stream_id, version, event_id, \
+     event_type, schema_version, data, metadata, recorded_at, prev_hash, hash";
+
+#[derive(Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    wake: watch::Sender<u64>,
+    /// Asks the notifier task to tell other processes that events were
+    /// appended. Coalesced: many appends, one NOTIFY.
+    notify_others: Notify,
+}
+
+impl PgEventStore {
+    /// A store over `pool`. Starts two small background tasks (they end when
+    /// the store is dropped): one LISTENs for appends by other processes, one
+    /// NOTIFYs them of ours. NOTIFY is sent after commit, outside the append's
+    /// transaction, because a transaction that notifies takes a global lock
+    /// at commit and would serialise every append.
+    pub fn new(pool: PgPool) -> Self {
+        let shared = Arc::new(Shared {
+            wake: watch::channel(0).0,
+            notify_others: Notify::new(),
+        });
+        tokio::spawn(listen(pool.clone(), Arc::downgrade(&shared)));
+        tokio::spawn(notify(pool.clone(), Arc::downgrade(&shared)));
+        Self { pool, shared }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the engine's migrations.
+    pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(pool).await
+    }
+
+    /// Appends inside the caller's transaction; the caller commits (and then
+    /// calls [`PgEventStore::appended`] to wake readers promptly).
+    pub async fn append_in(
+        &self,
+        conn: &mut PgConnection,
+        request: AppendRequest,
+    ) -> Result<AppendResult, StoreError> {
+        crate::validate(&request)?;
+        let recorded_at = hash::truncate_to_micros(Utc::now());
+
+        // Lock streams in one global order so that concurrent multi-stream
+        // appends cannot deadlock.
+        let mut order: Vec<usize> = (0..request.streams.len()).collect();
+        order.sort_by(|&a, &b| request.streams[a].stream.cmp(&request.streams[b].stream));
+        let mut slot = vec![0i32; request.streams.len()];
+        for (sorted, &orig) in order.iter().enumerate() {
+            slot[orig] = sorted as i32 + 1;
+        }
+
+        let streams: Vec<String> = order
+            .iter()
+            .map(|&i| request.streams[i].stream.to_string())
+            .collect();
+        let expected: Vec<i64> = order
+            .iter()
+            .map(|&i| match request.streams[i].expected {
+                ExpectedVersion::Any => -1,
+                ExpectedVersion::StreamExists => -2,
+                ExpectedVersion::Exact(v) => v as i64,
+            })
+            .collect();
+
+        let n = request.event_count();
+        let mut ev_stream = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        let mut types = Vec::with_capacity(n);
+        let mut schema_versions = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n);
+        let mut metadata = Vec::with_capacity(n);
+        let mut content_hashes = Vec::with_capacity(n);
+        for (i, s) in request.streams.iter().enumerate() {
+            for e in &s.events {
+                content_hashes.push(
+                    hash::content_hash(&Content {
+                        stream_id: &s.stream,
+                        event_id: e.event_id,
+                        event_type: &e.event_type,
+                        schema_version: e.schema_version,
+                        recorded_at,
+                        data: &e.data,
+                        metadata: &e.metadata,
+                    })
+                    .to_vec(),
+                );
+                ev_stream.push(slot[i]);
+                ids.push(e.event_id);
+                types.push(e.event_type.clone());
+                schema_versions.push(i32::from(e.schema_version));
+                data.push(e.data.clone());
+                metadata.push(
+                    serde_json::to_value(&e.metadata)
+                        .map_err(|e| StoreError::InvalidAppend(e.to_string()))?,
+                );
+            }
+        }
+        let command_ids: Vec<Uuid> = request.commands.iter().map(|c| c.command_id).collect();
+        let fingerprints: Vec<Option<Vec<u8>>> = request
+            .commands
+            .iter()
+            .map(|c| c.fingerprint.clone())
+            .collect();
+        let outcomes: Vec<serde_json::Value> =
+            request.commands.iter().map(|c| c.outcome.clone()).collect();
+
+        let rows = sqlx::query(
+            "SELECT conflict, stream_id, expected, actual, tx, first_position, last_position \
+             FROM es_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&streams)
+        .bind(&expected)
+        .bind(&ev_stream)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&schema_versions)
+        .bind(&data)
+        .bind(&metadata)
+        .bind(&content_hashes)
+        .bind(recorded_at)
+        .bind(&command_ids)
+        .bind(&fingerprints)
+        .bind(&outcomes)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| map_append_error(e, &request))?;
+
+        let first = rows
+            .first()
+            .ok_or_else(|| StoreError::InvalidAppend("es_append returned nothing".into()))?;
+        if first.try_get::<bool, _>("conflict")? {
+            let stream: String = first.try_get("stream_id")?;
+            let actual: i64 = first.try_get("actual")?;
+            let stream = StreamId::parse(&stream).map_err(StoreError::backend)?;
+            let expected = request
+                .streams
+                .iter()
+                .find(|s| s.stream == stream)
+                .map_or(ExpectedVersion::Any, |s| s.expected);
+            return Err(StoreError::Conflict {
+                stream,
+                expected,
+                actual: actual as u64,
+            });
+        }
+        let mut versions = Vec::with_capacity(request.streams.len());
+        for s in &request.streams {
+            let row = rows
+                .iter()
+                .find(|r| {
+                    r.try_get::<String, _>("stream_id").ok().as_deref() == Some(s.stream.as_str())
+                })
+                .ok_or_else(|| StoreError::InvalidAppend("stream missing from result".into()))?;
+            versions.push((s.stream.clone(), row.try_get::<i64, _>("actual")? as u64));
+        }
+        let tx: i64 = first.try_get("tx")?;
+        let last: Option<i64> = first.try_get("last_position")?;
+        let position = match last {
+            Some(seq) => Position::new(tx as u64, seq as u64),
+            // A guard-only append wrote nothing: it is as fresh as the head.
+            None => head_on(&mut *conn).await?.unwrap_or(Position::START),
+        };
+        Ok(AppendResult { versions, position })
+    }
+
+    /// Wakes local readers and (coalesced) other processes' readers.
+    pub fn appended(&self) {
+        self.shared.wake.send_modify(|n| *n = n.wrapping_add(1));
+        self.shared.notify_others.notify_one();
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendResult, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // Autocommit: es_append runs as one statement, so as one transaction.
+        let result = self.append_in(&mut conn, request).await?;
+        self.appended();
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM es_events \
+             WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(from as i64)
+            .bind(to.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM es_streams WHERE stream_id = $1")
+                .bind(stream.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.unwrap_or(0) as u64)
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let after = after.unwrap_or(Position::START);
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM es_events \
+             WHERE (tx, position) > ($1::bigint::text::xid8, $2) \
+               AND tx < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY tx, position LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.tx as i64)
+            .bind(after.seq as i64)
+            .bind(limit.min(i64::MAX as usize) as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        head_on(&mut conn).await
+    }
+
+    async fn find_command(&self, command_id: Uuid) -> Result<Option<StoredCommand>, StoreError> {
+        let row = sqlx::query(
+            "SELECT command_id, fingerprint, outcome, tx::text::bigint AS tx, position, recorded_at \
+             FROM es_commands WHERE command_id = $1",
+        )
+        .bind(command_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StoredCommand {
+                command_id: r.try_get("command_id")?,
+                fingerprint: r.try_get("fingerprint")?,
+                outcome: r.try_get("outcome")?,
+                position: Position::new(
+                    r.try_get::<i64, _>("tx")? as u64,
+                    r.try_get::<i64, _>("position")? as u64,
+                ),
+                recorded_at: r.try_get("recorded_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn verify(&self, stream: Option<&StreamId>) -> Result<VerifyReport, StoreError> {
+        let mut v = ChainVerifier::default();
+        {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM es_events \
+                 WHERE $1::text IS NULL OR stream_id = $1 ORDER BY stream_id, version"
+            );
+            let mut rows = sqlx::query(&sql)
+                .bind(stream.map(|s| s.as_str()))
+                .fetch(&self.pool);
+            while let Some(row) = rows.try_next().await? {
+                match decode_event(&row) {
+                    Ok(e) => v.check(&e),
+                    Err(StoreError::Corrupt {
+                        stream,
+                        version,
+                        reason,
+                    }) => v.fail(BadEvent {
+                        stream_id: stream,
+                        version,
+                        event_id: None,
+                        reason,
+                    }),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        // The stream heads must agree with the last event: this catches a
+        // stream whose newest events were deleted.
+        let heads = sqlx::query(
+            "SELECT s.stream_id, s.version FROM es_streams s \
+             LEFT JOIN es_events e ON e.stream_id = s.stream_id AND e.version = s.version \
+             WHERE ($1::text IS NULL OR s.stream_id = $1) \
+               AND ((s.version > 0 AND e.hash IS DISTINCT FROM s.last_hash) \
+                    OR EXISTS (SELECT 1 FROM es_events x WHERE x.stream_id = s.stream_id AND x.version > s.version)) \
+             ORDER BY s.stream_id LIMIT 1",
+        )
+        .bind(stream.map(|s| s.as_str()))
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = heads {
+            v.fail(BadEvent {
+                stream_id: row.try_get("stream_id")?,
+                version: row.try_get::<i64, _>("version")? as u64,
+                event_id: None,
+                reason: "the stream head does not match its last event (events were removed or added outside the store)".into(),
+            });
+        }
+        Ok(v.report())
+    }
+
+    fn wake(&self) -> watch::Receiver<u64> {
+        self.shared.wake.subscribe()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            multi_stream_append: true,
+        }
+    }
+}
+
+async fn head_on(conn: &mut PgConnection) -> Result<Option<Position>, StoreError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT tx::text::bigint, position FROM es_events \
+         WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx DESC, position DESC LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(tx, seq)| Position::new(tx as u64, seq as u64)))
+}
+
+fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let stream: String = row.try_get("stream_id")?;
+    let version = row.try_get::<i64, _>("version")? as u64;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        stream: stream.clone(),
+        version,
+        reason,
+    };
+    let stream_id = StreamId::parse(&stream).map_err(|e| corrupt(e.to_string()))?;
+    let metadata: serde_json::Value = row.try_get("metadata")?;
+    let metadata: Metadata =
+        serde_json::from_value(metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
+    let schema_version: i32 = row.try_get("schema_version")?;
+    let schema_version = u16::try_from(schema_version)
+        .map_err(|_| corrupt(format!("schema version {schema_version}")))?;
+    let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
+    Ok(RecordedEvent {
+        position: Position::new(
+            row.try_get::<i64, _>("tx")? as u64,
+            row.try_get::<i64, _>("position")? as u64,
+        ),
+        stream_id,
+        version,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version,
+        data: row.try_get("data")?,
+        metadata,
+        recorded_at,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+fn map_append_error(e: sqlx::Error, request: &AppendRequest) -> StoreError {
+    if let Some(db) = e.as_database_error() {
+        match db.constraint() {
+            // Another append created the same new stream first.
+            Some("es_streams_pkey") | Some("es_events_stream_version") => {
+                let stream = request
+                    .streams
+                    .iter()
+                    .find(|s| db.message().contains(s.stream.as_str()))
+                    .or_else(|| request.streams.first());
+                if let Some(s) = stream {
+                    return StoreError::Conflict {
+                        stream: s.stream.clone(),
+                        expected: s.expected,
+                        actual: u64::MAX,
+                    };
+                }
+            }
+            Some("es_commands_pkey") => {
+                let id = request
+                    .commands
+                    .iter()
+                    .find(|c| db.message().contains(&c.command_id.to_string()))
+                    .or_else(|| request.commands.first())
+                    .map_or(Uuid::nil(), |c| c.command_id);
+                return StoreError::DuplicateCommand(id);
+            }
+            Some("es_events_event_id") => {
+                return StoreError::InvalidAppend("an event id is already stored".into())
+            }
+            _ => {}
+        }
+    }
+    StoreError::from(e)
+}
+
+/// Turns other processes' NOTIFYs into local wake-ups.
+async fn listen(pool: PgPool, shared: Weak<Shared>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(_) if pool.is_closed() => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "event store listener could not connect; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if shared.strong_count() == 0 {
+                    return;
+                }
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::debug!(error = %e, "LISTEN failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), listener.try_recv()).await {
+                Ok(Ok(Some(_))) => match shared.upgrade() {
+                    Some(s) => s.wake.send_modify(|n| *n = n.wrapping_add(1)),
+                    None => return,
+                },
+                // The connection dropped: reconnect (readers poll meanwhile).
+                Ok(Ok(None)) | Ok(Err(_)) => break,
+                Err(_timeout) => {
+                    if shared.strong_count() == 0 || pool.is_closed() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends one NOTIFY for any number of local appends since the last one.
+async fn notify(pool: PgPool, shared: Weak<Shared>) {
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        let woken = tokio::time::timeout(Duration::from_secs(1), s.notify_others.notified()).await;
+        drop(s);
+        if woken.is_err() {
+            if pool.is_closed() {
+                return;
+            }
+            continue;
+        }
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, "NOTIFY failed; other processes will poll");
+        }
+        // Coalesce bursts of appends into one NOTIFY.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
