@@ -1,1 +1,50 @@
-//! The pure booking domain (filled by the foundation issue).
+//! The pure booking domain: aggregates, commands, events, `decide`/`evolve`,
+//! pricing and refund policy, and the value types every other crate parses
+//! its input into.
+//!
+//! Nothing here does I/O, reads a clock or draws random numbers: time
+//! (`now`), ids and random bytes arrive as arguments, so every decision is a
+//! deterministic function that can be replayed by auditors and tested without
+//! a database.
+//!
+//! # Layout
+//!
+//! - [`event`]: the [`Aggregate`] and [`DomainEvent`] traits, and
+//!   [`encode`]/[`decode`] which split an event into the `(type, version,
+//!   data)` triple the event store keeps and rebuild it (upcasting old
+//!   versions on the way).
+//! - [`values`]: parse-at-the-edge value types: [`Money`](values::Money),
+//!   [`Seat`](values::Seat), [`Cabin`](values::Cabin), [`Pnr`](values::Pnr),
+//!   [`Email`](values::Email), [`Personal`](values::Personal) and friends.
+//! - [`user`]: registration, profile, role, erasure (`user-…` streams).
+//! - [`flight`]: schedule, fares, reschedule, cancellation (`flight-…`).
+//! - [`seats`]: the seat locks of one flight (`seats-…`), the heart of
+//!   overbooking safety.
+//! - [`booking`]: the booking lifecycle (`booking-…`) and
+//!   [`place_booking`](booking::place_booking), the decision that holds
+//!   seats and creates a booking in one go.
+//! - [`payment`]: billing for one booking (`payment-…`): capture, refunds,
+//!   invoices; card helpers.
+//! - [`pricing`]: fares per passenger and the cancellation refund policy.
+//! - [`testing`]: a given/when/then harness for aggregates, public so other
+//!   crates' tests can use it too.
+//!
+//! # Personal data
+//!
+//! Every event that carries personal data keeps it in exactly one top-level
+//! field named `personal` (a [`Personal`](values::Personal)) next to a
+//! top-level `subject` (the person whose key encrypts it). Infrastructure
+//! encrypts that one field and, once the key is shredded, hands it back as
+//! `Erased`; every `evolve` copes with that.
+
+pub mod booking;
+pub mod event;
+pub mod flight;
+pub mod payment;
+pub mod pricing;
+pub mod seats;
+pub mod testing;
+pub mod user;
+pub mod values;
+
+pub use event::{decode, encode, try_encode, Aggregate, DecodeError, DomainEvent, UpcastError};

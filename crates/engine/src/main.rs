@@ -1,1 +1,32 @@
-fn main() {}
+use clap::Parser;
+use engine::cli::{BenchCommand, Cli, Command};
+use engine::database::Database;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let db = Database::open(cli.db.database_url.clone(), cli.db.data_dir.clone()).await?;
+    let result = run(cli.command, &db.url).await;
+    db.shutdown().await?;
+    result
+}
+
+async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            let pool = sqlx::PgPool::connect(database_url).await?;
+            eventstore::PgEventStore::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Store(args)) => {
+            engine::bench::store::run(database_url, args).await
+        }
+    }
+}

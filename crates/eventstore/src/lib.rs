@@ -8,6 +8,8 @@
 //! - [`postgres`]: the default backend (sqlx), and the engine's migrations.
 //! - [`memory`]: an in-memory backend for domain and unit tests.
 //! - [`subscription`]: catch-up-then-live reading of the global log.
+//! - [`sealing`]: encryption of personal data with a key per person
+//!   (crypto-shredding).
 //! - [`hash`] and [`verify`]: the tamper-evident hash chain and its checker.
 //! - [`conformance`]: the behaviour every backend must show, run by each
 //!   backend's tests.
@@ -18,6 +20,7 @@ pub mod hash;
 pub mod memory;
 pub mod model;
 pub mod postgres;
+pub mod sealing;
 pub mod store;
 pub mod subscription;
 pub mod verify;
@@ -30,6 +33,7 @@ pub use model::{
     VerifyReport,
 };
 pub use postgres::PgEventStore;
+pub use sealing::Sealer;
 pub use store::EventStore;
 pub use subscription::{subscribe, SubscriptionOptions};
 

@@ -1,0 +1,317 @@
+//! Users: registration, profile, role and erasure (`user-…` streams).
+//!
+//! Credentials are not domain data: password hashes live in an
+//! infrastructure table keyed by user id, so erasing a user never has to
+//! rewrite the log.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::event::{Aggregate, DomainEvent, UpcastError};
+use crate::values::{Email, Personal, Role};
+
+pub const MAX_NAME_LEN: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserCommand {
+    Register {
+        user_id: Uuid,
+        email: Email,
+        full_name: String,
+        role: Role,
+        now: DateTime<Utc>,
+    },
+    /// `None` leaves a field as it is; an empty `phone` removes the number.
+    UpdateProfile {
+        full_name: Option<String>,
+        phone: Option<String>,
+        now: DateTime<Utc>,
+    },
+    ChangeRole {
+        role: Role,
+        now: DateTime<Utc>,
+    },
+    Erase {
+        now: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPersonal {
+    pub email: Email,
+    pub full_name: String,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRegistered {
+    pub user_id: Uuid,
+    pub subject: Uuid,
+    /// Added in v2; v1 users were all customers (see [`UserEvent::upcast`]).
+    pub role: Role,
+    pub personal: Personal<UserPersonal>,
+    pub registered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserProfileUpdated {
+    pub user_id: Uuid,
+    pub subject: Uuid,
+    /// The whole profile after the change, so a reader never has to merge.
+    pub personal: Personal<UserPersonal>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRoleChanged {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub previous_role: Role,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserErased {
+    pub user_id: Uuid,
+    /// Whose key infrastructure must shred.
+    pub subject: Uuid,
+    pub erased_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum UserEvent {
+    UserRegistered(UserRegistered),
+    UserProfileUpdated(UserProfileUpdated),
+    UserRoleChanged(UserRoleChanged),
+    UserErased(UserErased),
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            UserEvent::UserRegistered(_) => "UserRegistered",
+            UserEvent::UserProfileUpdated(_) => "UserProfileUpdated",
+            UserEvent::UserRoleChanged(_) => "UserRoleChanged",
+            UserEvent::UserErased(_) => "UserErased",
+        }
+    }
+
+    fn schema_version(&self) -> u16 {
+        match self {
+            UserEvent::UserRegistered(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// `UserRegistered` v1 predates roles: everyone who registered then was
+    /// a customer.
+    fn upcast(event_type: &str, version: u16, mut data: Value) -> Result<Value, UpcastError> {
+        match (event_type, version) {
+            ("UserRegistered", 1) => {
+                let object = data.as_object_mut().ok_or_else(|| UpcastError::Malformed {
+                    event_type: event_type.to_owned(),
+                    version,
+                    reason: "data is not an object".to_owned(),
+                })?;
+                object
+                    .entry("role")
+                    .or_insert_with(|| Value::String(Role::Customer.as_str().to_owned()));
+                Ok(data)
+            }
+            (_, 0) => Err(UpcastError::UnknownVersion {
+                event_type: event_type.to_owned(),
+                version,
+            }),
+            _ => Ok(data),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("user is already registered")]
+    AlreadyRegistered,
+    #[error("user is not registered")]
+    NotRegistered,
+    #[error("user has been erased")]
+    Erased,
+    #[error("full name must be 1 to {MAX_NAME_LEN} characters")]
+    InvalidFullName,
+    #[error("phone number is not valid")]
+    InvalidPhone,
+}
+
+impl UserError {
+    /// The request field a validation error is about, for field-level
+    /// problem details.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            UserError::InvalidFullName => Some("full_name"),
+            UserError::InvalidPhone => Some("phone"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    #[default]
+    Unregistered,
+    Active,
+    Erased,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct User {
+    pub user_id: Option<Uuid>,
+    pub status: UserStatus,
+    pub role: Option<Role>,
+    pub personal: Personal<UserPersonal>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// Trims, and refuses empty or over-long names (counted in characters).
+pub fn validate_name(name: &str) -> Option<String> {
+    let trimmed = name.trim();
+    let len = trimmed.chars().count();
+    (len > 0 && len <= MAX_NAME_LEN && !trimmed.chars().any(char::is_control))
+        .then(|| trimmed.to_owned())
+}
+
+/// A loose E.164-ish check: digits with optional `+`, spaces, dashes,
+/// dots and parentheses; 6 to 15 digits.
+pub fn validate_phone(phone: &str) -> Option<String> {
+    let trimmed = phone.trim();
+    let digits = trimmed.chars().filter(char::is_ascii_digit).count();
+    let allowed = trimmed.chars().enumerate().all(|(i, c)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0)
+    });
+    (allowed && (6..=15).contains(&digits)).then(|| trimmed.to_owned())
+}
+
+impl User {
+    fn active(&self) -> Result<(Uuid, Role), UserError> {
+        match (self.status, self.user_id, self.role) {
+            (UserStatus::Active, Some(id), Some(role)) => Ok((id, role)),
+            (UserStatus::Erased, ..) => Err(UserError::Erased),
+            _ => Err(UserError::NotRegistered),
+        }
+    }
+}
+
+impl Aggregate for User {
+    const CATEGORY: &'static str = "user";
+    type Command = UserCommand;
+    type Event = UserEvent;
+    type Error = UserError;
+
+    fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, UserError> {
+        match command {
+            UserCommand::Register {
+                user_id,
+                email,
+                full_name,
+                role,
+                now,
+            } => {
+                if self.status != UserStatus::Unregistered {
+                    return Err(UserError::AlreadyRegistered);
+                }
+                let full_name = validate_name(&full_name).ok_or(UserError::InvalidFullName)?;
+                Ok(vec![UserEvent::UserRegistered(UserRegistered {
+                    user_id,
+                    subject: user_id,
+                    role,
+                    personal: Personal::Known(UserPersonal {
+                        email,
+                        full_name,
+                        phone: None,
+                    }),
+                    registered_at: now,
+                })])
+            }
+            UserCommand::UpdateProfile {
+                full_name,
+                phone,
+                now,
+            } => {
+                let (user_id, _) = self.active()?;
+                let full_name = full_name
+                    .map(|n| validate_name(&n).ok_or(UserError::InvalidFullName))
+                    .transpose()?;
+                let phone = phone
+                    .map(|p| match p.trim() {
+                        "" => Ok(None),
+                        p => validate_phone(p).map(Some).ok_or(UserError::InvalidPhone),
+                    })
+                    .transpose()?;
+                // A profile whose data was shredded cannot be patched: there
+                // is no email left to keep.
+                let Some(current) = self.personal.known() else {
+                    return Err(UserError::Erased);
+                };
+                let mut next = current.clone();
+                if let Some(full_name) = full_name {
+                    next.full_name = full_name;
+                }
+                if let Some(phone) = phone {
+                    next.phone = phone;
+                }
+                if &next == current {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::UserProfileUpdated(UserProfileUpdated {
+                    user_id,
+                    subject: user_id,
+                    personal: Personal::Known(next),
+                    updated_at: now,
+                })])
+            }
+            UserCommand::ChangeRole { role, now } => {
+                let (user_id, previous_role) = self.active()?;
+                if role == previous_role {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::UserRoleChanged(UserRoleChanged {
+                    user_id,
+                    role,
+                    previous_role,
+                    changed_at: now,
+                })])
+            }
+            UserCommand::Erase { now } => {
+                let (user_id, _) = self.active()?;
+                Ok(vec![UserEvent::UserErased(UserErased {
+                    user_id,
+                    subject: user_id,
+                    erased_at: now,
+                })])
+            }
+        }
+    }
+
+    fn evolve(mut self, event: &UserEvent) -> Self {
+        match event {
+            UserEvent::UserRegistered(e) => {
+                self.user_id = Some(e.user_id);
+                self.status = UserStatus::Active;
+                self.role = Some(e.role);
+                self.personal = e.personal.clone();
+                self.registered_at = Some(e.registered_at);
+            }
+            UserEvent::UserProfileUpdated(e) => self.personal = e.personal.clone(),
+            UserEvent::UserRoleChanged(e) => self.role = Some(e.role),
+            UserEvent::UserErased(e) => {
+                self.status = UserStatus::Erased;
+                self.personal = Personal::Erased;
+                self.erased_at = Some(e.erased_at);
+            }
+        }
+        self
+    }
+}

@@ -1,0 +1,210 @@
+mod common;
+
+use common::*;
+use domain::testing::given;
+use domain::user::*;
+use domain::values::{Email, Personal, Role};
+
+fn register() -> UserCommand {
+    UserCommand::Register {
+        user_id: id(CUSTOMER),
+        email: Email::parse("ada@example.com").unwrap(),
+        full_name: " Ada Lovelace ".into(),
+        role: Role::Customer,
+        now: t0(),
+    }
+}
+
+fn profile() -> UserPersonal {
+    UserPersonal {
+        email: Email::parse("ada@example.com").unwrap(),
+        full_name: "Ada Lovelace".into(),
+        phone: None,
+    }
+}
+
+fn registered() -> UserEvent {
+    UserEvent::UserRegistered(UserRegistered {
+        user_id: id(CUSTOMER),
+        subject: id(CUSTOMER),
+        role: Role::Customer,
+        personal: Personal::Known(profile()),
+        registered_at: t0(),
+    })
+}
+
+fn erased() -> UserEvent {
+    UserEvent::UserErased(UserErased {
+        user_id: id(CUSTOMER),
+        subject: id(CUSTOMER),
+        erased_at: t0(),
+    })
+}
+
+#[test]
+fn it_should_register_a_user_with_personal_data_keyed_by_the_user() {
+    let user = given::<User>([]).when(register()).then([registered()]);
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(user.role, Some(Role::Customer));
+}
+
+#[test]
+fn it_should_not_register_a_user_twice() {
+    given::<User>([registered()])
+        .when(register())
+        .then_err(UserError::AlreadyRegistered);
+}
+
+#[test]
+fn it_should_not_register_a_user_without_a_name() {
+    let UserCommand::Register {
+        user_id,
+        email,
+        role,
+        now,
+        ..
+    } = register()
+    else {
+        unreachable!()
+    };
+    let err = given::<User>([])
+        .when(UserCommand::Register {
+            user_id,
+            email,
+            full_name: "  ".into(),
+            role,
+            now,
+        })
+        .result()
+        .clone()
+        .unwrap_err();
+    assert_eq!(err, UserError::InvalidFullName);
+    assert_eq!(err.field(), Some("full_name"));
+}
+
+#[test]
+fn it_should_update_the_profile_with_the_whole_new_profile() {
+    let updated = UserPersonal {
+        phone: Some("+44 20 7946 0958".into()),
+        full_name: "Ada King".into(),
+        ..profile()
+    };
+    let user = given::<User>([registered()])
+        .when(UserCommand::UpdateProfile {
+            full_name: Some("Ada King".into()),
+            phone: Some("+44 20 7946 0958".into()),
+            now: t0(),
+        })
+        .then([UserEvent::UserProfileUpdated(UserProfileUpdated {
+            user_id: id(CUSTOMER),
+            subject: id(CUSTOMER),
+            personal: Personal::Known(updated.clone()),
+            updated_at: t0(),
+        })]);
+    assert_eq!(user.personal, Personal::Known(updated));
+}
+
+#[test]
+fn it_should_treat_an_unchanged_profile_as_nothing_to_record() {
+    given::<User>([registered()])
+        .when(UserCommand::UpdateProfile {
+            full_name: Some("Ada Lovelace".into()),
+            phone: None,
+            now: t0(),
+        })
+        .then([]);
+}
+
+#[test]
+fn it_should_refuse_an_invalid_phone_number() {
+    given::<User>([registered()])
+        .when(UserCommand::UpdateProfile {
+            full_name: None,
+            phone: Some("call me".into()),
+            now: t0(),
+        })
+        .then_err(UserError::InvalidPhone);
+}
+
+#[test]
+fn it_should_not_update_an_unregistered_user() {
+    given::<User>([])
+        .when(UserCommand::UpdateProfile {
+            full_name: Some("X".into()),
+            phone: None,
+            now: t0(),
+        })
+        .then_err(UserError::NotRegistered);
+}
+
+#[test]
+fn it_should_change_a_role_and_remember_the_previous_one() {
+    let user = given::<User>([registered()])
+        .when(UserCommand::ChangeRole {
+            role: Role::Agent,
+            now: t0(),
+        })
+        .then([UserEvent::UserRoleChanged(UserRoleChanged {
+            user_id: id(CUSTOMER),
+            role: Role::Agent,
+            previous_role: Role::Customer,
+            changed_at: t0(),
+        })]);
+    assert_eq!(user.role, Some(Role::Agent));
+}
+
+#[test]
+fn it_should_treat_granting_the_current_role_as_nothing_to_record() {
+    given::<User>([registered()])
+        .when(UserCommand::ChangeRole {
+            role: Role::Customer,
+            now: t0(),
+        })
+        .then([]);
+}
+
+#[test]
+fn it_should_erase_a_user_and_forget_their_personal_data() {
+    let user = given::<User>([registered()])
+        .when(UserCommand::Erase { now: t0() })
+        .then([erased()]);
+    assert_eq!(user.status, UserStatus::Erased);
+    assert!(user.personal.is_erased());
+}
+
+#[test]
+fn it_should_refuse_everything_once_a_user_is_erased() {
+    given::<User>([registered(), erased()])
+        .when(UserCommand::Erase { now: t0() })
+        .then_err(UserError::Erased);
+    given::<User>([registered(), erased()])
+        .when(UserCommand::ChangeRole {
+            role: Role::Admin,
+            now: t0(),
+        })
+        .then_err(UserError::Erased);
+    given::<User>([registered(), erased()])
+        .when(UserCommand::UpdateProfile {
+            full_name: Some("X".into()),
+            phone: None,
+            now: t0(),
+        })
+        .then_err(UserError::Erased);
+    given::<User>([registered(), erased()])
+        .when(register())
+        .then_err(UserError::AlreadyRegistered);
+}
+
+#[test]
+fn it_should_fold_a_registration_whose_personal_data_was_shredded() {
+    let UserEvent::UserRegistered(mut e) = registered() else {
+        unreachable!()
+    };
+    e.personal = Personal::Erased;
+    let user = given::<User>([UserEvent::UserRegistered(e)])
+        .state()
+        .clone();
+    assert_eq!(user.status, UserStatus::Active);
+    assert!(user.personal.is_erased());
+    given::<User>([]).when(register()).then_ok();
+}

@@ -1,0 +1,33 @@
+//! `booking bench`: the figures the README reports, measured on this machine.
+//!
+//! Each benchmark runs in a database of its own, created for the run and
+//! dropped afterwards, on the server named by `DATABASE_URL`.
+
+pub mod store;
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Latency percentiles of one run, in milliseconds.
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+pub fn latency(h: &Histogram<u64>) -> Latency {
+    let ms = |q| h.value_at_quantile(q) as f64 / 1000.0;
+    Latency {
+        p50: ms(0.50),
+        p99: ms(0.99),
+    }
+}
+
+pub fn new_histogram() -> Histogram<u64> {
+    // Microseconds, up to 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("static histogram bounds")
+}
+
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().clamp(1, 60_000_000) as u64
+}

@@ -1,0 +1,304 @@
+//! The event store against plain PostgreSQL on the same server.
+//!
+//! - one-event appends across many streams at 1, 8, 32 and 64 writers, each
+//!   with an exact expected version (the way commands append);
+//! - ten-event appends;
+//! - one-row INSERT transactions into a plain table at the same concurrency,
+//!   the ceiling the store is compared with;
+//! - the catch-up read rate over at least a million events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use eventstore::{
+    Actor, AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, PgEventStore, StreamId,
+};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use uuid::Uuid;
+
+use super::{latency, micros, new_histogram};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreBench {
+    /// Seconds per measured run.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Writer counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    pub writers: Vec<usize>,
+    /// Events in the log for the catch-up read.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub read_events: u64,
+}
+
+struct Run {
+    ops: u64,
+    events: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+impl Run {
+    fn per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+pub async fn run(database_url: &str, args: StoreBench) -> anyhow::Result<()> {
+    let (admin, bench_url, name) = scratch_database(database_url).await?;
+    let result = measure(&bench_url, &args).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    result
+}
+
+async fn measure(url: &str, args: &StoreBench) -> anyhow::Result<()> {
+    let max = args.writers.iter().copied().max().unwrap_or(1) as u32;
+    let pool = PgPoolOptions::new()
+        .max_connections(max + 4)
+        .connect(url)
+        .await?;
+    PgEventStore::migrate(&pool).await?;
+    sqlx::query("CREATE TABLE bench_plain (id bigserial PRIMARY KEY, stream_id text NOT NULL, data jsonb NOT NULL)")
+        .execute(&pool)
+        .await?;
+    let store = Arc::new(PgEventStore::new(pool.clone()));
+    let secs = Duration::from_secs(args.seconds);
+
+    println!("## Appends: one event per append, many streams\n");
+    println!("| writers | store appends/s | p50 ms | p99 ms | plain INSERT/s | p50 ms | p99 ms | store / plain |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &w in &args.writers {
+        let s = appends(store.clone(), w, 1, secs).await?;
+        let p = plain_inserts(pool.clone(), w, secs).await?;
+        let (sl, pl) = (latency(&s.hist), latency(&p.hist));
+        println!(
+            "| {w} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            s.per_sec(),
+            sl.p50,
+            sl.p99,
+            p.per_sec(),
+            pl.p50,
+            pl.p99,
+            s.per_sec() / p.per_sec()
+        );
+    }
+
+    println!("\n## Appends: ten events per append\n");
+    println!("| writers | appends/s | events/s | p50 ms | p99 ms |");
+    println!("|---:|---:|---:|---:|---:|");
+    for &w in args.writers.iter().filter(|&&w| w == 8 || w == 32) {
+        let r = appends(store.clone(), w, 10, secs).await?;
+        let l = latency(&r.hist);
+        println!(
+            "| {w} | {:.0} | {:.0} | {:.2} | {:.2} |",
+            r.per_sec(),
+            r.events as f64 / r.elapsed.as_secs_f64(),
+            l.p50,
+            l.p99
+        );
+    }
+
+    println!("\n## Catch-up read of the global log\n");
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM es_events")
+        .fetch_one(&pool)
+        .await?;
+    let missing = args.read_events.saturating_sub(have as u64);
+    let load_started = Instant::now();
+    fill(store.clone(), missing).await?;
+    let load = load_started.elapsed();
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM es_events")
+        .fetch_one(&pool)
+        .await?;
+    // Settle: the log is readable once no writer is in flight.
+    while store.head().await?.is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let mut cursor = None;
+    let mut read = 0u64;
+    loop {
+        let page = store.read_all(cursor, 1000).await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.position);
+        read += page.len() as u64;
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(read == total as u64, "read {read} of {total} events");
+    println!(
+        "{read} events read in {:.2} s: {:.0} events/s (pages of 1000, decoded into events). \
+         Loading the {missing} extra events through 1000-event appends took {:.1} s ({:.0} events/s).",
+        elapsed.as_secs_f64(),
+        read as f64 / elapsed.as_secs_f64(),
+        load.as_secs_f64(),
+        missing as f64 / load.as_secs_f64().max(1e-9),
+    );
+    Ok(())
+}
+
+fn new_event(i: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "SeatsHeld".into(),
+        schema_version: 1,
+        // About the size of a real seat-hold event.
+        data: json!({
+            "booking_id": Uuid::now_v7(),
+            "seats": ["12A", "12B"],
+            "expires_at": "2026-12-01T09:10:00Z",
+            "n": i,
+        }),
+        metadata: Metadata {
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            command_id: Some(Uuid::now_v7()),
+            actor: Actor::user(Uuid::now_v7(), "customer"),
+        },
+    }
+}
+
+/// `writers` tasks append `per_append` events to their own streams, each with
+/// the exact version they last wrote, for `secs`.
+async fn appends(
+    store: Arc<PgEventStore>,
+    writers: usize,
+    per_append: usize,
+    secs: Duration,
+) -> anyhow::Result<Run> {
+    let started = Instant::now();
+    let deadline = started + secs;
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let streams: Vec<StreamId> = (0..64).map(|_| StreamId::new("bench", Uuid::now_v7())).collect();
+                let mut versions = vec![0u64; streams.len()];
+                let mut hist = new_histogram();
+                let mut ops = 0u64;
+                let mut i = w as u64;
+                while Instant::now() < deadline {
+                    let k = (i as usize) % streams.len();
+                    i += 1;
+                    let events = (0..per_append).map(|j| new_event(i + j as u64)).collect();
+                    let t = Instant::now();
+                    let r = store
+                        .append(AppendRequest::single(
+                            streams[k].clone(),
+                            ExpectedVersion::Exact(versions[k]),
+                            events,
+                        ))
+                        .await?;
+                    hist.record(micros(t.elapsed()))?;
+                    versions[k] = r.version_of(&streams[k]).unwrap_or(versions[k]);
+                    ops += 1;
+                }
+                anyhow::Ok((ops, hist))
+            })
+        })
+        .collect();
+    collect(tasks, started, per_append as u64).await
+}
+
+async fn plain_inserts(pool: PgPool, writers: usize, secs: Duration) -> anyhow::Result<Run> {
+    let started = Instant::now();
+    let deadline = started + secs;
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut hist = new_histogram();
+                let mut ops = 0u64;
+                let mut i = w as u64;
+                while Instant::now() < deadline {
+                    let e = new_event(i);
+                    i += 1;
+                    let t = Instant::now();
+                    sqlx::query("INSERT INTO bench_plain (stream_id, data) VALUES ($1, $2)")
+                        .bind(format!("bench-{w}"))
+                        .bind(&e.data)
+                        .execute(&pool)
+                        .await?;
+                    hist.record(micros(t.elapsed()))?;
+                    ops += 1;
+                }
+                anyhow::Ok((ops, hist))
+            })
+        })
+        .collect();
+    collect(tasks, started, 1).await
+}
+
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<(u64, Histogram<u64>)>>>,
+    started: Instant,
+    events_per_op: u64,
+) -> anyhow::Result<Run> {
+    let mut hist = new_histogram();
+    let mut ops = 0;
+    for t in tasks {
+        let (n, h) = t.await??;
+        ops += n;
+        hist.add(h)?;
+    }
+    Ok(Run {
+        ops,
+        events: ops * events_per_op,
+        elapsed: started.elapsed(),
+        hist,
+    })
+}
+
+/// Appends `n` events in 1000-event appends over four writers.
+async fn fill(store: Arc<PgEventStore>, n: u64) -> anyhow::Result<()> {
+    const BATCH: u64 = 1000;
+    let appends = n.div_ceil(BATCH);
+    let tasks: Vec<_> = (0..4u64)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut a = w;
+                while a < appends {
+                    let count = BATCH.min(n - a * BATCH);
+                    let events = (0..count).map(|i| new_event(a * BATCH + i)).collect();
+                    store
+                        .append(AppendRequest::single(
+                            StreamId::new("fill", Uuid::now_v7()),
+                            ExpectedVersion::NO_STREAM,
+                            events,
+                        ))
+                        .await?;
+                    a += 4;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Creates an empty database next to the one `url` names.
+async fn scratch_database(url: &str) -> anyhow::Result<(PgPool, String, String)> {
+    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let name = format!("booking_bench_{}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await?;
+    let bench = options.database(&name);
+    Ok((admin, bench.to_url_lossy().to_string(), name))
+}

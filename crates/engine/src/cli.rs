@@ -1,0 +1,46 @@
+//! The command line: `booking serve | migrate | bench ...`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench;
+
+/// An event-sourced flight booking engine.
+///
+/// With no DATABASE_URL, commands that need a database start a private
+/// PostgreSQL from this machine's installation, keeping its data in
+/// --data-dir.
+#[derive(Debug, Parser)]
+#[command(name = "booking", version, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// PostgreSQL to use, e.g. postgres://user@host:5432/booking.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where the embedded PostgreSQL keeps its data when DATABASE_URL is unset.
+    #[arg(long, env = "BOOKING_DATA_DIR", global = true, default_value = ".booking/pg")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Measure the engine on this machine (figures for the README).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Event store appends and catch-up reads against plain PostgreSQL.
+    Store(bench::store::StoreBench),
+}

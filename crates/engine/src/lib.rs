@@ -1,0 +1,13 @@
+//! The `booking` binary's library: command-line interface and the wiring of
+//! every role (HTTP APIs, projectors, sagas) over one event store.
+//!
+//! # Layout
+//! - [`cli`]: the commands and their flags (`booking --help`).
+//! - [`database`]: which PostgreSQL to use: `DATABASE_URL`, or an embedded one.
+//! - [`embedded_pg`]: runs a private PostgreSQL from the machine's installation.
+//! - [`bench`]: `booking bench`, the benchmarks behind the README's figures.
+
+pub mod bench;
+pub mod cli;
+pub mod database;
+pub mod embedded_pg;
