@@ -1,0 +1,74 @@
+//! `Idempotency-Key` on every command.
+//!
+//! The key is scoped to its caller (the token's subject) and turned into a
+//! command id; the request's method, path and body are digested into a
+//! fingerprint. A key seen before answers with the stored first response
+//! (same fingerprint) or 422 (different request). A new key travels to the
+//! handler, which records it atomically with the command's events.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::BODY_LIMIT;
+use crate::commands::{replay, Idempotency};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Namespace of command ids derived from idempotency keys.
+const KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_9b2e_4d4a_4c1e_9a57_3e0b_8f3d_2a10);
+const MAX_KEY_LEN: usize = 255;
+
+pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let Some(key) = req.headers().get("idempotency-key") else {
+        return next.run(req).await;
+    };
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => k.to_owned(),
+        _ => {
+            return ApiError::BadRequest {
+                code: "INVALID_IDEMPOTENCY_KEY",
+                detail: format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters"),
+            }
+            .into_response()
+        }
+    };
+    let caller = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(|t| state.tokens.subject_of(t.trim()))
+        .map_or_else(|| "anonymous".to_string(), |id| id.to_string());
+
+    let (parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::PayloadTooLarge.into_response(),
+    };
+    let mut digest = Sha256::new();
+    digest.update(parts.method.as_str());
+    digest.update([0]);
+    digest.update(parts.uri.path());
+    digest.update([0]);
+    digest.update(&bytes);
+    let idem = Idempotency {
+        command_id: Uuid::new_v5(&KEY_NAMESPACE, format!("{caller}\n{key}").as_bytes()),
+        fingerprint: digest.finalize().to_vec(),
+    };
+    match replay(&**state.commands.store(), &idem).await {
+        Ok(Some(first)) => return first.into_response(),
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
+    }
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(idem);
+    next.run(req).await
+}

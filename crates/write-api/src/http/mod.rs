@@ -1,0 +1,111 @@
+//! The REST routes and their middleware.
+
+pub mod auth;
+pub mod bookings;
+pub mod flights;
+pub mod idempotency;
+pub mod users;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::Router;
+use chrono::Utc;
+use tower_http::timeout::TimeoutLayer;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::commands::{CommandContext, Idempotency};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A request that takes longer is answered 408 (the work it started either
+/// committed atomically or not at all).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every REST route under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(flights::router())
+        .merge(bookings::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::middleware,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    Router::new().nest("/api/v1", api).with_state(state)
+}
+
+/// The request's correlation id: the `x-request-id` the request came with
+/// (or was given at the edge) when it is a UUID, else a fresh one.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_id(parts)))
+    }
+}
+
+pub fn request_id(parts: &Parts) -> Uuid {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(Uuid::now_v7)
+}
+
+/// The context of a command run by an authenticated caller.
+pub struct Command {
+    pub caller: Caller,
+    pub ctx: CommandContext,
+}
+
+impl FromRequestParts<AppState> for Command {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let ctx = CommandContext {
+            correlation_id: request_id(parts),
+            actor: caller.actor(),
+            idempotency: parts.extensions.get::<Idempotency>().cloned(),
+            now: Utc::now(),
+        };
+        Ok(Self { caller, ctx })
+    }
+}
+
+/// The context of a command anyone may run (registration, login).
+pub struct AnonymousCommand {
+    pub ctx: CommandContext,
+}
+
+impl FromRequestParts<AppState> for AnonymousCommand {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            ctx: CommandContext {
+                correlation_id: request_id(parts),
+                actor: eventstore::Actor::anonymous(),
+                idempotency: parts.extensions.get::<Idempotency>().cloned(),
+                now: Utc::now(),
+            },
+        })
+    }
+}
