@@ -35,7 +35,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../schema/migrations");
 /// The LISTEN/NOTIFY channel that wakes readers in other processes.
 const CHANNEL: &str = "es_appended";
 
-const EVENT_COLUMNS: &str = "position, tx::text::bigint AS tx, stream_id, version, event_id, \
+// `tx_num`, not `tx`: an output column named `tx` would shadow the table
+// column in ORDER BY and sort by the cast instead of using the index.
+const EVENT_COLUMNS: &str = "position, tx::text::bigint AS tx_num, stream_id, version, event_id, \
      event_type, schema_version, data, metadata, recorded_at, prev_hash, hash";
 
 #[derive(Clone)]
@@ -262,11 +264,16 @@ impl EventStore for PgEventStore {
         let after = after.unwrap_or(Position::START);
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM es_events \
-             WHERE (tx, position) > ($1::bigint::text::xid8, $2) \
-               AND tx < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY tx, position LIMIT $3"
+             WHERE (es_events.tx, position) > ($1::bigint::text::xid8, $2) \
+               AND es_events.tx < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY es_events.tx, es_events.position LIMIT $3"
         );
+        // Not a named prepared statement: a cached generic plan cannot see
+        // that the cursor leaves few rows and degrades to a sequential scan
+        // and sort per page on a large log. An unnamed statement is planned
+        // for its actual cursor every time (an index range scan).
         let rows = sqlx::query(&sql)
+            .persistent(false)
             .bind(after.tx as i64)
             .bind(after.seq as i64)
             .bind(limit.min(i64::MAX as usize) as i64)
@@ -367,9 +374,9 @@ impl EventStore for PgEventStore {
 
 async fn head_on(conn: &mut PgConnection) -> Result<Option<Position>, StoreError> {
     let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT tx::text::bigint, position FROM es_events \
-         WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx DESC, position DESC LIMIT 1",
+        "SELECT e.tx::text::bigint AS tx_num, e.position FROM es_events e \
+         WHERE e.tx < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY e.tx DESC, e.position DESC LIMIT 1",
     )
     .fetch_optional(conn)
     .await?;
@@ -394,7 +401,7 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
     Ok(RecordedEvent {
         position: Position::new(
-            row.try_get::<i64, _>("tx")? as u64,
+            row.try_get::<i64, _>("tx_num")? as u64,
             row.try_get::<i64, _>("position")? as u64,
         ),
         stream_id,
