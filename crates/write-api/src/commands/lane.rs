@@ -19,12 +19,16 @@ use domain::booking::BookingEvent;
 use domain::flight::{Flight, FlightEvent};
 use domain::seats::{SeatEvent, SeatInventory};
 use domain::Aggregate;
-use eventstore::{AppendRequest, EventStore, ExpectedVersion, Sealer, StoreError, StreamAppend, StreamId};
+use eventstore::{
+    AppendRequest, EventStore, ExpectedVersion, Sealer, StoreError, StreamAppend, StreamId,
+};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{accepted, command_record, encode_events, load, replay, Accepted, CommandContext, Loaded};
+use super::{
+    accepted, command_record, encode_events, load, replay, Accepted, CommandContext, Loaded,
+};
 use crate::error::{ApiError, ApiResult};
 
 /// Most commands decided and appended together.
@@ -77,7 +81,12 @@ impl Lanes {
     }
 
     /// Queues a command on the flight's lane and waits for its answer.
-    pub async fn submit(&self, flight_id: Uuid, ctx: CommandContext, decide: Decide) -> ApiResult<Accepted> {
+    pub async fn submit(
+        &self,
+        flight_id: Uuid,
+        ctx: CommandContext,
+        decide: Decide,
+    ) -> ApiResult<Accepted> {
         let (reply, answer) = oneshot::channel();
         let mut job = Job { ctx, decide, reply };
         loop {
@@ -111,7 +120,10 @@ impl Lanes {
 
     fn retire(&self, flight_id: Uuid, sender: &mpsc::Sender<Job>) {
         let mut senders = self.inner.senders.lock().unwrap_or_else(|p| p.into_inner());
-        if senders.get(&flight_id).is_some_and(|s| s.same_channel(sender)) {
+        if senders
+            .get(&flight_id)
+            .is_some_and(|s| s.same_channel(sender))
+        {
             senders.remove(&flight_id);
         }
     }
@@ -122,7 +134,12 @@ struct FlightState {
     seats: Loaded<SeatInventory>,
 }
 
-async fn run_lane(lanes: Lanes, flight_id: Uuid, mut rx: mpsc::Receiver<Job>, me: mpsc::WeakSender<Job>) {
+async fn run_lane(
+    lanes: Lanes,
+    flight_id: Uuid,
+    mut rx: mpsc::Receiver<Job>,
+    me: mpsc::WeakSender<Job>,
+) {
     let flight_stream = StreamId::new(Flight::CATEGORY, flight_id);
     let seats_stream = StreamId::new(SeatInventory::CATEGORY, flight_id);
     let mut cached: Option<FlightState> = None;
@@ -133,7 +150,11 @@ async fn run_lane(lanes: Lanes, flight_id: Uuid, mut rx: mpsc::Receiver<Job>, me
             Err(_idle) => {
                 // Retire unless something is queued. A sender that cloned the
                 // channel just before finds it closed and starts a new lane.
-                let mut senders = lanes.inner.senders.lock().unwrap_or_else(|p| p.into_inner());
+                let mut senders = lanes
+                    .inner
+                    .senders
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 if rx.is_empty() {
                     let mine = me.upgrade();
                     if let (Some(current), Some(mine)) = (senders.get(&flight_id), mine) {
@@ -204,7 +225,8 @@ async fn run_batch(
             return;
         }
 
-        let request = match build_request(sealer, state, flight_stream, seats_stream, &staged).await {
+        let request = match build_request(sealer, state, flight_stream, seats_stream, &staged).await
+        {
             Ok(r) => r,
             Err(e) => {
                 return fail_all(staged.into_iter().map(|(j, _)| j).collect(), &e);
@@ -220,8 +242,14 @@ async fn run_batch(
                     r.version_of(seats_stream).unwrap_or(state.seats.version),
                 );
                 *cached = Some(FlightState {
-                    flight: Loaded { state: flight, version: fv },
-                    seats: Loaded { state: seats, version: sv },
+                    flight: Loaded {
+                        state: flight,
+                        version: fv,
+                    },
+                    seats: Loaded {
+                        state: seats,
+                        version: sv,
+                    },
                 });
                 for (job, d) in staged {
                     let status = d.status.unwrap_or(StatusCode::OK);
@@ -229,11 +257,34 @@ async fn run_batch(
                 }
                 return;
             }
-            Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {
+            Err(StoreError::Conflict { stream, .. })
+                if attempt < MAX_ATTEMPTS && (&stream == flight_stream || &stream == seats_stream) =>
+            {
                 // Another process wrote this flight: reload and decide again.
                 metrics::counter!("booking_command_conflicts_total", "stream" => "seats").increment(1);
                 *cached = None;
                 batch = staged.into_iter().map(|(j, _)| j).collect();
+            }
+            Err(StoreError::Conflict { stream, .. }) if attempt < MAX_ATTEMPTS => {
+                // One job's booking moved under it: only that job fails; the
+                // flight state is still right for the others.
+                metrics::counter!("booking_command_conflicts_total", "stream" => "booking").increment(1);
+                for (job, d) in staged {
+                    let conflicted = d.booking.as_ref().is_some_and(|(id, _, _)| {
+                        StreamId::new(domain::booking::Booking::CATEGORY, id) == stream
+                    });
+                    if conflicted {
+                        let _ = job.reply.send(Err(ApiError::Conflict {
+                            code: "CONFLICT",
+                            detail: "the booking was changed concurrently; retry".into(),
+                        }));
+                    } else {
+                        batch.push(job);
+                    }
+                }
+                if batch.is_empty() {
+                    return;
+                }
             }
             Err(StoreError::DuplicateCommand(_)) => {
                 // A twin of one of these commands committed first: answer it
@@ -273,7 +324,11 @@ async fn run_batch(
     fail_all(batch, &e);
 }
 
-async fn replay_or(store: &dyn EventStore, ctx: &CommandContext, e: ApiError) -> ApiResult<Accepted> {
+async fn replay_or(
+    store: &dyn EventStore,
+    ctx: &CommandContext,
+    e: ApiError,
+) -> ApiResult<Accepted> {
     if let Some(idem) = &ctx.idempotency {
         if let Some(a) = replay(store, idem).await? {
             return Ok(a);
@@ -304,7 +359,11 @@ async fn build_request(
             });
         }
         if let Some(idem) = &job.ctx.idempotency {
-            commands.push(command_record(idem, d.status.unwrap_or(StatusCode::OK), &d.body));
+            commands.push(command_record(
+                idem,
+                d.status.unwrap_or(StatusCode::OK),
+                &d.body,
+            ));
         }
     }
     // The flight's version guards every decision that read it (fares, its
@@ -334,7 +393,10 @@ fn fail_all(jobs: Vec<Job>, e: &ApiError) {
 /// Errors are answered to every job of a failed batch.
 fn clone_error(e: &ApiError) -> ApiError {
     match e {
-        ApiError::Conflict { code, detail } => ApiError::Conflict { code, detail: detail.clone() },
+        ApiError::Conflict { code, detail } => ApiError::Conflict {
+            code,
+            detail: detail.clone(),
+        },
         ApiError::Unavailable(s) => ApiError::Unavailable(s.clone()),
         ApiError::NotFound(s) => ApiError::NotFound(s.clone()),
         other => ApiError::Unavailable(format!("the command could not be stored: {other}")),

@@ -143,7 +143,9 @@ impl Commands {
                 events: new,
             }];
             match self.append(ctx, appends, status, body(&after)).await {
-                Err(ApiError::Conflict { code: "CONFLICT", .. }) if attempt < MAX_ATTEMPTS => {
+                Err(ApiError::Conflict {
+                    code: "CONFLICT", ..
+                }) if attempt < MAX_ATTEMPTS => {
                     metrics::counter!("booking_command_conflicts_total", "stream" => A::CATEGORY)
                         .increment(1);
                     continue;
@@ -200,7 +202,11 @@ impl Commands {
     }
 }
 
-pub(crate) fn command_record(idem: &Idempotency, status: StatusCode, body: &Value) -> CommandRecord {
+pub(crate) fn command_record(
+    idem: &Idempotency,
+    status: StatusCode,
+    body: &Value,
+) -> CommandRecord {
     CommandRecord {
         command_id: idem.command_id,
         fingerprint: Some(idem.fingerprint.clone()),
@@ -219,7 +225,10 @@ pub(crate) fn accepted(status: StatusCode, mut body: Value, r: &AppendResult) ->
     }
 }
 
-pub(crate) async fn replay(store: &dyn EventStore, idem: &Idempotency) -> ApiResult<Option<Accepted>> {
+pub(crate) async fn replay(
+    store: &dyn EventStore,
+    idem: &Idempotency,
+) -> ApiResult<Option<Accepted>> {
     let Some(stored) = store.find_command(idem.command_id).await? else {
         return Ok(None);
     };
@@ -255,8 +264,8 @@ pub(crate) async fn load<A: Aggregate>(
     let mut version = 0;
     for e in recorded {
         let data = sealer.open(e.data).await?;
-        let event: A::Event = domain::decode(&e.event_type, e.schema_version, data)
-            .map_err(|err| {
+        let event: A::Event =
+            domain::decode(&e.event_type, e.schema_version, data).map_err(|err| {
                 ApiError::internal(StoreError::Corrupt {
                     stream: e.stream_id.to_string(),
                     version: e.version,
@@ -279,7 +288,8 @@ pub(crate) async fn encode_events<E: DomainEvent>(
     let metadata = ctx.metadata();
     let mut out = Vec::with_capacity(events.len());
     for e in events {
-        let (event_type, schema_version, data) = domain::try_encode(e).map_err(ApiError::internal)?;
+        let (event_type, schema_version, data) =
+            domain::try_encode(e).map_err(ApiError::internal)?;
         out.push(NewEvent {
             event_id: Uuid::now_v7(),
             event_type: event_type.to_string(),
