@@ -89,10 +89,12 @@ impl KeyStore for PgKeyStore {
             .bind(subject)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO es_shredded_subjects (subject) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO es_shredded_subjects (subject) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(subject)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -167,11 +169,10 @@ impl Sealer {
         if personal == &Value::String(ERASED.into()) || personal.get("sealed").is_some() {
             return Ok(data);
         }
-        let key = self
-            .keys
-            .key_for(subject)
-            .await?
-            .ok_or_else(|| StoreError::InvalidAppend(format!("subject {subject} was erased")))?;
+        let key =
+            self.keys.key_for(subject).await?.ok_or_else(|| {
+                StoreError::InvalidAppend(format!("subject {subject} was erased"))
+            })?;
         let plaintext = serde_json::to_vec(personal).map_err(StoreError::backend)?;
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
@@ -294,11 +295,17 @@ mod tests {
             .seal(json!({"subject": a, "personal": {"known": {"name": "Ada"}}}))
             .await
             .unwrap();
-        sealer.seal(json!({"subject": b, "personal": "erased"})).await.unwrap();
+        sealer
+            .seal(json!({"subject": b, "personal": "erased"}))
+            .await
+            .unwrap();
         let mut moved = sealed.clone();
         moved["subject"] = json!(b);
         let _ = sealer.keys.key_for(b).await.unwrap();
-        assert_eq!(sealer.open(moved).await.unwrap()["personal"], json!("erased"));
+        assert_eq!(
+            sealer.open(moved).await.unwrap()["personal"],
+            json!("erased")
+        );
     }
 
     #[tokio::test]

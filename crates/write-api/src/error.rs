@@ -147,14 +147,22 @@ impl IntoResponse for ApiError {
         if let Self::Internal(e) = &self {
             tracing::error!(error = %e, source = ?e.source(), "internal error");
         }
-        problem_response(self.status(), self.problem(), match &self {
-            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
-            _ => None,
-        })
+        problem_response(
+            self.status(),
+            self.problem(),
+            match &self {
+                Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+                _ => None,
+            },
+        )
     }
 }
 
-pub(crate) fn problem_response(status: StatusCode, body: Value, retry_after: Option<u64>) -> Response {
+pub(crate) fn problem_response(
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<u64>,
+) -> Response {
     let mut res = (status, body.to_string()).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

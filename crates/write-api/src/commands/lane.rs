@@ -258,17 +258,20 @@ async fn run_batch(
                 return;
             }
             Err(StoreError::Conflict { stream, .. })
-                if attempt < MAX_ATTEMPTS && (&stream == flight_stream || &stream == seats_stream) =>
+                if attempt < MAX_ATTEMPTS
+                    && (&stream == flight_stream || &stream == seats_stream) =>
             {
                 // Another process wrote this flight: reload and decide again.
-                metrics::counter!("booking_command_conflicts_total", "stream" => "seats").increment(1);
+                metrics::counter!("booking_command_conflicts_total", "stream" => "seats")
+                    .increment(1);
                 *cached = None;
                 batch = staged.into_iter().map(|(j, _)| j).collect();
             }
             Err(StoreError::Conflict { stream, .. }) if attempt < MAX_ATTEMPTS => {
                 // One job's booking moved under it: only that job fails; the
                 // flight state is still right for the others.
-                metrics::counter!("booking_command_conflicts_total", "stream" => "booking").increment(1);
+                metrics::counter!("booking_command_conflicts_total", "stream" => "booking")
+                    .increment(1);
                 for (job, d) in staged {
                     let conflicted = d.booking.as_ref().is_some_and(|(id, _, _)| {
                         StreamId::new(domain::booking::Booking::CATEGORY, id) == stream

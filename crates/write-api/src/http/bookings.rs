@@ -32,7 +32,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/bookings", post(create))
         .route("/bookings/{id}/cancel", post(cancel))
-        .route("/bookings/{id}/passengers/{passenger_id}", patch(update_passenger))
+        .route(
+            "/bookings/{id}/passengers/{passenger_id}",
+            patch(update_passenger),
+        )
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -112,7 +115,9 @@ pub async fn create(
             customer
         }
         (_, Some(customer)) if customer != cmd.caller.user_id => {
-            return Err(ApiError::Forbidden("only agents book for someone else".into()));
+            return Err(ApiError::Forbidden(
+                "only agents book for someone else".into(),
+            ));
         }
         _ => cmd.caller.user_id,
     };
@@ -124,7 +129,10 @@ pub async fn create(
             (Some(s), None) => match Seat::parse(s) {
                 Ok(seat) => Some(SeatRequest::Seat(seat)),
                 Err(e) => {
-                    errors.push(FieldError::new(format!("passengers[{i}].seat"), e.to_string()));
+                    errors.push(FieldError::new(
+                        format!("passengers[{i}].seat"),
+                        e.to_string(),
+                    ));
                     None
                 }
             },
@@ -225,7 +233,9 @@ pub async fn cancel(
             flight_id,
             cmd.ctx,
             Box::new(move |flight, seats| {
-                let departs_at = flight.departs_at().ok_or_else(|| ApiError::not_found("flight"))?;
+                let departs_at = flight
+                    .departs_at()
+                    .ok_or_else(|| ApiError::not_found("flight"))?;
                 let events = booking
                     .decide(BookingCommand::Cancel {
                         reason: req.reason.clone(),
@@ -236,14 +246,18 @@ pub async fn cancel(
                     .map_err(booking_error)?;
                 // Seats go back on sale in the same transaction.
                 let seat_command = match booking.status {
-                    Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => Some(SeatCommand::Return {
-                        booking_id: id,
-                        reason: req.reason.clone(),
-                    }),
-                    Some(BookingStatus::Held | BookingStatus::PaymentPending) => Some(SeatCommand::Release {
-                        booking_id: id,
-                        reason: req.reason.clone(),
-                    }),
+                    Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
+                        Some(SeatCommand::Return {
+                            booking_id: id,
+                            reason: req.reason.clone(),
+                        })
+                    }
+                    Some(BookingStatus::Held | BookingStatus::PaymentPending) => {
+                        Some(SeatCommand::Release {
+                            booking_id: id,
+                            reason: req.reason.clone(),
+                        })
+                    }
                     _ => None,
                 };
                 let seat_events = match seat_command {
@@ -303,7 +317,9 @@ pub async fn update_passenger(
                     .find(|p| p.passenger_id == passenger_id)
                     .ok_or_else(|| ApiError::not_found("passenger"))?;
                 let Personal::Known(details) = &current.personal else {
-                    return Err(ApiError::invalid_state("the passenger's personal data was erased"));
+                    return Err(ApiError::invalid_state(
+                        "the passenger's personal data was erased",
+                    ));
                 };
                 let mut details = details.clone();
                 if let Some(v) = &req.first_name {
@@ -325,11 +341,18 @@ pub async fn update_passenger(
                     details.passport = Some(v.clone());
                 }
                 booking
-                    .decide(BookingCommand::UpdatePassenger { passenger_id, details, now })
+                    .decide(BookingCommand::UpdatePassenger {
+                        passenger_id,
+                        details,
+                        now,
+                    })
                     .map_err(booking_error)
             },
             |booking| {
-                let p = booking.passengers.iter().find(|p| p.passenger_id == passenger_id);
+                let p = booking
+                    .passengers
+                    .iter()
+                    .find(|p| p.passenger_id == passenger_id);
                 json!({ "booking_id": id, "passenger": p.map(passenger_view) })
             },
         )
@@ -341,14 +364,22 @@ fn owned<'a>(booking: &'a Booking, cmd: &Command) -> ApiResult<&'a domain::booki
     owned_by(booking, cmd.caller)
 }
 
-fn owned_by(booking: &Booking, caller: crate::auth::Caller) -> ApiResult<&domain::booking::BookingInfo> {
-    let info = booking.info.as_ref().ok_or_else(|| ApiError::not_found("booking"))?;
+fn owned_by(
+    booking: &Booking,
+    caller: crate::auth::Caller,
+) -> ApiResult<&domain::booking::BookingInfo> {
+    let info = booking
+        .info
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("booking"))?;
     match caller.role {
         Role::Agent | Role::Admin => Ok(info),
         _ if info.customer_id == caller.user_id => Ok(info),
         // Not a 404: the id is a UUID nobody guesses, and 403 tells the
         // caller plainly that this booking is not theirs.
-        _ => Err(ApiError::Forbidden("this booking belongs to someone else".into())),
+        _ => Err(ApiError::Forbidden(
+            "this booking belongs to someone else".into(),
+        )),
     }
 }
 
@@ -390,7 +421,9 @@ fn place_error(e: PlaceBookingError) -> ApiError {
         }
         PlaceBookingError::Seats(e) => seat_error(e),
         PlaceBookingError::Booking(e) => booking_error(e),
-        PlaceBookingError::Pricing(PricingError::NoFare(_)) => ApiError::validation("cabin", e.to_string()),
+        PlaceBookingError::Pricing(PricingError::NoFare(_)) => {
+            ApiError::validation("cabin", e.to_string())
+        }
         other => ApiError::internal(other),
     }
 }
@@ -404,7 +437,9 @@ fn seat_error(e: SeatError) -> ApiError {
             code: "SEAT_UNAVAILABLE",
             detail: e.to_string(),
         },
-        SeatError::UnknownSeats(_) | SeatError::DuplicateSeat(_) => ApiError::validation("seat", e.to_string()),
+        SeatError::UnknownSeats(_) | SeatError::DuplicateSeat(_) => {
+            ApiError::validation("seat", e.to_string())
+        }
         SeatError::NothingRequested => ApiError::validation("passengers", e.to_string()),
         SeatError::NotOpened => ApiError::not_found("flight"),
         other => ApiError::invalid_state(other.to_string()),

@@ -119,9 +119,13 @@ pub async fn schedule(
             }
         }
     }
-    let (Some(flight_number), Some(origin), Some(destination), Some(currency), true) =
-        (flight_number, origin, destination, currency, errors.is_empty())
-    else {
+    let (Some(flight_number), Some(origin), Some(destination), Some(currency), true) = (
+        flight_number,
+        origin,
+        destination,
+        currency,
+        errors.is_empty(),
+    ) else {
         return Err(ApiError::Validation(errors));
     };
     let flight_id = Uuid::now_v7();
@@ -153,7 +157,12 @@ pub async fn schedule(
     ];
     state
         .commands
-        .append(&cmd.ctx, appends, StatusCode::CREATED, json!({ "flight_id": flight_id }))
+        .append(
+            &cmd.ctx,
+            appends,
+            StatusCode::CREATED,
+            json!({ "flight_id": flight_id }),
+        )
         .await
 }
 
@@ -172,9 +181,14 @@ pub async fn change_fare(
     cmd.caller.require(&[Role::Admin])?;
     let now = cmd.ctx.now;
     flight_command(&state, cmd, id, move |currency| {
-        let fare = Money::new(req.fare, currency).map_err(|e| ApiError::validation("fare", e.to_string()))?;
+        let fare = Money::new(req.fare, currency)
+            .map_err(|e| ApiError::validation("fare", e.to_string()))?;
         Ok((
-            FlightCommand::ChangeFare { cabin: req.cabin, fare, now },
+            FlightCommand::ChangeFare {
+                cabin: req.cabin,
+                fare,
+                now,
+            },
             json!({ "flight_id": id, "cabin": req.cabin, "fare": fare }),
         ))
     })
@@ -225,7 +239,10 @@ pub async fn cancel(
     let now = cmd.ctx.now;
     let mut accepted = flight_command(&state, cmd, id, move |_| {
         Ok((
-            FlightCommand::Cancel { reason: req.reason.clone(), now },
+            FlightCommand::Cancel {
+                reason: req.reason.clone(),
+                now,
+            },
             json!({ "flight_id": id, "status": "CANCELLED" }),
         ))
     })
@@ -246,7 +263,9 @@ where
             id,
             cmd.ctx,
             Box::new(move |flight, _seats| {
-                let currency = flight.currency().ok_or_else(|| ApiError::not_found("flight"))?;
+                let currency = flight
+                    .currency()
+                    .ok_or_else(|| ApiError::not_found("flight"))?;
                 let (command, body) = make(currency)?;
                 let events = flight.decide(command).map_err(flight_error)?;
                 Ok(Decided {

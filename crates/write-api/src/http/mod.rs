@@ -78,7 +78,10 @@ pub struct Command {
 impl FromRequestParts<AppState> for Command {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let ctx = CommandContext {
             correlation_id: request_id(parts),

@@ -57,7 +57,13 @@ impl TestApp {
         format!("http://{}/api/v1{}", self.addr, path)
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -83,7 +89,12 @@ impl TestApp {
                 json!({"email": email, "password": PASSWORD, "full_name": "Test User"}),
             )
             .await;
-        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
         let id: Uuid = r.json::<Value>().await.unwrap()["user_id"]
             .as_str()
             .unwrap()
@@ -92,7 +103,12 @@ impl TestApp {
         if role != "customer" {
             let admin = self.admin_token().await;
             let r = self
-                .send(Method::PUT, &format!("/users/{id}/role"), Some(&admin), Some(json!({"role": role})))
+                .send(
+                    Method::PUT,
+                    &format!("/users/{id}/role"),
+                    Some(&admin),
+                    Some(json!({"role": role})),
+                )
                 .await;
             assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         }
@@ -101,7 +117,11 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
-            .post("/auth/login", None, json!({"email": email, "password": password}))
+            .post(
+                "/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         r.json::<Value>().await.unwrap()["access_token"]
@@ -131,4 +151,81 @@ pub async fn problem(r: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(body["status"], status.as_u16());
     assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
     body
+}
+
+/// A flight body as in the contract, departing `days` from now: business
+/// rows 1-5 (ACDF, 20 seats), economy rows 10-19 (ABCDEF, 60 seats).
+pub fn flight_body(departs_in: chrono::Duration) -> Value {
+    let departs = chrono::Utc::now() + departs_in;
+    let arrives = departs + chrono::Duration::hours(8);
+    json!({
+        "flight_number": "BA117", "airline": "British Airways",
+        "origin": "LHR", "destination": "JFK",
+        "departs_at": departs.to_rfc3339(), "arrives_at": arrives.to_rfc3339(),
+        "currency": "USD",
+        "cabins": [
+            {"cabin": "business", "first_row": 1, "last_row": 5, "seat_letters": "ACDF", "fare": "1800.00"},
+            {"cabin": "economy", "first_row": 10, "last_row": 19, "seat_letters": "ABCDEF", "fare": "420.00"}
+        ]
+    })
+}
+
+impl TestApp {
+    /// Schedules a flight (as admin) departing in 30 days; returns its id.
+    pub async fn flight(&self) -> Uuid {
+        self.flight_departing(chrono::Duration::days(30)).await
+    }
+
+    pub async fn flight_departing(&self, departs_in: chrono::Duration) -> Uuid {
+        let admin = self.admin_token().await;
+        let r = self
+            .post("/flights", Some(&admin), flight_body(departs_in))
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        r.json::<Value>().await.unwrap()["flight_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Books one passenger per seat request (`"12A"` or a cabin name).
+    pub async fn book(&self, token: &str, flight: Uuid, requests: &[&str]) -> Response {
+        let passengers: Vec<Value> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut p = json!({"first_name": "Ada", "last_name": format!("Lovelace{i}"),
+                                   "date_of_birth": "1990-12-10", "email": "ada@example.com"});
+                if r.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                    p["seat"] = json!(r);
+                } else {
+                    p["cabin"] = json!(r);
+                }
+                p
+            })
+            .collect();
+        self.post(
+            "/bookings",
+            Some(token),
+            json!({"flight_id": flight, "passengers": passengers}),
+        )
+        .await
+    }
+
+    /// Streams of a category in the event log.
+    pub async fn stream_count(&self, category: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM es_streams WHERE stream_id LIKE $1 AND version > 0",
+        )
+        .bind(format!("{category}-%"))
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
 }
