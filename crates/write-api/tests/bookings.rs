@@ -461,3 +461,32 @@ async fn an_idempotency_key_books_once(pool: PgPool) {
     .await;
     assert_eq!(app.stream_count("booking").await, 1);
 }
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn the_request_id_becomes_the_events_correlation_id(pool: PgPool) {
+    let app = spawn(pool).await;
+    let flight = app.flight().await;
+    let (customer, token) = app.user("customer").await;
+    let request_id = Uuid::now_v7();
+    let r = app
+        .client
+        .post(app.url("/bookings"))
+        .bearer_auth(&token)
+        .header("x-request-id", request_id.to_string())
+        .json(&json!({"flight_id": flight, "passengers": [{"first_name": "Ada", "last_name": "L", "date_of_birth": "1990-12-10", "seat": "12A"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let metadata: Vec<Value> = sqlx::query_scalar(
+        "SELECT metadata FROM es_events WHERE event_type IN ('BookingCreated', 'SeatsHeld')",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(metadata.len(), 2);
+    for m in metadata {
+        assert_eq!(m["correlation_id"], json!(request_id));
+        assert_eq!(m["actor"], json!({"kind": "user", "id": customer, "role": "customer"}));
+    }
+}
