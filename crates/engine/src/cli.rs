@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::AppConfig;
 use crate::bench;
 
 /// An event-sourced flight booking engine.
@@ -26,12 +27,24 @@ pub struct DbArgs {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where the embedded PostgreSQL keeps its data when DATABASE_URL is unset.
-    #[arg(long, env = "BOOKING_DATA_DIR", global = true, default_value = ".booking/pg")]
+    #[arg(
+        long,
+        env = "BOOKING_DATA_DIR",
+        global = true,
+        default_value = ".booking/pg"
+    )]
     pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the engine: REST API, health, metrics and the OpenAPI document on
+    /// one port.
+    ///
+    /// Applies the migrations, makes sure the bootstrap admin exists (with
+    /// BOOKING_ADMIN_EMAIL and BOOKING_ADMIN_PASSWORD), then serves until
+    /// Ctrl-C or SIGTERM, letting open requests finish.
+    Serve(AppConfig),
     /// Apply the database migrations and exit.
     Migrate,
     /// Measure the engine on this machine (figures for the README).
@@ -43,4 +56,7 @@ pub enum Command {
 pub enum BenchCommand {
     /// Event store appends and catch-up reads against plain PostgreSQL.
     Store(bench::store::StoreBench),
+    /// Booking creations end to end over HTTP: spread over many flights,
+    /// and all on one hot flight.
+    Http(bench::http::HttpBench),
 }

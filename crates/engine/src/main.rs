@@ -1,4 +1,5 @@
 use clap::Parser;
+use engine::app::{shutdown_signal, Application};
 use engine::cli::{BenchCommand, Cli, Command};
 use engine::database::Database;
 
@@ -13,12 +14,21 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let db = Database::open(cli.db.database_url.clone(), cli.db.data_dir.clone()).await?;
     let result = run(cli.command, &db.url).await;
+    // Stop the embedded PostgreSQL (if any) whatever happened.
     db.shutdown().await?;
     result
 }
 
 async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
     match command {
+        Command::Serve(mut config) => {
+            config.database_url = engine::app::Secret::new(database_url);
+            let app = Application::build(config).await?;
+            tracing::info!(addr = %app.local_addr(), "booking engine listening");
+            app.run_until_stopped(shutdown_signal()).await?;
+            tracing::info!("stopped");
+            Ok(())
+        }
         Command::Migrate => {
             let pool = sqlx::PgPool::connect(database_url).await?;
             eventstore::PgEventStore::migrate(&pool).await?;
@@ -27,6 +37,9 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Store(args)) => {
             engine::bench::store::run(database_url, args).await
+        }
+        Command::Bench(BenchCommand::Http(args)) => {
+            engine::bench::http::run(database_url, args).await
         }
     }
 }

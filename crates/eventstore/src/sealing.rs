@@ -138,8 +138,11 @@ pub struct Sealer {
     keys: Arc<dyn KeyStore>,
     /// Keys read recently. Bounded by time, not size: a process that did not
     /// shred a key itself stops using it within `CACHE_TTL`.
-    cache: Arc<RwLock<HashMap<Uuid, (Option<[u8; 32]>, Instant)>>>,
+    cache: Arc<RwLock<HashMap<Uuid, CachedKey>>>,
 }
+
+/// A subject's key (`None`: shredded) and when it was read.
+type CachedKey = (Option<[u8; 32]>, Instant);
 
 const CACHE_TTL: Duration = Duration::from_secs(30);
 const CACHE_MAX: usize = 100_000;

@@ -1,1 +1,211 @@
 //! The OpenAPI document, generated from the handlers' annotations.
+//!
+//! [`document`] lists every REST command of [`crate::http`]; the engine
+//! serves it at `/api/v1/openapi.json`, and `schema/openapi.json` is its
+//! checked-in copy (`tests/openapi.rs` fails when the two differ, and
+//! rewrites the file with `UPDATE_SCHEMA=1`).
+//!
+//! Every error answer is an RFC 9457 [`Problem`] document: error responses
+//! the handlers describe without a body are given that one here.
+
+use axum::http::StatusCode;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::error::FieldError;
+use crate::http::{auth, bookings, flights, users};
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document, the body of every error answer.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:problem:booking:seat-unavailable",
+    "title": "Conflict",
+    "status": 409,
+    "detail": "seats not available: 12A",
+    "code": "SEAT_UNAVAILABLE",
+    "seats": ["12A"]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem, `urn:problem:booking:<code>`.
+    pub r#type: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// Stable and upper case, for programs: `VALIDATION_FAILED`,
+    /// `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, `SEAT_UNAVAILABLE`,
+    /// `CONFLICT`, `INVALID_STATE`, `RATE_LIMITED`, `INTERNAL`...
+    pub code: String,
+    /// With `VALIDATION_FAILED`: the invalid fields.
+    pub errors: Option<Vec<FieldError>>,
+    /// With `SEAT_UNAVAILABLE`: the seats held or sold.
+    pub seats: Option<Vec<String>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Flight booking engine: commands",
+        description = "REST commands of the event-sourced booking engine. JSON in and out; \
+            money is `{\"amount\": \"420.00\", \"currency\": \"USD\"}`; times are RFC 3339 UTC; \
+            ids are UUIDs. Every command accepts an `Idempotency-Key` header, and every \
+            accepted command answers the `position` it reached in the log. Errors are \
+            `application/problem+json`."
+    ),
+    paths(
+        auth::register,
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        users::update_profile,
+        users::change_role,
+        users::erase,
+        flights::schedule,
+        flights::change_fare,
+        flights::reschedule,
+        flights::cancel,
+        bookings::create,
+        bookings::cancel,
+        bookings::update_passenger,
+    ),
+    components(schemas(
+        Problem,
+        FieldError,
+        auth::RegisterRequest,
+        auth::RegisterResponse,
+        auth::LoginRequest,
+        auth::RefreshRequest,
+        auth::TokenResponse,
+        users::RoleName,
+        users::UpdateProfileRequest,
+        users::ProfileResponse,
+        users::ChangeRoleRequest,
+        users::RoleResponse,
+        flights::ScheduleFlightRequest,
+        flights::CabinRequest,
+        flights::ChangeFareRequest,
+        flights::RescheduleRequest,
+        flights::CancelFlightRequest,
+        bookings::CreateBookingRequest,
+        bookings::PassengerInput,
+        bookings::CancelBookingRequest,
+        bookings::UpdatePassengerRequest,
+        bookings::PassengerView,
+    )),
+    modifiers(&BearerScheme, &ProblemBodies, &OperationIds),
+    tags(
+        (name = "auth", description = "Registration, login, token refresh and logout"),
+        (name = "users", description = "Profiles, roles and erasure"),
+        (name = "flights", description = "Scheduling and changing flights (admin)"),
+        (name = "bookings", description = "Booking seats, cancelling, editing passengers"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as pretty-printed JSON.
+pub fn json() -> String {
+    document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+}
+
+/// `bearer`: the access token from `/auth/login`, a JWT.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some("`Authorization: Bearer <access token>`"))
+                        .build(),
+                ),
+            );
+    }
+}
+
+/// Every operation of the document.
+fn operations(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// Gives every response described without words its status's reason
+/// phrase, and every 4xx and 5xx response described without a body the
+/// [`Problem`] body.
+struct ProblemBodies;
+
+impl Modify for ProblemBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for operation in operations(openapi) {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if response.description.is_empty() {
+                    if let Some(reason) = StatusCode::from_bytes(status.as_bytes())
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                    {
+                        response.description = reason.to_string();
+                    }
+                }
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                if is_error && response.content.is_empty() {
+                    response.content.insert(
+                        PROBLEM_JSON.to_string(),
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Operation ids are the handler's name, qualified by its tag
+/// (`bookings_cancel`, `flights_cancel`), so they are unique.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for operation in operations(openapi) {
+            let tag = operation.tags.as_ref().and_then(|t| t.first()).cloned();
+            if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
+                if !id.starts_with(&format!("{tag}_")) {
+                    *id = format!("{tag}_{id}");
+                }
+            }
+        }
+    }
+}

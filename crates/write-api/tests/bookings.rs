@@ -487,6 +487,9 @@ async fn the_request_id_becomes_the_events_correlation_id(pool: PgPool) {
     assert_eq!(metadata.len(), 2);
     for m in metadata {
         assert_eq!(m["correlation_id"], json!(request_id));
-        assert_eq!(m["actor"], json!({"kind": "user", "id": customer, "role": "customer"}));
+        assert_eq!(
+            m["actor"],
+            json!({"kind": "user", "id": customer, "role": "customer"})
+        );
     }
 }

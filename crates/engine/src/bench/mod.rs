@@ -3,11 +3,15 @@
 //! Each benchmark runs in a database of its own, created for the run and
 //! dropped afterwards, on the server named by `DATABASE_URL`.
 
+pub mod http;
 pub mod store;
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use hdrhistogram::Histogram;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
 
 /// Latency percentiles of one run, in milliseconds.
 pub struct Latency {
@@ -30,4 +34,23 @@ pub fn new_histogram() -> Histogram<u64> {
 
 pub fn micros(d: Duration) -> u64 {
     d.as_micros().clamp(1, 60_000_000) as u64
+}
+
+/// Creates an empty database next to the one `url` names.
+pub async fn scratch_database(url: &str) -> anyhow::Result<(PgPool, String, String)> {
+    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let name = format!("booking_bench_{}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await?;
+    let bench = options.database(&name);
+    Ok((admin, bench.to_url_lossy().to_string(), name))
 }

@@ -10,17 +10,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use eventstore::{
     Actor, AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, PgEventStore, StreamId,
 };
 use hdrhistogram::Histogram;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{latency, micros, new_histogram};
+use super::{latency, micros, new_histogram, scratch_database};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreBench {
@@ -176,7 +175,9 @@ async fn appends(
         .map(|w| {
             let store = store.clone();
             tokio::spawn(async move {
-                let streams: Vec<StreamId> = (0..64).map(|_| StreamId::new("bench", Uuid::now_v7())).collect();
+                let streams: Vec<StreamId> = (0..64)
+                    .map(|_| StreamId::new("bench", Uuid::now_v7()))
+                    .collect();
                 let mut versions = vec![0u64; streams.len()];
                 let mut hist = new_histogram();
                 let mut ops = 0u64;
@@ -233,11 +234,10 @@ async fn plain_inserts(pool: PgPool, writers: usize, secs: Duration) -> anyhow::
     collect(tasks, started, 1).await
 }
 
-async fn collect(
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<(u64, Histogram<u64>)>>>,
-    started: Instant,
-    events_per_op: u64,
-) -> anyhow::Result<Run> {
+/// A writer task's count of operations and their latencies.
+type Writer = tokio::task::JoinHandle<anyhow::Result<(u64, Histogram<u64>)>>;
+
+async fn collect(tasks: Vec<Writer>, started: Instant, events_per_op: u64) -> anyhow::Result<Run> {
     let mut hist = new_histogram();
     let mut ops = 0;
     for t in tasks {
@@ -282,23 +282,4 @@ async fn fill(store: Arc<PgEventStore>, n: u64) -> anyhow::Result<()> {
         t.await??;
     }
     Ok(())
-}
-
-/// Creates an empty database next to the one `url` names.
-async fn scratch_database(url: &str) -> anyhow::Result<(PgPool, String, String)> {
-    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
-        .context("connecting to DATABASE_URL")?;
-    let name = format!("booking_bench_{}", std::process::id());
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await?;
-    let bench = options.database(&name);
-    Ok((admin, bench.to_url_lossy().to_string(), name))
 }

@@ -1,0 +1,363 @@
+//! `booking serve`, black-box: the [`Application`] on port 0 over a fresh
+//! database (one per test, from `#[sqlx::test]`), driven over HTTP; and the
+//! real binary, stopped with SIGTERM.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use engine::app::{AppConfig, Application, Secret};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const ADMIN_EMAIL: &str = "root@example.com";
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// The URL of the test's own database: `DATABASE_URL` (the server
+/// `#[sqlx::test]` makes databases on) naming that database instead.
+fn database_url(options: &PgConnectOptions) -> String {
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server.as_str(), String::new()),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|i| start + i))
+        .unwrap_or(base.len());
+    let database = options
+        .get_database()
+        .expect("the test database has a name");
+    format!("{}/{database}{query}", &base[..authority_end])
+}
+
+struct TestApp {
+    addr: SocketAddr,
+    client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    async fn spawn(options: PgConnectOptions) -> Self {
+        let mut config = AppConfig::new(database_url(&options));
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        config.db_max_connections = 4;
+        config.jwt_secret = Some(Secret::new("a-test-secret-that-is-long-enough-for-hs256"));
+        config.admin_email = Some(ADMIN_EMAIL.into());
+        config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+        let app = Application::build(config).await.expect("the app builds");
+        let addr = app.local_addr();
+        assert_eq!(app.port(), addr.port());
+        assert_ne!(app.port(), 0);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            client: Client::new(),
+            stop: Some(stop),
+            server,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Stops the server and waits for it, so the test database can be dropped.
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(15), &mut self.server)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .expect("the server ends cleanly");
+    }
+}
+
+async fn problem(r: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn health_answers(_: PgPoolOptions, options: PgConnectOptions) {
+    let app = TestApp::spawn(options).await;
+
+    let r = app.get("/health/live").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+
+    let r = app.get("/health/ready").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOptions) {
+    let app = TestApp::spawn(options).await;
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/no/such/thing").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    let live = text
+        .lines()
+        .find(|l| l.starts_with("http_requests_total{") && l.contains(r#"route="/health/live""#))
+        .unwrap_or_else(|| panic!("no http_requests_total for /health/live in:\n{text}"));
+    assert!(
+        live.contains(r#"method="GET""#) && live.contains(r#"status="200""#),
+        "{live}"
+    );
+    assert!(
+        text.contains(r#"route="unmatched""#),
+        "unknown routes share one label:\n{text}"
+    );
+    assert!(!text.contains("/no/such/thing"), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn serves_the_openapi_document(_: PgPoolOptions, options: PgConnectOptions) {
+    let app = TestApp::spawn(options).await;
+
+    let r = app.get("/api/v1/openapi.json").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/v1/bookings", "/api/v1/auth/login", "/api/v1/flights"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn unknown_routes_and_methods_are_problems(_: PgPoolOptions, options: PgConnectOptions) {
+    let app = TestApp::spawn(options).await;
+
+    let r = app.get("/nowhere").await;
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let made: uuid::Uuid = request_id.parse().expect("a UUID");
+    assert_eq!(made.get_version_num(), 7);
+    let body = problem(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    assert!(body["detail"].as_str().unwrap().contains("/nowhere"));
+
+    let r = app.get("/api/v1/nowhere").await;
+    problem(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+
+    // A wrong method on a REST route.
+    let r = app.get("/api/v1/bookings").await;
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
+
+    // A wrong method on an operations route.
+    let r = app
+        .client
+        .post(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
+
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn responses_carry_the_request_id(_: PgPoolOptions, options: PgConnectOptions) {
+    let app = TestApp::spawn(options).await;
+
+    let r = app.get("/health/live").await;
+    assert!(r.headers().contains_key("x-request-id"));
+
+    // The client's own id is kept, on REST answers too.
+    let id = uuid::Uuid::now_v7().to_string();
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-request-id", &id)
+        .json(&json!({"email": "nobody@example.com", "password": "not the password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], id.as_str());
+    problem(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn the_bootstrap_admin_can_log_in(_: PgPoolOptions, options: PgConnectOptions) {
+    let app = TestApp::spawn(options.clone()).await;
+
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["role"], "admin", "{body}");
+    assert!(body["access_token"].is_string());
+    app.stop().await;
+
+    // A second start finds the admin in place.
+    let again = TestApp::spawn(options).await;
+    let r = again
+        .client
+        .post(again.url("/api/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    again.stop().await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn readiness_fails_without_the_database(_: PgPoolOptions, options: PgConnectOptions) {
+    let app = TestApp::spawn(options.clone()).await;
+    // Refuse new connections to this database and cut the open ones, from
+    // the server's maintenance database.
+    let server = sqlx::PgPool::connect(&std::env::var("DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    let database = options.get_database().unwrap().to_owned();
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false"
+    ))
+    .execute(&server)
+    .await
+    .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&database)
+    .execute(&server)
+    .await
+    .unwrap();
+
+    let r = app.get("/health/ready").await;
+    problem(r, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE").await;
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true"
+    ))
+    .execute(&server)
+    .await
+    .unwrap();
+    server.close().await;
+    app.stop().await;
+}
+
+/// Kills the child if the test fails before it exits.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn the_binary_serves_and_stops_on_sigterm(_: PgPoolOptions, options: PgConnectOptions) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    let port = free_port();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_booking"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url(&options))
+            .env("BOOKING_ADDR", format!("127.0.0.1:{port}"))
+            .env("BOOKING_DB_MAX_CONNECTIONS", "4")
+            .env("RUST_LOG", "warn")
+            .env_remove("BOOKING_JWT_SECRET")
+            .env_remove("BOOKING_ADMIN_EMAIL")
+            .env_remove("BOOKING_ADMIN_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start booking serve"),
+    );
+
+    let client = Client::new();
+    let ready = format!("http://127.0.0.1:{port}/health/ready");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(&ready).send().await {
+            if r.status() == StatusCode::OK {
+                break;
+            }
+        }
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("booking serve exited before it was ready: {status}");
+        }
+        assert!(Instant::now() < deadline, "booking serve never got ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let pid = Pid::from_raw(i32::try_from(child.0.id()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "booking serve still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "booking serve exited with {status}");
+}
