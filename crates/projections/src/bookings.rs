@@ -1,0 +1,334 @@
+//! Projector `bookings`: bookings (`rm_bookings`) with their passengers,
+//! seats and tickets (`rm_booking_passengers`).
+//!
+//! Passenger names come from the sealed personal data; when the customer is
+//! erased (`UserErased`, or a shredded key at replay) they are `NULL`.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::booking::{BookingEvent, BookingStatus};
+use domain::user::UserEvent;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::event::{Decoded, Event};
+use crate::projector::Projector;
+use crate::Result;
+
+pub struct BookingsProjector;
+
+#[async_trait]
+impl Projector for BookingsProjector {
+    fn name(&self) -> &'static str {
+        "bookings"
+    }
+    fn categories(&self) -> &'static [&'static str] {
+        &["booking", "user"]
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_bookings", "rm_booking_passengers"]
+    }
+    fn needs_personal(&self) -> bool {
+        true
+    }
+    async fn apply(&self, conn: &mut PgConnection, events: &[Decoded]) -> Result<()> {
+        let mut state = State::load(conn, events).await?;
+        for d in events {
+            state.apply(d);
+        }
+        state.write(conn).await
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct BookingRow {
+    booking_id: Uuid,
+    pnr: String,
+    flight_id: Uuid,
+    customer_id: Uuid,
+    created_by: Uuid,
+    status: String,
+    total: Decimal,
+    currency: String,
+    refund: Option<Decimal>,
+    hold_expires_at: DateTime<Utc>,
+    payment_id: Option<Uuid>,
+    reason: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct PassengerRow {
+    booking_id: Uuid,
+    passenger_id: Uuid,
+    ordinal: i16,
+    seat: String,
+    cabin: String,
+    fare: Decimal,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    ticket_number: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    bookings: HashMap<Uuid, BookingRow>,
+    passengers: HashMap<(Uuid, Uuid), PassengerRow>,
+    dirty_bookings: HashSet<Uuid>,
+    dirty_passengers: HashSet<(Uuid, Uuid)>,
+    erased_customers: Vec<Uuid>,
+}
+
+fn booking_id_of(e: &BookingEvent) -> Uuid {
+    match e {
+        BookingEvent::BookingCreated(e) => e.booking_id,
+        BookingEvent::PaymentSubmitted(e) => e.booking_id,
+        BookingEvent::BookingConfirmed(e) => e.booking_id,
+        BookingEvent::BookingPaymentFailed(e) => e.booking_id,
+        BookingEvent::BookingExpired(e) => e.booking_id,
+        BookingEvent::TicketsIssued(e) => e.booking_id,
+        BookingEvent::BookingFailed(e) => e.booking_id,
+        BookingEvent::BookingCancelled(e) => e.booking_id,
+        BookingEvent::PassengerUpdated(e) => e.booking_id,
+    }
+}
+
+impl State {
+    async fn load(conn: &mut PgConnection, events: &[Decoded]) -> Result<Self> {
+        let ids: Vec<Uuid> = events
+            .iter()
+            .filter_map(|d| match &d.event {
+                Event::Booking(e) => Some(booking_id_of(e)),
+                _ => None,
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut state = State::default();
+        if ids.is_empty() {
+            return Ok(state);
+        }
+        let bookings: Vec<BookingRow> = sqlx::query_as(
+            "SELECT booking_id, pnr, flight_id, customer_id, created_by, status, total, currency, \
+                    refund, hold_expires_at, payment_id, reason, created_at, updated_at \
+             FROM rm_bookings WHERE booking_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        state.bookings = bookings.into_iter().map(|b| (b.booking_id, b)).collect();
+        let passengers: Vec<PassengerRow> = sqlx::query_as(
+            "SELECT booking_id, passenger_id, ordinal, seat, cabin, fare, first_name, last_name, \
+                    ticket_number \
+             FROM rm_booking_passengers WHERE booking_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        state.passengers = passengers
+            .into_iter()
+            .map(|p| ((p.booking_id, p.passenger_id), p))
+            .collect();
+        Ok(state)
+    }
+
+    fn apply(&mut self, d: &Decoded) {
+        match &d.event {
+            Event::Booking(e) => self.apply_booking(e, d.recorded_at),
+            Event::User(UserEvent::UserErased(e)) => {
+                // Bookings in this batch are already in memory; the rest
+                // are blanked in the database after the write.
+                for p in self.passengers.values_mut() {
+                    if self
+                        .bookings
+                        .get(&p.booking_id)
+                        .is_some_and(|b| b.customer_id == e.user_id || b.customer_id == e.subject)
+                    {
+                        p.first_name = None;
+                        p.last_name = None;
+                        self.dirty_passengers.insert((p.booking_id, p.passenger_id));
+                    }
+                }
+                self.erased_customers.push(e.user_id);
+                self.erased_customers.push(e.subject);
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_booking(&mut self, e: &BookingEvent, at: DateTime<Utc>) {
+        let id = booking_id_of(e);
+        if let BookingEvent::BookingCreated(c) = e {
+            let (total, currency) = crate::sql::money(&c.total);
+            self.bookings.insert(
+                id,
+                BookingRow {
+                    booking_id: id,
+                    pnr: c.pnr.as_str().to_owned(),
+                    flight_id: c.flight_id,
+                    customer_id: c.customer_id,
+                    created_by: c.created_by,
+                    status: BookingStatus::Held.as_str().into(),
+                    total,
+                    currency,
+                    refund: None,
+                    hold_expires_at: c.hold_expires_at,
+                    payment_id: None,
+                    reason: None,
+                    created_at: c.created_at,
+                    updated_at: at,
+                },
+            );
+            let details = c.personal.known();
+            for (i, p) in c.passengers.iter().enumerate() {
+                let personal = details
+                    .and_then(|all| all.iter().find(|x| x.passenger_id == p.passenger_id))
+                    .map(|x| &x.details);
+                let key = (id, p.passenger_id);
+                self.passengers.insert(
+                    key,
+                    PassengerRow {
+                        booking_id: id,
+                        passenger_id: p.passenger_id,
+                        ordinal: i as i16,
+                        seat: p.seat.to_string(),
+                        cabin: p.cabin.as_str().to_owned(),
+                        fare: p.fare.amount(),
+                        first_name: personal.map(|d| d.first_name.clone()),
+                        last_name: personal.map(|d| d.last_name.clone()),
+                        ticket_number: None,
+                    },
+                );
+                self.dirty_passengers.insert(key);
+            }
+            self.dirty_bookings.insert(id);
+            return;
+        }
+        let Some(b) = self.bookings.get_mut(&id) else {
+            tracing::warn!(booking = %id, "event for a booking never created");
+            return;
+        };
+        b.updated_at = at;
+        self.dirty_bookings.insert(id);
+        let status = match e {
+            BookingEvent::BookingCreated(_) => return,
+            BookingEvent::PaymentSubmitted(p) => {
+                b.payment_id = Some(p.payment_id);
+                BookingStatus::PaymentPending
+            }
+            BookingEvent::BookingConfirmed(_) => BookingStatus::Confirmed,
+            BookingEvent::BookingPaymentFailed(f) => {
+                b.reason = Some(f.reason.clone());
+                BookingStatus::PaymentFailed
+            }
+            BookingEvent::BookingExpired(_) => BookingStatus::Expired,
+            BookingEvent::TicketsIssued(t) => {
+                for ticket in &t.tickets {
+                    let key = (id, ticket.passenger_id);
+                    if let Some(p) = self.passengers.get_mut(&key) {
+                        p.ticket_number = Some(ticket.ticket_number.as_str().to_owned());
+                        self.dirty_passengers.insert(key);
+                    }
+                }
+                BookingStatus::Ticketed
+            }
+            BookingEvent::BookingFailed(f) => {
+                b.reason = Some(f.reason.clone());
+                BookingStatus::Failed
+            }
+            BookingEvent::BookingCancelled(c) => {
+                b.reason = Some(c.reason.clone());
+                b.refund = Some(c.refund.amount());
+                BookingStatus::Cancelled
+            }
+            BookingEvent::PassengerUpdated(u) => {
+                let key = (id, u.passenger_id);
+                if let Some(p) = self.passengers.get_mut(&key) {
+                    let details = u.personal.known();
+                    p.first_name = details.map(|d| d.first_name.clone());
+                    p.last_name = details.map(|d| d.last_name.clone());
+                    self.dirty_passengers.insert(key);
+                }
+                return;
+            }
+        };
+        b.status = status.as_str().into();
+    }
+
+    async fn write(self, conn: &mut PgConnection) -> Result<()> {
+        let bookings: Vec<&BookingRow> = self
+            .dirty_bookings
+            .iter()
+            .filter_map(|id| self.bookings.get(id))
+            .collect();
+        if !bookings.is_empty() {
+            sqlx::query(
+                "INSERT INTO rm_bookings (booking_id, pnr, flight_id, customer_id, created_by, status, \
+                    total, currency, refund, hold_expires_at, payment_id, reason, created_at, updated_at) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], \
+                    $6::text[], $7::numeric[], $8::text[], $9::numeric[], $10::timestamptz[], \
+                    $11::uuid[], $12::text[], $13::timestamptz[], $14::timestamptz[]) \
+                 ON CONFLICT (booking_id) DO UPDATE SET status = excluded.status, \
+                    refund = excluded.refund, payment_id = excluded.payment_id, \
+                    reason = excluded.reason, updated_at = excluded.updated_at",
+            )
+            .bind(bookings.iter().map(|b| b.booking_id).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.pnr.clone()).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.flight_id).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.customer_id).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.created_by).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.status.clone()).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.total).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.currency.clone()).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.refund).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.hold_expires_at).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.payment_id).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.reason.clone()).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.created_at).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.updated_at).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        let passengers: Vec<&PassengerRow> = self
+            .dirty_passengers
+            .iter()
+            .filter_map(|k| self.passengers.get(k))
+            .collect();
+        if !passengers.is_empty() {
+            sqlx::query(
+                "INSERT INTO rm_booking_passengers (booking_id, passenger_id, ordinal, seat, cabin, \
+                    fare, first_name, last_name, ticket_number) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::text[], \
+                    $6::numeric[], $7::text[], $8::text[], $9::text[]) \
+                 ON CONFLICT (booking_id, passenger_id) DO UPDATE SET first_name = excluded.first_name, \
+                    last_name = excluded.last_name, ticket_number = excluded.ticket_number",
+            )
+            .bind(passengers.iter().map(|p| p.booking_id).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.passenger_id).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.ordinal).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.seat.clone()).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.cabin.clone()).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.fare).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.first_name.clone()).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.last_name.clone()).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.ticket_number.clone()).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.erased_customers.is_empty() {
+            sqlx::query(
+                "UPDATE rm_booking_passengers p SET first_name = NULL, last_name = NULL \
+                 FROM rm_bookings b WHERE b.booking_id = p.booking_id \
+                   AND b.customer_id = ANY($1) AND (p.first_name IS NOT NULL OR p.last_name IS NOT NULL)",
+            )
+            .bind(&self.erased_customers)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}

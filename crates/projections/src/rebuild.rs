@@ -1,0 +1,240 @@
+//! Rebuilding a projection from the whole log while the live one serves.
+//!
+//! 1. Copies of the projector's tables (`CREATE TABLE … (LIKE … INCLUDING
+//!    ALL)`: columns, defaults, constraints, indexes) are made in a schema
+//!    of their own, `rm_rebuild_<name>`, created afresh.
+//! 2. The log is replayed into them batch by batch, each transaction with
+//!    `SET LOCAL search_path TO rm_rebuild_<name>, <live schema>` so the
+//!    projector's unqualified SQL lands in the copies. These transactions
+//!    commit with `synchronous_commit = off`: until the swap nothing depends
+//!    on them, and a crash only means starting the rebuild again.
+//! 3. The swap is one transaction: it locks the projector's checkpoint row
+//!    (the live runner waits on it), applies the last events to the copies,
+//!    drops the live tables, moves the copies into the live schema, gives
+//!    their indexes the live indexes' names, and moves the checkpoint to
+//!    where the copies stand. The live runner then finds its checkpoint
+//!    moved, drops its pending batch and carries on from there.
+//!
+//! Readers keep reading the old tables until the swap commits; the swap
+//! itself holds an exclusive lock on them for as long as the last batch and
+//! a few catalog updates take. One rebuild per projector at a time (an
+//! advisory lock); a second gets [`Error::RebuildRunning`].
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use eventstore::Position;
+use sqlx::{Connection, PgConnection};
+
+use crate::event::decode_batch;
+use crate::projector::Projector;
+use crate::runner::{lock_checkpoint, Runner};
+use crate::{Error, Result};
+
+/// Events per replay transaction.
+const REBUILD_BATCH: usize = 5000;
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildReport {
+    pub name: String,
+    pub events: u64,
+    /// Where the rebuilt projection (and its checkpoint) stands.
+    pub position: Position,
+    pub elapsed: Duration,
+}
+
+impl RebuildReport {
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Rebuilds `projector`'s tables from the whole log and swaps them in.
+#[tracing::instrument(skip_all, fields(name = projector.name()))]
+pub async fn rebuild(runner: &Runner, projector: &dyn Projector) -> Result<RebuildReport> {
+    let name = projector.name();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(Error::UnknownProjection(name.into()));
+    }
+    let mut lock = runner.pool().acquire().await?;
+    let key = format!("projection_rebuild:{name}");
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind(&key)
+        .fetch_one(&mut *lock)
+        .await?;
+    if !locked {
+        return Err(Error::RebuildRunning(name.into()));
+    }
+    let result = rebuild_locked(runner, projector).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *lock)
+        .await;
+    if unlocked.is_err() {
+        // Never hand a connection that still holds the lock back to the pool.
+        lock.detach();
+    }
+    result
+}
+
+/// [`rebuild`] of the built-in projector called `name`.
+pub async fn rebuild_by_name(runner: &Runner, name: &str) -> Result<RebuildReport> {
+    let projector =
+        crate::projector::by_name(name).ok_or_else(|| Error::UnknownProjection(name.into()))?;
+    rebuild(runner, &*projector).await
+}
+
+async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<RebuildReport> {
+    let started = Instant::now();
+    let name = projector.name();
+    let pool = runner.pool();
+    let live: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(pool)
+        .await?;
+    let shadow = format!("rm_rebuild_{name}");
+    let search_path = format!(
+        "SET LOCAL search_path TO {}, {}",
+        ident(&shadow),
+        ident(&live)
+    );
+
+    {
+        let mut conn = pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&shadow)))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("CREATE SCHEMA {}", ident(&shadow)))
+            .execute(&mut *tx)
+            .await?;
+        for table in projector.tables() {
+            sqlx::query(&format!(
+                "CREATE TABLE {s}.{t} (LIKE {l}.{t} INCLUDING ALL)",
+                s = ident(&shadow),
+                l = ident(&live),
+                t = ident(table)
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+    }
+
+    let mut at = Position::START;
+    let mut last_recorded: Option<DateTime<Utc>> = None;
+    let mut events = 0u64;
+    // Replay while the live projection serves.
+    loop {
+        let batch = runner.store().read_all(Some(at), REBUILD_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        let sealer = projector.needs_personal().then_some(runner.sealer());
+        let decoded = decode_batch(&batch, projector.categories(), sealer).await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query(&search_path).execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL synchronous_commit TO off")
+            .execute(&mut *tx)
+            .await?;
+        projector.apply(&mut tx, &decoded).await?;
+        tx.commit().await?;
+        at = last.position;
+        last_recorded = Some(last.recorded_at);
+        events += batch.len() as u64;
+    }
+
+    // The swap.
+    let mut tx = pool.begin().await?;
+    lock_checkpoint(&mut tx, name).await?;
+    sqlx::query(&search_path).execute(&mut *tx).await?;
+    loop {
+        let batch = runner.store().read_all(Some(at), REBUILD_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        let sealer = projector.needs_personal().then_some(runner.sealer());
+        let decoded = decode_batch(&batch, projector.categories(), sealer).await?;
+        projector.apply(&mut tx, &decoded).await?;
+        at = last.position;
+        last_recorded = Some(last.recorded_at);
+        events += batch.len() as u64;
+    }
+    for table in projector.tables() {
+        swap_table(&mut tx, &live, &shadow, table).await?;
+    }
+    sqlx::query(&format!("DROP SCHEMA {}", ident(&shadow)))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET tx = $2, seq = $3, last_recorded_at = $4, \
+         events_seen = $5, rebuilt_at = now(), updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(at.tx as i64)
+    .bind(at.seq as i64)
+    .bind(last_recorded)
+    .bind(events as i64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let report = RebuildReport {
+        name: name.into(),
+        events,
+        position: at,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        events,
+        position = %at,
+        per_second = report.events_per_second(),
+        "projection rebuilt and swapped in"
+    );
+    Ok(report)
+}
+
+/// Replaces `live.table` by `shadow.table`, keeping the live index names.
+async fn swap_table(conn: &mut PgConnection, live: &str, shadow: &str, table: &str) -> Result<()> {
+    const INDEXES: &str =
+        "SELECT c.relname::text, split_part(pg_get_indexdef(i.indexrelid), ' USING ', 2) \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE i.indrelid = to_regclass($1)";
+    let live_table = format!("{}.{}", ident(live), ident(table));
+    let old: Vec<(String, String)> = sqlx::query_as(INDEXES)
+        .bind(&live_table)
+        .fetch_all(&mut *conn)
+        .await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {live_table}"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!(
+        "ALTER TABLE {}.{} SET SCHEMA {}",
+        ident(shadow),
+        ident(table),
+        ident(live)
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let new: Vec<(String, String)> = sqlx::query_as(INDEXES)
+        .bind(&live_table)
+        .fetch_all(&mut *conn)
+        .await?;
+    for (new_name, def) in new {
+        if let Some((old_name, _)) = old.iter().find(|(n, d)| *d == def && *n != new_name) {
+            sqlx::query(&format!(
+                "ALTER INDEX {}.{} RENAME TO {}",
+                ident(live),
+                ident(&new_name),
+                ident(old_name)
+            ))
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! The projector runner: checkpoints, batches, lag; and the read-side
+//! helpers [`status`] and [`wait_for`].
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use eventstore::{subscribe, EventStore, Position, RecordedEvent, Sealer, SubscriptionOptions};
+use futures::{FutureExt, StreamExt};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::event::decode_batch;
+use crate::projector::Projector;
+use crate::{Error, Result};
+
+/// How a runner reads and retries.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Events per batch (and per transaction).
+    pub batch_size: usize,
+    /// The longest wait for new events without a wake-up.
+    pub idle_poll: Duration,
+    /// The pause after a failed batch before it is tried again.
+    pub retry_delay: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            idle_poll: Duration::from_millis(500),
+            retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Runs projectors over one store into one database.
+#[derive(Clone)]
+pub struct Runner {
+    pool: PgPool,
+    store: Arc<dyn EventStore>,
+    sealer: Sealer,
+    options: RunnerOptions,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Applied; the checkpoint is now here.
+    Applied(Position),
+    /// The stored checkpoint was not where the batch started (another
+    /// runner, or a rebuild swapped in): nothing applied.
+    Moved(Position),
+}
+
+impl Runner {
+    pub fn new(pool: PgPool, store: Arc<dyn EventStore>, sealer: Sealer) -> Self {
+        Self {
+            pool,
+            store,
+            sealer,
+            options: RunnerOptions::default(),
+        }
+    }
+
+    pub fn with_options(mut self, options: RunnerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub fn options(&self) -> &RunnerOptions {
+        &self.options
+    }
+
+    /// Runs every projector until `shutdown` resolves. A projector whose
+    /// batch fails retries it after [`RunnerOptions::retry_delay`]; the
+    /// others carry on.
+    pub async fn run_all(
+        &self,
+        projectors: Vec<Arc<dyn Projector>>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let shutdown = shutdown.shared();
+        let runs = projectors
+            .into_iter()
+            .map(|p| self.run(p, shutdown.clone()))
+            .collect::<Vec<_>>();
+        futures::future::try_join_all(runs).await?;
+        Ok(())
+    }
+
+    /// Follows the log with one projector until `shutdown` resolves:
+    /// catch-up, then live. Returns only at shutdown.
+    #[tracing::instrument(name = "projector", skip_all, fields(name = projector.name()))]
+    pub async fn run(
+        &self,
+        projector: Arc<dyn Projector>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<()> {
+        let mut shutdown = pin!(shutdown.fuse());
+        let name = projector.name();
+        'outer: loop {
+            let mut cp = match ensure_checkpoint(&self.pool, name).await {
+                Ok(cp) => cp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the checkpoint");
+                    if self.pause(&mut shutdown).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            let options = SubscriptionOptions {
+                batch_size: self.options.batch_size,
+                idle_poll: self.options.idle_poll,
+            };
+            let mut batches = pin!(subscribe(self.store.clone(), Some(cp), options));
+            loop {
+                let item = futures::select_biased! {
+                    _ = shutdown => return Ok(()),
+                    item = batches.next().fuse() => item,
+                };
+                let Some(item) = item else { continue 'outer };
+                let step = match item {
+                    Ok(batch) => self.step(&*projector, cp, &batch).await,
+                    Err(e) => Err(e.into()),
+                };
+                match step {
+                    Ok(Step::Applied(p)) => {
+                        cp = p;
+                        self.report_lag(name, cp).await;
+                    }
+                    Ok(Step::Moved(p)) => {
+                        tracing::info!(from = %p, "checkpoint moved elsewhere; resuming from it");
+                        continue 'outer;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, at = %cp, "batch failed; will retry");
+                        metrics::counter!("projection_errors_total", "name" => name).increment(1);
+                        self.report_lag(name, cp).await;
+                        if self.pause(&mut shutdown).await {
+                            return Ok(());
+                        }
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies everything readable now and returns how many events the
+    /// checkpoint moved past. For tests, tools and start-up.
+    pub async fn catch_up(&self, projector: &dyn Projector) -> Result<u64> {
+        let mut seen = 0;
+        let mut cp = ensure_checkpoint(&self.pool, projector.name()).await?;
+        loop {
+            let batch = self
+                .store
+                .read_all(Some(cp), self.options.batch_size)
+                .await?;
+            if batch.is_empty() {
+                self.report_lag(projector.name(), cp).await;
+                return Ok(seen);
+            }
+            match self.step(projector, cp, &batch).await? {
+                Step::Applied(p) => {
+                    seen += batch.len() as u64;
+                    cp = p;
+                }
+                Step::Moved(p) => cp = p,
+            }
+        }
+    }
+
+    /// Applies one batch read after `after`, with the checkpoint, in one
+    /// transaction.
+    pub(crate) async fn step(
+        &self,
+        projector: &dyn Projector,
+        after: Position,
+        batch: &[RecordedEvent],
+    ) -> Result<Step> {
+        let Some(last) = batch.last() else {
+            return Ok(Step::Applied(after));
+        };
+        let sealer = projector.needs_personal().then_some(&self.sealer);
+        let decoded = decode_batch(batch, projector.categories(), sealer).await?;
+        let mut tx = self.pool.begin().await?;
+        let stored = lock_checkpoint(&mut tx, projector.name()).await?;
+        if stored != after {
+            tx.rollback().await?;
+            return Ok(Step::Moved(stored));
+        }
+        let started = Instant::now();
+        projector.apply(&mut tx, &decoded).await?;
+        save_checkpoint(
+            &mut tx,
+            projector.name(),
+            last.position,
+            last.recorded_at,
+            batch.len(),
+        )
+        .await?;
+        tx.commit().await?;
+        metrics::counter!("projection_events_total", "name" => projector.name())
+            .increment(batch.len() as u64);
+        metrics::histogram!("projection_batch_seconds", "name" => projector.name())
+            .record(started.elapsed().as_secs_f64());
+        Ok(Step::Applied(last.position))
+    }
+
+    /// Sets the lag gauges: how far the head is past `cp`, and how old the
+    /// oldest unapplied event is (0 when caught up).
+    async fn report_lag(&self, name: &'static str, cp: Position) {
+        let (events, seconds) = match (
+            self.store.head().await,
+            self.store.read_all(Some(cp), 1).await,
+        ) {
+            (Ok(Some(head)), Ok(next)) if head > cp => (
+                head.seq.saturating_sub(cp.seq).max(1),
+                next.first().map_or(0.0, |e| seconds_since(e.recorded_at)),
+            ),
+            (Ok(_), Ok(_)) => (0, 0.0),
+            _ => return,
+        };
+        metrics::gauge!("projection_lag_events", "name" => name).set(events as f64);
+        metrics::gauge!("projection_lag_seconds", "name" => name).set(seconds);
+        metrics::gauge!("projection_position_seq", "name" => name).set(cp.seq as f64);
+    }
+
+    /// Sleeps the retry delay; true if shutdown came first.
+    async fn pause<S>(&self, mut shutdown: &mut S) -> bool
+    where
+        S: futures::future::FusedFuture<Output = ()> + Unpin,
+    {
+        futures::select_biased! {
+            _ = shutdown => true,
+            _ = tokio::time::sleep(self.options.retry_delay).fuse() => false,
+        }
+    }
+}
+
+fn seconds_since(t: DateTime<Utc>) -> f64 {
+    ((Utc::now() - t).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6).max(0.0)
+}
+
+fn pos_of(tx: i64, seq: i64) -> Position {
+    Position::new(tx as u64, seq as u64)
+}
+
+/// The projector's checkpoint, created at the start of the log if missing.
+pub async fn ensure_checkpoint(pool: &PgPool, name: &str) -> Result<Position> {
+    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    let (tx, seq): (i64, i64) =
+        sqlx::query_as("SELECT tx, seq FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await?;
+    Ok(pos_of(tx, seq))
+}
+
+/// Locks the checkpoint row for the rest of the transaction and reads it.
+/// Everyone who moves a checkpoint takes this lock first, so runners and
+/// rebuilds of one projector serialise on it and never interleave writes.
+pub(crate) async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<Position> {
+    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let (tx, seq): (i64, i64) =
+        sqlx::query_as("SELECT tx, seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(pos_of(tx, seq))
+}
+
+pub(crate) async fn save_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    at: Position,
+    recorded_at: DateTime<Utc>,
+    seen: usize,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET tx = $2, seq = $3, last_recorded_at = $4, \
+         events_seen = events_seen + $5, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(at.tx as i64)
+    .bind(at.seq as i64)
+    .bind(recorded_at)
+    .bind(seen as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Where a projector stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionStatus {
+    pub name: String,
+    /// The last event it has seen.
+    pub position: Position,
+    /// About how many events the log head is past `position` (the
+    /// difference of sequence numbers; 0 when caught up).
+    pub lag_events: u64,
+    /// Age of the oldest event it has not applied yet; 0 when caught up.
+    pub lag_seconds: f64,
+    pub events_seen: u64,
+    pub last_recorded_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every projector's position and lag, by name. Reads the PostgreSQL event
+/// store's tables directly.
+pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>> {
+    let rows = sqlx::query(
+        "WITH head AS ( \
+             SELECT e.tx::text::bigint AS tx, e.position AS seq FROM es_events e \
+             WHERE e.tx < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY e.tx DESC, e.position DESC LIMIT 1) \
+         SELECT c.name, c.tx, c.seq, c.events_seen, c.last_recorded_at, c.updated_at, \
+                h.tx AS head_tx, h.seq AS head_seq, \
+                (SELECT e.recorded_at FROM es_events e \
+                  WHERE (e.tx, e.position) > (c.tx::text::xid8, c.seq) \
+                    AND e.tx < pg_snapshot_xmin(pg_current_snapshot()) \
+                  ORDER BY e.tx, e.position LIMIT 1) AS next_recorded_at, \
+                now() AS now \
+         FROM projection_checkpoints c LEFT JOIN head h ON true ORDER BY c.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let at = pos_of(r.try_get("tx")?, r.try_get("seq")?);
+            let head = match (
+                r.try_get::<Option<i64>, _>("head_tx")?,
+                r.try_get::<Option<i64>, _>("head_seq")?,
+            ) {
+                (Some(tx), Some(seq)) => pos_of(tx, seq),
+                _ => Position::START,
+            };
+            let behind = head > at;
+            let now: DateTime<Utc> = r.try_get("now")?;
+            let next: Option<DateTime<Utc>> = r.try_get("next_recorded_at")?;
+            Ok(ProjectionStatus {
+                name: r.try_get("name")?,
+                position: at,
+                lag_events: if behind {
+                    head.seq.saturating_sub(at.seq).max(1)
+                } else {
+                    0
+                },
+                lag_seconds: match next {
+                    Some(t) if behind => {
+                        ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)
+                    }
+                    _ => 0.0,
+                },
+                events_seen: r.try_get::<i64, _>("events_seen")? as u64,
+                last_recorded_at: r.try_get("last_recorded_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Waits until every projector's checkpoint is at or past `position`
+/// (read-your-writes); [`Error::Stale`] after `timeout`.
+pub async fn wait_for(pool: &PgPool, position: Position, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let slowest: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tx, seq FROM projection_checkpoints ORDER BY tx, seq LIMIT 1")
+                .fetch_optional(pool)
+                .await?;
+        let reached = slowest.map_or(Position::START, |(tx, seq)| pos_of(tx, seq));
+        if slowest.is_none() || reached >= position {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::Stale {
+                wanted: position,
+                reached,
+            });
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+}
