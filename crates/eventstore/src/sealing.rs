@@ -139,6 +139,10 @@ pub struct Sealer {
     /// Keys read recently. Bounded by time, not size: a process that did not
     /// shred a key itself stops using it within `CACHE_TTL`.
     cache: Arc<RwLock<HashMap<Uuid, CachedKey>>>,
+    /// Keys this process sealed with: sealing needs no query after the
+    /// first. A key shredded by another process may seal a little more data,
+    /// which is then unreadable like the rest of that subject's.
+    sealing: Arc<RwLock<HashMap<Uuid, [u8; 32]>>>,
 }
 
 /// A subject's key (`None`: shredded) and when it was read.
@@ -152,6 +156,7 @@ impl Sealer {
         Self {
             keys,
             cache: Arc::default(),
+            sealing: Arc::default(),
         }
     }
 
@@ -172,10 +177,10 @@ impl Sealer {
         if personal == &Value::String(ERASED.into()) || personal.get("sealed").is_some() {
             return Ok(data);
         }
-        let key =
-            self.keys.key_for(subject).await?.ok_or_else(|| {
-                StoreError::InvalidAppend(format!("subject {subject} was erased"))
-            })?;
+        let key = self
+            .sealing_key(subject)
+            .await?
+            .ok_or_else(|| StoreError::InvalidAppend(format!("subject {subject} was erased")))?;
         let plaintext = serde_json::to_vec(personal).map_err(StoreError::backend)?;
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
@@ -218,11 +223,36 @@ impl Sealer {
     /// Shreds the subject's key: every sealed field of theirs reads as erased.
     pub async fn shred(&self, subject: Uuid) -> Result<(), StoreError> {
         self.keys.shred(subject).await?;
+        self.sealing
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&subject);
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(subject, (None, Instant::now()));
         Ok(())
+    }
+
+    async fn sealing_key(&self, subject: Uuid) -> Result<Option<[u8; 32]>, StoreError> {
+        let known = self
+            .sealing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&subject)
+            .copied();
+        if let Some(key) = known {
+            return Ok(Some(key));
+        }
+        let key = self.keys.key_for(subject).await?;
+        if let Some(k) = key {
+            let mut sealing = self.sealing.write().unwrap_or_else(|p| p.into_inner());
+            if sealing.len() >= CACHE_MAX {
+                sealing.clear();
+            }
+            sealing.insert(subject, k);
+        }
+        Ok(key)
     }
 
     async fn cached_key(&self, subject: Uuid) -> Result<Option<[u8; 32]>, StoreError> {

@@ -202,11 +202,12 @@ async fn run_batch(
                 Err(e) => return fail_all(batch, &e),
             }
         }
-        let Some(state) = cached.as_ref() else { return };
-
-        // Decide every job against the state the previous ones left.
-        let mut flight = state.flight.state.clone();
-        let mut seats = state.seats.state.clone();
+        // Decide every job against the state the previous ones left. The
+        // cached state is taken, not cloned (a seat map is large): it is put
+        // back only once the append succeeded, and reloaded otherwise.
+        let Some(state) = cached.take() else { return };
+        let versions = (state.flight.version, state.seats.version);
+        let (mut flight, mut seats) = (state.flight.state, state.seats.state);
         let mut staged: Vec<(Job, Decided)> = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
             match (job.decide)(&flight, &seats) {
@@ -225,21 +226,21 @@ async fn run_batch(
             return;
         }
 
-        let request = match build_request(sealer, state, flight_stream, seats_stream, &staged).await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return fail_all(staged.into_iter().map(|(j, _)| j).collect(), &e);
-            }
-        };
+        let request =
+            match build_request(sealer, versions, flight_stream, seats_stream, &staged).await {
+                Ok(r) => r,
+                Err(e) => {
+                    return fail_all(staged.into_iter().map(|(j, _)| j).collect(), &e);
+                }
+            };
         let started = Instant::now();
         let result = store.append(request).await;
         metrics::histogram!("booking_append_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(r) => {
                 let (fv, sv) = (
-                    r.version_of(flight_stream).unwrap_or(state.flight.version),
-                    r.version_of(seats_stream).unwrap_or(state.seats.version),
+                    r.version_of(flight_stream).unwrap_or(versions.0),
+                    r.version_of(seats_stream).unwrap_or(versions.1),
                 );
                 *cached = Some(FlightState {
                     flight: Loaded {
@@ -268,8 +269,9 @@ async fn run_batch(
                 batch = staged.into_iter().map(|(j, _)| j).collect();
             }
             Err(StoreError::Conflict { stream, .. }) if attempt < MAX_ATTEMPTS => {
-                // One job's booking moved under it: only that job fails; the
-                // flight state is still right for the others.
+                // One job's booking moved under it: only that job fails and
+                // the others are decided again (on a reloaded flight, since
+                // the taken state already holds the batch's decisions).
                 metrics::counter!("booking_command_conflicts_total", "stream" => "booking")
                     .increment(1);
                 for (job, d) in staged {
@@ -342,7 +344,7 @@ async fn replay_or(
 
 async fn build_request(
     sealer: &Sealer,
-    state: &FlightState,
+    versions: (u64, u64),
     flight_stream: &StreamId,
     seats_stream: &StreamId,
     staged: &[(Job, Decided)],
@@ -373,13 +375,13 @@ async fn build_request(
     // schedule, whether it is cancelled), even when only seats change.
     let mut streams = vec![StreamAppend {
         stream: flight_stream.clone(),
-        expected: ExpectedVersion::Exact(state.flight.version),
+        expected: ExpectedVersion::Exact(versions.0),
         events: flight_events,
     }];
     if !seat_events.is_empty() {
         streams.push(StreamAppend {
             stream: seats_stream.clone(),
-            expected: ExpectedVersion::Exact(state.seats.version),
+            expected: ExpectedVersion::Exact(versions.1),
             events: seat_events,
         });
     }
