@@ -47,9 +47,24 @@ pub enum Command {
     Serve(AppConfig),
     /// Apply the database migrations and exit.
     Migrate,
+    /// Read-model maintenance.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
     /// Measure the engine on this machine (figures for the README).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Replay the whole log into fresh tables while the current ones keep
+    /// serving, then swap them in (flights, bookings, billing, analytics).
+    Rebuild {
+        /// The projection to rebuild.
+        name: String,
+    },
+    /// Each projection's position and lag.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

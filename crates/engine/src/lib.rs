@@ -7,6 +7,8 @@
 //! - [`cli`]: the commands and their flags (`booking --help`).
 //! - [`database`]: which PostgreSQL to use: `DATABASE_URL`, or an embedded one.
 //! - [`embedded_pg`]: runs a private PostgreSQL from the machine's installation.
+//! - [`ops`]: one-shot operator commands (`migrate`, `projections ...`).
+//! - [`ops`]: one-shot operator commands (`migrate`, `projections ...`).
 //! - [`bench`]: `booking bench`, the benchmarks behind the README's figures.
 
 pub mod app;
@@ -14,3 +16,4 @@ pub mod bench;
 pub mod cli;
 pub mod database;
 pub mod embedded_pg;
+pub mod ops;

@@ -1,6 +1,7 @@
 use clap::Parser;
 use engine::app::{shutdown_signal, Application};
-use engine::cli::{BenchCommand, Cli, Command};
+use engine::cli::{BenchCommand, Cli, Command, ProjectionsCommand};
+use engine::ops;
 use engine::database::Database;
 
 #[tokio::main]
@@ -29,12 +30,11 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
-        Command::Migrate => {
-            let pool = sqlx::PgPool::connect(database_url).await?;
-            eventstore::PgEventStore::migrate(&pool).await?;
-            tracing::info!("migrations applied");
-            Ok(())
+        Command::Migrate => ops::migrate(database_url).await,
+        Command::Projections(ProjectionsCommand::Rebuild { name }) => {
+            ops::rebuild(database_url, &name).await
         }
+        Command::Projections(ProjectionsCommand::Status) => ops::status(database_url).await,
         Command::Bench(BenchCommand::Store(args)) => {
             engine::bench::store::run(database_url, args).await
         }
