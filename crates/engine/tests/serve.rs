@@ -118,6 +118,15 @@ async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOpt
         app.get("/no/such/thing").await.status(),
         StatusCode::NOT_FOUND
     );
+    // A refused command (bad credentials) is counted as a command.
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "nobody@example.com", "password": "wrong password here"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -141,6 +150,13 @@ async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOpt
     assert!(!text.contains("/no/such/thing"), "{text}");
     assert!(
         text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("booking_commands_total{")
+                && l.contains(r#"command="POST /api/v1/auth/login""#)
+                && l.contains(r#"outcome="refused""#)),
         "{text}"
     );
 

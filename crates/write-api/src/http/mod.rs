@@ -39,12 +39,38 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             idempotency::middleware,
         ))
+        .route_layer(middleware::from_fn(count_commands))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
     Router::new().nest("/api/v1", api).with_state(state)
+}
+
+/// `booking_commands_total{command, outcome}`: every command by its route,
+/// accepted (2xx), refused (4xx: the client's or the domain's no) or failed.
+async fn count_commands(
+    matched: Option<axum::extract::MatchedPath>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    if method != axum::http::Method::GET {
+        let outcome = match res.status().as_u16() {
+            200..=299 => "accepted",
+            400..=499 => "refused",
+            _ => "failed",
+        };
+        let command = format!(
+            "{method} {}",
+            matched.as_ref().map_or("unmatched", |m| m.as_str())
+        );
+        metrics::counter!("booking_commands_total", "command" => command, "outcome" => outcome)
+            .increment(1);
+    }
+    res
 }
 
 /// The request's correlation id: the `x-request-id` the request came with
