@@ -333,11 +333,21 @@ async fn cancelling_returns_the_seats_and_follows_the_refund_policy(pool: PgPool
 #[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
 async fn cancelling_after_departure_is_a_409(pool: PgPool) {
     let app = spawn(pool).await;
-    let flight = app.flight_departing(Duration::seconds(3)).await;
+    // Everything slow (logins) first, so the booking lands before departure.
     let (_, ada) = app.user("customer").await;
-    let booked: Value = app.book(&ada, flight, &["12A"]).await.json().await.unwrap();
+    let admin = app.admin_token().await;
+    let departs = chrono::Utc::now() + Duration::seconds(4);
+    let mut body = common::flight_body(Duration::days(1));
+    body["departs_at"] = json!(departs);
+    body["arrives_at"] = json!(departs + Duration::hours(8));
+    let flight: Value = app.post("/flights", Some(&admin), body).await.json().await.unwrap();
+    let flight: Uuid = flight["flight_id"].as_str().unwrap().parse().unwrap();
+    let r = app.book(&ada, flight, &["12A"]).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let booked: Value = r.json().await.unwrap();
     let id = booked["booking_id"].as_str().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let wait = departs - chrono::Utc::now() + Duration::milliseconds(300);
+    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
     let r = app
         .post(
             &format!("/bookings/{id}/cancel"),
