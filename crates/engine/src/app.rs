@@ -8,9 +8,14 @@
 //! One router answers on one port:
 //! - `/api/v1/...`: the REST commands ([`write_api::router`]);
 //! - `/api/v1/openapi.json`: their OpenAPI document;
+//! - `/graphql` (queries, GraphiQL) and `/graphql/ws` (subscriptions): the
+//!   read side ([`read_api::router`]);
 //! - `/health/live`, `/health/ready`: liveness, and readiness (the database
 //!   answers `SELECT 1` within [`READY_TIMEOUT`]);
 //! - `/metrics`: Prometheus text.
+//!
+//! While it serves, the projectors ([`projections::all`]) follow the log
+//! into the read models GraphQL reads, and stop with the server.
 //!
 //! Around every route: a request id (`x-request-id`, a UUID v7 unless the
 //! client sent one, echoed in the response), a trace span naming it, HTTP
@@ -33,7 +38,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use eventstore::{EventStore, PgEventStore};
+use eventstore::{EventStore, PgEventStore, Sealer};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -170,6 +175,8 @@ pub struct Application {
     addr: SocketAddr,
     router: Router,
     pool: PgPool,
+    store: Arc<dyn EventStore>,
+    sealer: Sealer,
 }
 
 impl Application {
@@ -187,7 +194,7 @@ impl Application {
             .context("applying the migrations")?;
 
         let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
-        let state = AppState::new(store, pool.clone(), config.write_config());
+        let state = AppState::new(store.clone(), pool.clone(), config.write_config());
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let user_id = write_api::http::auth::ensure_admin(&state, email, password.expose())
                 .await
@@ -199,12 +206,15 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
+        let sealer = state.sealer.clone();
         let router = router(state, pool.clone());
         Ok(Self {
             listener,
             addr,
             router,
             pool,
+            store,
+            sealer,
         })
     }
 
@@ -223,6 +233,17 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        // The projectors stop on the same signal as the server.
+        let mut projectors_stop = stopped.clone();
+        let runner = projections::Runner::new(self.pool.clone(), self.store, self.sealer);
+        let projectors = tokio::spawn(async move {
+            let stop = async move {
+                let _ = projectors_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = runner.run_all(projections::all(), stop).await {
+                tracing::error!(error = %e, "the projectors stopped");
+            }
+        });
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: draining open requests");
@@ -247,6 +268,13 @@ impl Application {
             () = drain_deadline => {
                 tracing::warn!(timeout = ?DRAIN_TIMEOUT, "requests still open after the drain timeout: closing them");
             }
+        }
+        // Their batches are short; they finish before the pool closes.
+        if tokio::time::timeout(DRAIN_TIMEOUT, projectors)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the projectors did not stop in time");
         }
         if tokio::time::timeout(POOL_CLOSE_TIMEOUT, self.pool.close())
             .await
@@ -285,6 +313,7 @@ pub async fn shutdown_signal() {
 
 /// Every route of the process, with the edge middleware around them.
 pub fn router(state: AppState, pool: PgPool) -> Router {
+    let read = read_api::ReadState::new(pool.clone(), state.tokens.clone());
     let ops = Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -296,7 +325,7 @@ pub fn router(state: AppState, pool: PgPool) -> Router {
         });
     let routes = Router::new()
         .merge(write_api::router(state))
-        // GraphQL (`/graphql`, the read side) merges here when it lands.
+        .merge(read_api::router(read))
         .merge(ops);
     with_edge(routes)
 }

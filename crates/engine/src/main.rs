@@ -1,8 +1,8 @@
 use clap::Parser;
 use engine::app::{shutdown_signal, Application};
 use engine::cli::{BenchCommand, Cli, Command, ProjectionsCommand};
-use engine::ops;
 use engine::database::Database;
+use engine::ops;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -34,7 +34,10 @@ pub async fn rebuild(database_url: &str, name: &str) -> anyhow::Result<()> {
 /// `booking projections status`: each projection's position and lag.
 pub async fn status(database_url: &str) -> anyhow::Result<()> {
     let pool = PgPool::connect(database_url).await?;
-    println!("{:<12} {:>34} {:>12} {:>12}", "name", "position", "lag events", "lag seconds");
+    println!(
+        "{:<12} {:>34} {:>12} {:>12}",
+        "name", "position", "lag events", "lag seconds"
+    );
     for s in projections::status(&pool).await? {
         println!(
             "{:<12} {:>34} {:>12} {:>12.3}",

@@ -340,7 +340,12 @@ async fn cancelling_after_departure_is_a_409(pool: PgPool) {
     let mut body = common::flight_body(Duration::days(1));
     body["departs_at"] = json!(departs);
     body["arrives_at"] = json!(departs + Duration::hours(8));
-    let flight: Value = app.post("/flights", Some(&admin), body).await.json().await.unwrap();
+    let flight: Value = app
+        .post("/flights", Some(&admin), body)
+        .await
+        .json()
+        .await
+        .unwrap();
     let flight: Uuid = flight["flight_id"].as_str().unwrap().parse().unwrap();
     let r = app.book(&ada, flight, &["12A"]).await;
     assert_eq!(r.status(), StatusCode::CREATED);

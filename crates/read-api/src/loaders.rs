@@ -1,0 +1,189 @@
+//! Batched loads, so a list of bookings with `passengers`, `payment` and
+//! `flight` costs one query per table, not one per row. One [`PgLoader`]
+//! serves every key type; the [`DataLoader`](async_graphql::dataloader::DataLoader)
+//! around it does not cache (it lives as long as the schema), it only
+//! batches the loads of one execution step.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::types::{
+    id, Cabin, CabinAvailability, FlightRow, Money, Passenger, Payment, PaymentRow, FLIGHT_COLUMNS,
+    PAYMENT_COLUMNS,
+};
+
+pub struct PgLoader {
+    pub pool: PgPool,
+}
+
+/// Loader failures are shared by every key of the batch.
+#[derive(Debug, Clone)]
+pub struct LoadError(Arc<String>);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn load_error(e: impl std::fmt::Display) -> LoadError {
+    LoadError(Arc::new(e.to_string()))
+}
+
+fn ids<K: Copy>(keys: &[K], f: impl Fn(K) -> Uuid) -> Vec<Uuid> {
+    keys.iter().map(|k| f(*k)).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlightKey(pub Uuid);
+
+impl Loader<FlightKey> for PgLoader {
+    type Value = FlightRow;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[FlightKey]) -> Result<HashMap<FlightKey, FlightRow>, LoadError> {
+        let rows: Vec<FlightRow> = sqlx::query_as(&format!(
+            "SELECT {FLIGHT_COLUMNS} FROM rm_flights f WHERE f.flight_id = ANY($1)"
+        ))
+        .bind(ids(keys, |k| k.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(load_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (FlightKey(r.flight_id), r))
+            .collect())
+    }
+}
+
+/// A flight's cabins, first class first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CabinsKey(pub Uuid);
+
+impl Loader<CabinsKey> for PgLoader {
+    type Value = Vec<CabinAvailability>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[CabinsKey],
+    ) -> Result<HashMap<CabinsKey, Vec<CabinAvailability>>, LoadError> {
+        // A hold past its expiry is available even before its HoldExpired
+        // event is projected, as in the seat map.
+        let rows: Vec<(Uuid, String, Decimal, String, i32, i32)> = sqlx::query_as(
+            "SELECT fc.flight_id, fc.cabin, fc.fare, fc.currency, fc.total_seats, \
+                    fc.available_seats + COALESCE(l.lapsed, 0) \
+             FROM rm_flight_cabins fc \
+             LEFT JOIN (SELECT flight_id, cabin, count(*)::int AS lapsed FROM rm_seats \
+                        WHERE flight_id = ANY($1) AND status = 'HELD' AND hold_expires_at <= now() \
+                        GROUP BY flight_id, cabin) l \
+               ON l.flight_id = fc.flight_id AND l.cabin = fc.cabin \
+             WHERE fc.flight_id = ANY($1)",
+        )
+        .bind(ids(keys, |k| k.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(load_error)?;
+        let mut out: HashMap<CabinsKey, Vec<CabinAvailability>> = HashMap::new();
+        for (flight, cabin, fare, currency, total, available) in rows {
+            let cabin = Cabin::from_db(&cabin).map_err(|e| load_error(e.message))?;
+            out.entry(CabinsKey(flight))
+                .or_default()
+                .push(CabinAvailability {
+                    cabin,
+                    fare: Money::new(fare, &currency),
+                    available_seats: available,
+                    total_seats: total,
+                });
+        }
+        for cabins in out.values_mut() {
+            cabins.sort_by_key(|c| c.cabin as u8);
+        }
+        Ok(out)
+    }
+}
+
+/// A booking's passengers, in booking order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PassengersKey(pub Uuid);
+
+type PassengerRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    Decimal,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+impl Loader<PassengersKey> for PgLoader {
+    type Value = Vec<Passenger>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PassengersKey],
+    ) -> Result<HashMap<PassengersKey, Vec<Passenger>>, LoadError> {
+        let rows: Vec<PassengerRow> = sqlx::query_as(
+            "SELECT p.booking_id, p.passenger_id, p.seat, p.cabin, p.fare, p.first_name, \
+                    p.last_name, p.ticket_number, b.currency \
+             FROM rm_booking_passengers p JOIN rm_bookings b ON b.booking_id = p.booking_id \
+             WHERE p.booking_id = ANY($1) ORDER BY p.booking_id, p.ordinal",
+        )
+        .bind(ids(keys, |k| k.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(load_error)?;
+        let mut out: HashMap<PassengersKey, Vec<Passenger>> = HashMap::new();
+        for (booking, passenger, seat, cabin, fare, first, last, ticket, currency) in rows {
+            let cabin = Cabin::from_db(&cabin).map_err(|e| load_error(e.message))?;
+            out.entry(PassengersKey(booking))
+                .or_default()
+                .push(Passenger {
+                    id: id(passenger),
+                    erased: first.is_none() && last.is_none(),
+                    first_name: first.unwrap_or_default(),
+                    last_name: last.unwrap_or_default(),
+                    seat,
+                    cabin,
+                    fare: Money::new(fare, &currency),
+                    ticket_number: ticket,
+                });
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PaymentKey(pub Uuid);
+
+impl Loader<PaymentKey> for PgLoader {
+    type Value = Payment;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[PaymentKey]) -> Result<HashMap<PaymentKey, Payment>, LoadError> {
+        let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM rm_payments p WHERE p.payment_id = ANY($1)"
+        ))
+        .bind(ids(keys, |k| k.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(load_error)?;
+        rows.into_iter()
+            .map(|r| {
+                let key = PaymentKey(r.payment_id);
+                Payment::try_from(r)
+                    .map(|p| (key, p))
+                    .map_err(|e| load_error(e.message))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,391 @@
+//! The `Query` root: every read of `CONTRACT.md`, with its role rule.
+//!
+//! | field | who |
+//! | --- | --- |
+//! | `searchFlights`, `flight`, `projections` | anyone, also anonymous |
+//! | `booking`, `invoice` | the booking's customer, agents, admins; anyone else gets `FORBIDDEN` (not null: unauthorised is an error, never a silent answer) |
+//! | `myBookings` | any signed-in user |
+//! | `bookings` | agents, admins |
+//! | `payments` | customers (their own), agents and admins (all) |
+//! | `analytics` | analysts, admins |
+//! | `sagas` | admins |
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use domain::values::Role;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::analytics::Analytics;
+use crate::auth::{sees_everything, Viewer};
+use crate::cursor::{self, page_cost, page_size};
+use crate::error::{bad_request, OrInternal};
+use crate::types::{
+    booking_by, parse_id, pool, Booking, BookingRow, BookingStatus, Cabin, Date, Flight, FlightRow,
+    Invoice, InvoiceLine, Money, Payment, PaymentRow, PaymentStatus, ProjectionStatus, Saga,
+    SagaStatus, BOOKING_COLUMNS, FLIGHT_COLUMNS, PAYMENT_COLUMNS,
+};
+
+pub struct Query;
+
+/// Cursor keys.
+type FlightKey = (Decimal, DateTime<Utc>, Uuid);
+type TimeKey = (DateTime<Utc>, Uuid);
+
+fn iata(code: &str, what: &str) -> Result<String> {
+    let code = code.trim().to_ascii_uppercase();
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(code)
+    } else {
+        Err(bad_request(format!(
+            "{what} must be a 3-letter airport code"
+        )))
+    }
+}
+
+/// Makes a connection of `rows` fetched with `limit + 1`: the extra row
+/// only says there is a next page.
+fn connection<R, N>(
+    mut rows: Vec<R>,
+    limit: i64,
+    cursor_of: impl Fn(&R) -> String,
+    node: impl Fn(R) -> Result<N>,
+    has_previous: bool,
+) -> Result<Connection<String, N>>
+where
+    N: async_graphql::OutputType,
+{
+    let has_next = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let mut conn = Connection::new(has_previous, has_next);
+    for row in rows {
+        let c = cursor_of(&row);
+        conn.edges.push(Edge::new(c, node(row)?));
+    }
+    Ok(conn)
+}
+
+#[Object]
+impl Query {
+    /// Non-cancelled flights on the route departing on `date` (UTC) with at
+    /// least `passengers` seats available in `cabin` (any cabin when not
+    /// given) at a fare up to `maxPrice`: cheapest first, then earliest.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn search_flights(
+        &self,
+        ctx: &Context<'_>,
+        origin: String,
+        destination: String,
+        date: Date,
+        cabin: Option<Cabin>,
+        #[graphql(default = 1)] passengers: Option<i32>,
+        max_price: Option<Decimal>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Flight>> {
+        let origin = iata(&origin, "origin")?;
+        let destination = iata(&destination, "destination")?;
+        let passengers = passengers.unwrap_or(1);
+        if !(1..=9).contains(&passengers) {
+            return Err(bad_request("passengers must be between 1 and 9"));
+        }
+        let limit = page_size(first)?;
+        let after: Option<FlightKey> = after.map(|a| cursor::decode("flights", &a)).transpose()?;
+        let rows: Vec<FlightRow> = sqlx::query_as(&format!(
+            "SELECT {FLIGHT_COLUMNS}, c.price \
+             FROM (SELECT fc.flight_id, min(fc.fare) AS price \
+                   FROM rm_flights f JOIN rm_flight_cabins fc ON fc.flight_id = f.flight_id \
+                   WHERE f.origin = $1 AND f.destination = $2 AND f.departure_date = $3 \
+                     AND NOT f.cancelled \
+                     AND ($4::text IS NULL OR fc.cabin = $4) \
+                     AND ($6::numeric IS NULL OR fc.fare <= $6) \
+                     AND (fc.available_seats >= $5 OR fc.available_seats + ( \
+                          SELECT count(*) FROM rm_seats s \
+                          WHERE s.flight_id = fc.flight_id AND s.cabin = fc.cabin \
+                            AND s.status = 'HELD' AND s.hold_expires_at <= now()) >= $5) \
+                   GROUP BY fc.flight_id) c \
+             JOIN rm_flights f ON f.flight_id = c.flight_id \
+             WHERE $7::numeric IS NULL \
+                OR (c.price, f.departs_at, f.flight_id) > ($7::numeric, $8::timestamptz, $9::uuid) \
+             ORDER BY c.price, f.departs_at, f.flight_id \
+             LIMIT $10"
+        ))
+        .bind(&origin)
+        .bind(&destination)
+        .bind(date.0)
+        .bind(cabin.map(Cabin::as_db))
+        .bind(passengers)
+        .bind(max_price)
+        .bind(after.map(|k| k.0))
+        .bind(after.map(|k| k.1))
+        .bind(after.map(|k| k.2))
+        .bind(limit + 1)
+        .fetch_all(pool(ctx))
+        .await
+        .or_internal()?;
+        connection(
+            rows,
+            limit,
+            |r| {
+                cursor::encode(
+                    "flights",
+                    &(r.price.unwrap_or_default(), r.departs_at, r.flight_id),
+                )
+            },
+            |r| Ok(Flight(r)),
+            after.is_some(),
+        )
+    }
+
+    /// One flight, cancelled or not; null when there is none.
+    async fn flight(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Flight>> {
+        let id = parse_id(&id, "id")?;
+        let row: Option<FlightRow> = sqlx::query_as(&format!(
+            "SELECT {FLIGHT_COLUMNS} FROM rm_flights f WHERE f.flight_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(pool(ctx))
+        .await
+        .or_internal()?;
+        Ok(row.map(Flight))
+    }
+
+    /// A booking by `id` or by `pnr` (exactly one): its customer, agents and
+    /// admins may read it, anyone else gets `FORBIDDEN`; null when there is
+    /// none.
+    async fn booking(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        pnr: Option<String>,
+    ) -> Result<Option<Booking>> {
+        let viewer = Viewer::of(ctx);
+        viewer.user()?;
+        let (id, pnr) = match (id, pnr) {
+            (Some(id), None) => (Some(parse_id(&id, "id")?), None),
+            (None, Some(pnr)) => (None, Some(pnr.trim().to_ascii_uppercase())),
+            _ => return Err(bad_request("give exactly one of `id` and `pnr`")),
+        };
+        let Some(row) = booking_by(pool(ctx), id, pnr.as_deref())
+            .await
+            .or_internal()?
+        else {
+            return Ok(None);
+        };
+        viewer.owner_or_staff(row.customer_id)?;
+        Ok(Some(Booking(row)))
+    }
+
+    /// The caller's own bookings (as the customer), newest first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn my_bookings(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<BookingStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Booking>> {
+        let caller = Viewer::of(ctx).user()?;
+        list_bookings(ctx, Some(caller.user_id), None, status, first, after).await
+    }
+
+    /// Every booking, optionally of one flight and status, newest first
+    /// (agents and admins).
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn bookings(
+        &self,
+        ctx: &Context<'_>,
+        flight_id: Option<ID>,
+        status: Option<BookingStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Booking>> {
+        Viewer::of(ctx).with_role(&[Role::Agent, Role::Admin])?;
+        let flight = flight_id.map(|f| parse_id(&f, "flightId")).transpose()?;
+        list_bookings(ctx, None, flight, status, first, after).await
+    }
+
+    /// Payments requested in `[from, to)`, newest first: a customer sees
+    /// those of their own bookings, agents and admins all.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        status: Option<PaymentStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Payment>> {
+        let caller = Viewer::of(ctx).user()?;
+        let only_customer = (!sees_everything(caller.role)).then_some(caller.user_id);
+        let limit = page_size(first)?;
+        let after: Option<TimeKey> = after.map(|a| cursor::decode("payments", &a)).transpose()?;
+        let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM rm_payments p \
+             WHERE ($1::uuid IS NULL OR p.booking_id IN \
+                      (SELECT b.booking_id FROM rm_bookings b WHERE b.customer_id = $1)) \
+               AND ($2::timestamptz IS NULL OR p.requested_at >= $2) \
+               AND ($3::timestamptz IS NULL OR p.requested_at < $3) \
+               AND ($4::text IS NULL OR p.status = $4) \
+               AND ($5::timestamptz IS NULL OR (p.requested_at, p.payment_id) < ($5, $6::uuid)) \
+             ORDER BY p.requested_at DESC, p.payment_id DESC LIMIT $7"
+        ))
+        .bind(only_customer)
+        .bind(from)
+        .bind(to)
+        .bind(status.map(PaymentStatus::as_db))
+        .bind(after.map(|k| k.0))
+        .bind(after.map(|k| k.1))
+        .bind(limit + 1)
+        .fetch_all(pool(ctx))
+        .await
+        .or_internal()?;
+        connection(
+            rows,
+            limit,
+            |r| cursor::encode("payments", &(r.requested_at, r.payment_id)),
+            Payment::try_from,
+            after.is_some(),
+        )
+    }
+
+    /// An invoice by number: same rule as its booking.
+    async fn invoice(&self, ctx: &Context<'_>, number: String) -> Result<Option<Invoice>> {
+        let viewer = Viewer::of(ctx);
+        viewer.user()?;
+        type Row = (
+            String,
+            Uuid,
+            Uuid,
+            String,
+            serde_json::Value,
+            Decimal,
+            Decimal,
+            Decimal,
+            Decimal,
+            DateTime<Utc>,
+            Option<Uuid>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT i.invoice_number, i.payment_id, i.booking_id, i.currency, i.lines, i.subtotal, \
+                    i.tax_rate, i.tax, i.total, i.issued_at, b.customer_id \
+             FROM rm_invoices i LEFT JOIN rm_bookings b ON b.booking_id = i.booking_id \
+             WHERE i.invoice_number = $1",
+        )
+        .bind(number.trim())
+        .fetch_optional(pool(ctx))
+        .await
+        .or_internal()?;
+        let Some((
+            number,
+            payment,
+            booking,
+            currency,
+            lines,
+            subtotal,
+            rate,
+            tax,
+            total,
+            at,
+            owner,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        match owner {
+            Some(owner) => viewer.owner_or_staff(owner)?,
+            None => viewer.with_role(&[Role::Agent, Role::Admin])?,
+        };
+        let lines: Vec<InvoiceLine> = serde_json::from_value(lines).or_internal()?;
+        Ok(Some(Invoice {
+            number,
+            payment_id: crate::types::id(payment),
+            booking_id: crate::types::id(booking),
+            lines,
+            subtotal: Money::new(subtotal, &currency),
+            tax_rate: rate,
+            tax: Money::new(tax, &currency),
+            total: Money::new(total, &currency),
+            issued_at: at,
+        }))
+    }
+
+    /// Revenue, routes, airlines, load factor and the booking funnel
+    /// (analysts and admins).
+    async fn analytics(&self, ctx: &Context<'_>) -> Result<Analytics> {
+        Viewer::of(ctx).with_role(&[Role::Analyst, Role::Admin])?;
+        Ok(Analytics)
+    }
+
+    /// Running and finished sagas (admins). Empty until the sagas issue
+    /// records them.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn sagas(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<SagaStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Saga>> {
+        Viewer::of(ctx).with_role(&[Role::Admin])?;
+        let _ = (status, page_size(first)?, after);
+        Ok(Connection::new(false, false))
+    }
+
+    /// Every projector's position and lag.
+    async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<ProjectionStatus>> {
+        let status = projections::status(pool(ctx)).await.or_internal()?;
+        Ok(status
+            .into_iter()
+            .map(|s| ProjectionStatus {
+                name: s.name,
+                position: s.position.to_string(),
+                lag: s.lag_events.min(i64::MAX as u64) as i64,
+                lag_seconds: s.lag_seconds,
+                events_seen: s.events_seen.min(i64::MAX as u64) as i64,
+                last_recorded_at: s.last_recorded_at,
+                updated_at: s.updated_at,
+            })
+            .collect())
+    }
+}
+
+async fn list_bookings(
+    ctx: &Context<'_>,
+    customer: Option<Uuid>,
+    flight: Option<Uuid>,
+    status: Option<BookingStatus>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Connection<String, Booking>> {
+    let limit = page_size(first)?;
+    let after: Option<TimeKey> = after.map(|a| cursor::decode("bookings", &a)).transpose()?;
+    let rows: Vec<BookingRow> = sqlx::query_as(&format!(
+        "SELECT {BOOKING_COLUMNS} FROM rm_bookings b \
+         WHERE ($1::uuid IS NULL OR b.customer_id = $1) \
+           AND ($2::uuid IS NULL OR b.flight_id = $2) \
+           AND ($3::text IS NULL OR b.status = $3) \
+           AND ($4::timestamptz IS NULL OR (b.created_at, b.booking_id) < ($4, $5::uuid)) \
+         ORDER BY b.created_at DESC, b.booking_id DESC LIMIT $6"
+    ))
+    .bind(customer)
+    .bind(flight)
+    .bind(status.map(BookingStatus::as_db))
+    .bind(after.map(|k| k.0))
+    .bind(after.map(|k| k.1))
+    .bind(limit + 1)
+    .fetch_all(pool(ctx))
+    .await
+    .or_internal()?;
+    connection(
+        rows,
+        limit,
+        |r| cursor::encode("bookings", &(r.created_at, r.booking_id)),
+        |r| Ok(Booking(r)),
+        after.is_some(),
+    )
+}

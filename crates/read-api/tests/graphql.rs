@@ -1,0 +1,775 @@
+//! The GraphQL API over HTTP, against a real PostgreSQL: read models built
+//! by driving the write API and catching the projectors up.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{error_code, spawn};
+use domain::values::Role;
+use futures::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+const SEARCH: &str = "query($o: String!, $d: String!, $date: Date!, $cabin: Cabin, $n: Int, $max: Decimal, $first: Int, $after: String) {
+  searchFlights(origin: $o, destination: $d, date: $date, cabin: $cabin, passengers: $n, maxPrice: $max, first: $first, after: $after) {
+    edges { cursor node { id departsAt lowestFare { amount currency } cabins { cabin fare { amount } availableSeats } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}";
+
+const BOOKING: &str = "query($id: ID, $pnr: String) {
+  booking(id: $id, pnr: $pnr) {
+    id pnr status customerId seats total { amount currency } holdExpiresAt
+    flight { id origin } passengers { id firstName lastName seat cabin } payment { id } tickets { number }
+  }
+}";
+
+fn ids_of(page: &Value) -> Vec<String> {
+    page["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let day = "2030-06-01";
+    // Five matching flights, economy fares 400..440, departing an hour apart.
+    let mut matching = Vec::new();
+    for i in 0..5u32 {
+        let at = format!("{day}T{:02}:00:00Z", 6 + i);
+        let fare = format!("{}.00", 440 - i * 10);
+        matching.push(
+            app.flight(&admin, "LHR", "JFK", &at, &fare, "1800.00", 12)
+                .await,
+        );
+    }
+    // Same fare as another: ties go to the earlier departure.
+    let tie = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            &format!("{day}T23:00:00Z"),
+            "400.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    // Not matching: another day, another route, cancelled.
+    app.flight(
+        &admin,
+        "LHR",
+        "JFK",
+        "2030-06-02T09:00:00Z",
+        "100.00",
+        "900.00",
+        12,
+    )
+    .await;
+    app.flight(
+        &admin,
+        "LHR",
+        "CDG",
+        &format!("{day}T09:00:00Z"),
+        "100.00",
+        "900.00",
+        12,
+    )
+    .await;
+    let cancelled = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            &format!("{day}T12:30:00Z"),
+            "100.00",
+            "900.00",
+            12,
+        )
+        .await;
+    let r = app
+        .post(
+            &format!("/flights/{cancelled}/cancel"),
+            Some(&admin),
+            json!({"reason": "weather"}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // A small flight: economy has 2 seats (row 10 only).
+    let small = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            &format!("{day}T05:00:00Z"),
+            "50.00",
+            "1800.00",
+            10,
+        )
+        .await;
+    app.catch_up().await;
+
+    let vars = |extra: Value| {
+        let mut v = json!({"o": "LHR", "d": "jfk", "date": day});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+
+    // Economy for 3: the small flight has too few seats. Page by 2.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = app
+            .gql(
+                None,
+                SEARCH,
+                vars(json!({"cabin": "ECONOMY", "n": 3, "first": 2, "after": after})),
+            )
+            .await;
+        let page = &data["searchFlights"];
+        let ids = ids_of(page);
+        assert!(ids.len() <= 2);
+        seen.extend(ids);
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
+    let mut expected: Vec<String> = matching.iter().rev().map(|u| u.to_string()).collect();
+    expected.insert(1, tie.to_string());
+    assert_eq!(
+        seen, expected,
+        "cheapest first, then earliest; no gaps nor duplicates"
+    );
+
+    // One passenger: the small flight is in, and cheapest.
+    let data = app
+        .gql(None, SEARCH, vars(json!({"cabin": "ECONOMY"})))
+        .await;
+    let ids = ids_of(&data["searchFlights"]);
+    assert_eq!(ids[0], small.to_string());
+    assert_eq!(ids.len(), 7);
+    assert!(!ids.contains(&cancelled.to_string()));
+
+    // maxPrice.
+    let data = app
+        .gql(
+            None,
+            SEARCH,
+            vars(json!({"cabin": "ECONOMY", "max": "410.00"})),
+        )
+        .await;
+    assert_eq!(ids_of(&data["searchFlights"]).len(), 4);
+
+    // Business for 5: every business cabin has 4 seats.
+    let data = app
+        .gql(None, SEARCH, vars(json!({"cabin": "BUSINESS", "n": 5})))
+        .await;
+    assert!(ids_of(&data["searchFlights"]).is_empty());
+
+    // A cursor of garbage is a BAD_REQUEST.
+    app.gql_err(None, SEARCH, vars(json!({"after": "nope"})), "BAD_REQUEST")
+        .await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn a_flight_shows_its_seat_map_and_a_lapsed_hold_reads_available(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (_, customer) = app.customer().await;
+    app.book(&customer, flight, &["10A", "11B"]).await;
+    app.catch_up().await;
+
+    let q = "query($id: ID!) { flight(id: $id) { id cancelled availableSeats
+                cabins { cabin availableSeats totalSeats fare { amount currency } }
+                seatMap { seat cabin status } } }";
+    let data = app.gql(None, q, json!({"id": flight})).await;
+    let f = &data["flight"];
+    assert_eq!(f["availableSeats"], 8);
+    assert_eq!(f["cabins"][0]["cabin"], "BUSINESS");
+    assert_eq!(f["cabins"][1]["availableSeats"], 4);
+    assert_eq!(f["cabins"][1]["fare"]["amount"], "420.00");
+    let seats = f["seatMap"].as_array().unwrap();
+    assert_eq!(seats.len(), 10);
+    assert_eq!(
+        seats[0],
+        json!({"seat": "1A", "cabin": "BUSINESS", "status": "AVAILABLE"})
+    );
+    let status = |seats: &[Value], seat: &str| {
+        seats.iter().find(|s| s["seat"] == seat).unwrap()["status"].clone()
+    };
+    assert_eq!(status(seats, "10A"), "HELD");
+    assert_eq!(status(seats, "11B"), "HELD");
+
+    // The hold lapses before its HoldExpired event is projected.
+    sqlx::query(
+        "UPDATE rm_seats SET hold_expires_at = now() - interval '1 second' WHERE seat = '10A'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let data = app.gql(None, q, json!({"id": flight})).await;
+    let seats = data["flight"]["seatMap"].as_array().unwrap().clone();
+    assert_eq!(status(&seats, "10A"), "AVAILABLE");
+    assert_eq!(status(&seats, "11B"), "HELD");
+    assert_eq!(data["flight"]["availableSeats"], 9);
+
+    let data = app.gql(None, q, json!({"id": uuid::Uuid::now_v7()})).await;
+    assert!(data["flight"].is_null());
+    app.gql_err(None, q, json!({"id": "not-a-uuid"}), "BAD_REQUEST")
+        .await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn a_booking_is_read_by_its_owner_and_staff_only(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (owner_id, owner) = app.customer().await;
+    let (_, other) = app.customer().await;
+    let made = app.book(&owner, flight, &["10A", "1C"]).await;
+    let booking = made["booking_id"].as_str().unwrap();
+    let pnr = made["pnr"].as_str().unwrap();
+    app.catch_up().await;
+
+    let by_id = app.gql(Some(&owner), BOOKING, json!({"id": booking})).await;
+    let b = &by_id["booking"];
+    assert_eq!(b["pnr"], pnr);
+    assert_eq!(b["status"], "HELD");
+    assert_eq!(b["customerId"], owner_id.to_string());
+    assert_eq!(b["seats"], json!(["10A", "1C"]));
+    assert_eq!(b["total"], json!({"amount": "2220.00", "currency": "USD"}));
+    assert!(b["holdExpiresAt"].is_string());
+    assert_eq!(b["flight"]["id"], flight.to_string());
+    assert_eq!(b["passengers"][0]["firstName"], "Ada");
+    assert_eq!(b["passengers"][1]["cabin"], "BUSINESS");
+    assert!(b["payment"].is_null());
+    assert_eq!(b["tickets"], json!([]));
+
+    let by_pnr = app.gql(Some(&owner), BOOKING, json!({"pnr": pnr})).await;
+    assert_eq!(by_pnr["booking"]["id"], booking);
+
+    let (_, agent) = app.token(Role::Agent);
+    let seen = app.gql(Some(&agent), BOOKING, json!({"pnr": pnr})).await;
+    assert_eq!(seen["booking"]["id"], booking);
+    let seen = app.gql(Some(&admin), BOOKING, json!({"id": booking})).await;
+    assert_eq!(seen["booking"]["id"], booking);
+
+    let body = app
+        .gql_err(Some(&other), BOOKING, json!({"id": booking}), "FORBIDDEN")
+        .await;
+    assert!(body["data"]["booking"].is_null(), "no data leaks: {body}");
+    app.gql_err(Some(&other), BOOKING, json!({"pnr": pnr}), "FORBIDDEN")
+        .await;
+    let (_, analyst) = app.token(Role::Analyst);
+    app.gql_err(Some(&analyst), BOOKING, json!({"id": booking}), "FORBIDDEN")
+        .await;
+    app.gql_err(None, BOOKING, json!({"id": booking}), "UNAUTHORIZED")
+        .await;
+    app.gql_err(Some(&owner), BOOKING, json!({}), "BAD_REQUEST")
+        .await;
+    let none = app
+        .gql(Some(&owner), BOOKING, json!({"id": uuid::Uuid::now_v7()}))
+        .await;
+    assert!(none["booking"].is_null());
+
+    // A token that is not ours: refused before anything runs.
+    let (status, body) = app
+        .gql_with(Some("not.a.token"), None, BOOKING, json!({"id": booking}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHORIZED"));
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn booking_lists_page_and_follow_the_role_rules(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (_, ada) = app.customer().await;
+    let (_, bob) = app.customer().await;
+    let mut made = Vec::new();
+    for seat in ["10A", "10B", "11A"] {
+        made.push(
+            app.book(&ada, flight, &[seat]).await["booking_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let bobs = app.book(&bob, flight, &["12A"]).await["booking_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.catch_up().await;
+
+    let mine = "query($first: Int, $after: String, $status: BookingStatus) {
+        myBookings(first: $first, after: $after, status: $status) {
+          edges { cursor node { id passengers { seat } payment { id } flight { id } } }
+          pageInfo { hasNextPage endCursor } } }";
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = app
+            .gql(Some(&ada), mine, json!({"first": 2, "after": after}))
+            .await;
+        let page = &data["myBookings"];
+        seen.extend(ids_of(page));
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
+    let expected: Vec<String> = made.iter().rev().cloned().collect();
+    assert_eq!(seen, expected, "newest first, no gaps nor duplicates");
+    let data = app
+        .gql(Some(&ada), mine, json!({"status": "CANCELLED"}))
+        .await;
+    assert!(ids_of(&data["myBookings"]).is_empty());
+    app.gql_err(None, mine, json!({}), "UNAUTHORIZED").await;
+
+    let all =
+        "query($flight: ID) { bookings(flightId: $flight, first: 10) { edges { node { id } } } }";
+    let (_, agent) = app.token(Role::Agent);
+    let data = app.gql(Some(&agent), all, json!({"flight": flight})).await;
+    let ids: HashSet<String> = ids_of(&data["bookings"]).into_iter().collect();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.contains(&bobs));
+    app.gql_err(Some(&ada), all, json!({}), "FORBIDDEN").await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn analytics_is_for_analysts_and_admins(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (_, customer) = app.customer().await;
+    app.book(&customer, flight, &["10A"]).await;
+    app.catch_up().await;
+    let q = "{ analytics { revenueByDay { day net { amount } } revenueByMonth { month }
+               topRoutes { origin destination net { amount } } airlines { airline }
+               loadFactor { flightId soldSeats totalSeats loadFactor }
+               funnel { created paid expiryRate } } }";
+    let body = app
+        .gql_err(Some(&customer), q, json!({}), "FORBIDDEN")
+        .await;
+    assert!(body["data"].is_null(), "{body}");
+    app.gql_err(None, q, json!({}), "UNAUTHORIZED").await;
+    let (_, analyst) = app.token(Role::Analyst);
+    let data = app.gql(Some(&analyst), q, json!({})).await;
+    let a = &data["analytics"];
+    assert_eq!(a["funnel"]["created"], 1);
+    assert_eq!(a["loadFactor"][0]["flightId"], flight.to_string());
+    assert_eq!(a["loadFactor"][0]["totalSeats"], 10);
+    app.gql(Some(&admin), q, json!({})).await;
+
+    // sagas: admins only, empty for now; projections: anyone.
+    let sagas = "{ sagas { edges { node { id } } pageInfo { hasNextPage } } }";
+    app.gql_err(Some(&analyst), sagas, json!({}), "FORBIDDEN")
+        .await;
+    let data = app.gql(Some(&admin), sagas, json!({})).await;
+    assert_eq!(data["sagas"]["edges"], json!([]));
+    let data = app
+        .gql(
+            None,
+            "{ projections { name position lag lagSeconds } }",
+            json!({}),
+        )
+        .await;
+    let names: Vec<&str> = data["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["analytics", "billing", "bookings", "flights"]);
+    assert!(data["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["lag"] == 0));
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn payments_and_invoices_are_the_customers_own(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (_, ada) = app.customer().await;
+    let (_, bob) = app.customer().await;
+    let booking: uuid::Uuid = app.book(&ada, flight, &["10A"]).await["booking_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.catch_up().await;
+    // The billing projector's rows, as the sagas will make them.
+    let payment = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO rm_payments (payment_id, booking_id, status, amount, currency, card_brand, \
+            card_last4, requested_at, updated_at) \
+         VALUES ($1, $2, 'CAPTURED', 420, 'USD', 'visa', '4242', now(), now())",
+    )
+    .bind(payment)
+    .bind(booking)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE rm_bookings SET payment_id = $1 WHERE booking_id = $2")
+        .bind(payment)
+        .bind(booking)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO rm_invoices (invoice_number, payment_id, booking_id, currency, lines, \
+            subtotal, tax_rate, tax, total, issued_at) \
+         VALUES ('INV-1', $1, $2, 'USD', $3, 350, 0.2, 70, 420, now())",
+    )
+    .bind(payment)
+    .bind(booking)
+    .bind(json!([{"description": "Seat 10A", "quantity": 1,
+                  "unit_price": {"amount": "420.00", "currency": "USD"},
+                  "amount": {"amount": "420.00", "currency": "USD"}}]))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let q = "{ payments(status: CAPTURED) { edges { node { id bookingId status amount { amount } cardLast4 } } } }";
+    let data = app.gql(Some(&ada), q, json!({})).await;
+    assert_eq!(ids_of(&data["payments"]), [payment.to_string()]);
+    let data = app.gql(Some(&bob), q, json!({})).await;
+    assert!(ids_of(&data["payments"]).is_empty());
+    let (_, agent) = app.token(Role::Agent);
+    let data = app.gql(Some(&agent), q, json!({})).await;
+    assert_eq!(ids_of(&data["payments"]).len(), 1);
+
+    let b = app
+        .gql(
+            Some(&ada),
+            "query($id: ID) { booking(id: $id) { payment { status cardBrand } } }",
+            json!({"id": booking}),
+        )
+        .await;
+    assert_eq!(
+        b["booking"]["payment"],
+        json!({"status": "CAPTURED", "cardBrand": "visa"})
+    );
+
+    let inv = "{ invoice(number: \"INV-1\") { number total { amount } tax { amount } lines { description unitPrice { amount currency } } } }";
+    let data = app.gql(Some(&ada), inv, json!({})).await;
+    assert_eq!(data["invoice"]["lines"][0]["unitPrice"]["amount"], "420.00");
+    assert_eq!(data["invoice"]["tax"]["amount"], "70.00");
+    app.gql_err(Some(&bob), inv, json!({}), "FORBIDDEN").await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn x_read_after_reads_a_booking_straight_after_it_is_made(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    // The projectors follow the log in the background, as in `booking serve`.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = app.runner.clone();
+    let running = tokio::spawn(async move {
+        runner
+            .run_all(projections::all(), async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let (_, customer) = app.customer().await;
+    let made = app.book(&customer, flight, &["10A"]).await;
+    let position = made["position"].as_str().unwrap();
+    let (status, body) = app
+        .gql_with(
+            Some(&customer),
+            Some(position),
+            BOOKING,
+            json!({"id": made["booking_id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["booking"]["pnr"], made["pnr"], "{body}");
+
+    // A position the log has not reached: STALE_READ after a short wait.
+    let (status, body) = app
+        .gql_with(
+            Some(&customer),
+            Some("7fffffffffffffff0000000000000001"),
+            BOOKING,
+            json!({"id": made["booking_id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&body).as_deref(), Some("STALE_READ"), "{body}");
+
+    let (status, body) = app
+        .gql_with(
+            Some(&customer),
+            Some("yesterday"),
+            BOOKING,
+            json!({"id": made["booking_id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body).as_deref(), Some("BAD_REQUEST"));
+
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn deep_or_costly_queries_are_refused_and_introspection_works(pool: PgPool) {
+    let app = spawn(pool).await;
+    let deep = "{ a { b { c { d { e { f { g { h { i { j { k { l } } } } } } } } } } } }";
+    let (_, body) = app.gql_with(None, None, deep, json!({})).await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("QUERY_TOO_DEEP"),
+        "{body}"
+    );
+
+    // 100 flights, each with its seat map: too costly.
+    let costly =
+        "{ searchFlights(origin: \"LHR\", destination: \"JFK\", date: \"2030-01-01\", first: 100) {
+        edges { node { id seatMap { seat } cabins { cabin } } } } }";
+    let (_, body) = app.gql_with(None, None, costly, json!({})).await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("QUERY_TOO_COMPLEX"),
+        "{body}"
+    );
+
+    // GraphiQL's introspection is deeper than 10 and must still work.
+    let introspection = "{ __schema { types { name fields { name type { kind ofType { kind ofType {
+        kind ofType { kind ofType { kind ofType { kind ofType { kind ofType { name } } } } } } } } } } } }";
+    let data = app.gql(None, introspection, json!({})).await;
+    assert!(data["__schema"]["types"].as_array().unwrap().len() > 10);
+
+    let page = app
+        .client
+        .get(format!("http://{}/graphql", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .to_lowercase()
+        .contains("graphiql"));
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn booking_updated_pushes_the_booking_then_its_changes(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (owner_id, owner) = app.customer().await;
+    let made = app.book(&owner, flight, &["10A"]).await;
+    let booking = made["booking_id"].as_str().unwrap().to_owned();
+    app.catch_up().await;
+
+    let schema = read_api::schema(&app.read);
+    let caller = write_api::auth::Caller {
+        user_id: owner_id,
+        role: Role::Customer,
+    };
+    let request = async_graphql::Request::new(
+        "subscription($id: ID!) { bookingUpdated(id: $id) { id status passengers { seat } } }",
+    )
+    .variables(async_graphql::Variables::from_json(json!({"id": booking})))
+    .data(read_api::Viewer(Some(caller)));
+    let mut stream = schema.execute_stream(request);
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    let first = first.data.into_json().unwrap();
+    assert_eq!(first["bookingUpdated"]["status"], "HELD");
+
+    let r = app
+        .post(
+            &format!("/bookings/{booking}/cancel"),
+            Some(&owner),
+            json!({"reason": "plans changed"}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    app.catch_up().await;
+    let next = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let next = next.data.into_json().unwrap();
+    assert_eq!(next["bookingUpdated"]["status"], "CANCELLED");
+
+    // Someone else's booking cannot be watched.
+    let (_, other) = app.token(Role::Customer);
+    let other_caller = app.state.tokens.verify(&other).unwrap();
+    let request =
+        async_graphql::Request::new("subscription($id: ID!) { bookingUpdated(id: $id) { id } }")
+            .variables(async_graphql::Variables::from_json(json!({"id": booking})))
+            .data(read_api::Viewer(Some(other_caller)));
+    let refused = schema.execute_stream(request).next().await.unwrap();
+    assert_eq!(
+        refused.errors[0].extensions.as_ref().unwrap().get("code"),
+        Some(&async_graphql::Value::from("FORBIDDEN"))
+    );
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn seat_map_changed_pushes_over_graphql_transport_ws(pool: PgPool) {
+    use futures::SinkExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    app.catch_up().await;
+
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .unwrap();
+    let recv = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str::<Value>(&t).unwrap();
+        }
+    };
+    assert_eq!(recv(&mut ws).await["type"], "connection_ack");
+    ws.send(send(json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($f: ID!) { seatMapChanged(flightId: $f) { flightId availableSeats seats { seat status } } }",
+        "variables": {"f": flight}}})))
+        .await
+        .unwrap();
+    let first = recv(&mut ws).await;
+    assert_eq!(first["type"], "next", "{first}");
+    assert_eq!(
+        first["payload"]["data"]["seatMapChanged"]["availableSeats"],
+        10
+    );
+
+    let (_, customer) = app.customer().await;
+    app.book(&customer, flight, &["10A"]).await;
+    app.catch_up().await;
+    let change = recv(&mut ws).await;
+    assert_eq!(
+        change["payload"]["data"]["seatMapChanged"]["seats"],
+        json!([{"seat": "10A", "status": "HELD"}]),
+        "{change}"
+    );
+    assert_eq!(
+        change["payload"]["data"]["seatMapChanged"]["availableSeats"],
+        9
+    );
+}
