@@ -99,6 +99,30 @@ impl FromStr for Secret {
     }
 }
 
+/// What one `booking serve` process does. One machine runs `all`; past one
+/// machine, API processes scale behind a load balancer and a separate
+/// process follows the log into the read models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// REST, GraphQL and the projectors.
+    #[default]
+    All,
+    /// REST and GraphQL only.
+    Api,
+    /// The projectors only (with health and metrics on the port).
+    Projections,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+
+    pub fn runs_projections(self) -> bool {
+        matches!(self, Role::All | Role::Projections)
+    }
+}
+
 /// Settings of `booking serve`, from flags or the environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AppConfig {
@@ -127,6 +151,9 @@ pub struct AppConfig {
     /// Most database connections this process opens.
     #[arg(long, env = "BOOKING_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,
+    /// What this process does: everything, the APIs, or the projectors.
+    #[arg(long, env = "BOOKING_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
     /// The PostgreSQL to use: `booking serve` fills it in from DATABASE_URL
     /// or the embedded server.
     #[arg(skip)]
@@ -143,6 +170,7 @@ impl AppConfig {
             admin_email: None,
             admin_password: None,
             db_max_connections: 32,
+            role: Role::All,
             database_url: Secret::new(database_url),
         }
     }
@@ -177,6 +205,7 @@ pub struct Application {
     pool: PgPool,
     store: Arc<dyn EventStore>,
     sealer: Sealer,
+    role: Role,
 }
 
 impl Application {
@@ -207,7 +236,10 @@ impl Application {
             .with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
         let sealer = state.sealer.clone();
-        let router = router(state, pool.clone());
+        let router = match config.role {
+            Role::Projections => with_edge(ops_router(pool.clone())),
+            _ => router(state, pool.clone()),
+        };
         Ok(Self {
             listener,
             addr,
@@ -215,6 +247,7 @@ impl Application {
             pool,
             store,
             sealer,
+            role: config.role,
         })
     }
 
@@ -236,7 +269,11 @@ impl Application {
         // The projectors stop on the same signal as the server.
         let mut projectors_stop = stopped.clone();
         let runner = projections::Runner::new(self.pool.clone(), self.store, self.sealer);
+        let run_projections = self.role.runs_projections();
         let projectors = tokio::spawn(async move {
+            if !run_projections {
+                return;
+            }
             let stop = async move {
                 let _ = projectors_stop.wait_for(|s| *s).await;
             };
@@ -314,7 +351,16 @@ pub async fn shutdown_signal() {
 /// Every route of the process, with the edge middleware around them.
 pub fn router(state: AppState, pool: PgPool) -> Router {
     let read = read_api::ReadState::new(pool.clone(), state.tokens.clone());
-    let ops = Router::new()
+    let routes = Router::new()
+        .merge(write_api::router(state))
+        .merge(read_api::router(read))
+        .merge(ops_router(pool));
+    with_edge(routes)
+}
+
+/// Health, metrics and the OpenAPI document: every role serves them.
+fn ops_router(pool: PgPool) -> Router {
+    Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(render_metrics))
@@ -322,12 +368,7 @@ pub fn router(state: AppState, pool: PgPool) -> Router {
         .with_state(Ops {
             pool,
             metrics: prometheus(),
-        });
-    let routes = Router::new()
-        .merge(write_api::router(state))
-        .merge(read_api::router(read))
-        .merge(ops);
-    with_edge(routes)
+        })
 }
 
 /// The middleware every route gets, and the answers for unknown routes and

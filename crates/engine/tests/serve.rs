@@ -44,7 +44,12 @@ struct TestApp {
 
 impl TestApp {
     async fn spawn(options: PgConnectOptions) -> Self {
+        Self::spawn_as(options, engine::app::Role::All).await
+    }
+
+    async fn spawn_as(options: PgConnectOptions, role: engine::app::Role) -> Self {
         let mut config = AppConfig::new(database_url(&options));
+        config.role = role;
         config.addr = "127.0.0.1:0".parse().unwrap();
         config.db_max_connections = 4;
         config.jwt_secret = Some(Secret::new("a-test-secret-that-is-long-enough-for-hs256"));
@@ -376,4 +381,83 @@ async fn the_binary_serves_and_stops_on_sigterm(_: PgPoolOptions, options: PgCon
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "booking serve exited with {status}");
+}
+
+/// Roles split across processes: an API process and a projections process
+/// on one database. A booking made through the API becomes readable over
+/// GraphQL only because the other process projected it.
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn api_and_projections_run_as_separate_roles(_: PgPoolOptions, options: PgConnectOptions) {
+    use engine::app::Role;
+    let api = TestApp::spawn_as(options.clone(), Role::Api).await;
+    let login = |email: &'static str, password: &'static str| {
+        let api = &api;
+        async move {
+            let r: Value = api
+                .client
+                .post(api.url("/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let admin = login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let departs = chrono::Utc::now() + chrono::Duration::days(3);
+    let flight: Value = api
+        .client
+        .post(api.url("/api/v1/flights"))
+        .bearer_auth(&admin)
+        .json(&json!({"flight_number": "BA117", "airline": "British Airways", "origin": "LHR",
+            "destination": "JFK", "departs_at": departs, "arrives_at": departs + chrono::Duration::hours(8),
+            "currency": "USD", "cabins": [{"cabin": "economy", "first_row": 10, "last_row": 12,
+            "seat_letters": "ABC", "fare": "420.00"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let position = flight["position"].as_str().unwrap().to_string();
+    let query = json!({"query": format!("{{ flight(id: \"{}\") {{ flightNumber availableSeats }} }}",
+        flight["flight_id"].as_str().unwrap())});
+    let read = |position: String| {
+        let api = &api;
+        let query = query.clone();
+        async move {
+            api.client
+                .post(api.url("/graphql"))
+                .header("x-read-after", position)
+                .json(&query)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // No projector runs yet: the read cannot catch up.
+    let r = read(position.clone()).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "STALE_READ",
+        "{body}"
+    );
+
+    let projector = TestApp::spawn_as(options, Role::Projections).await;
+    assert_eq!(
+        projector.get("/health/ready").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        projector.get("/graphql").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let body: Value = read(position).await.json().await.unwrap();
+    assert_eq!(body["data"]["flight"]["availableSeats"], 9, "{body}");
+
+    projector.stop().await;
+    api.stop().await;
 }
