@@ -309,6 +309,39 @@ async fn records_a_command_once(store: Arc<dyn EventStore>) {
     );
     assert_eq!(found.fingerprint.as_deref(), Some(&[1u8, 2, 3][..]));
     assert_eq!(found.position, r.position);
+
+    // The same with a single event (a backend may take a faster path).
+    let single = CommandRecord {
+        command_id: Uuid::now_v7(),
+        fingerprint: None,
+        outcome: json!({ "status": 200 }),
+    };
+    let r = store
+        .append(
+            AppendRequest::single(s.clone(), ExpectedVersion::Exact(2), events(1))
+                .with_command(single.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.version_of(&s), Some(3));
+    let again = store
+        .append(
+            AppendRequest::single(s.clone(), ExpectedVersion::Exact(3), events(1))
+                .with_command(single.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, StoreError::DuplicateCommand(id) if id == single.command_id),
+        "{again:?}"
+    );
+    assert_eq!(store.stream_version(&s).await.unwrap(), 3);
+    let found = store
+        .find_command(single.command_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.position, found.fingerprint), (r.position, None));
 }
 
 async fn pages_through_the_global_log_in_order(store: Arc<dyn EventStore>) {
