@@ -74,4 +74,8 @@ pub enum BenchCommand {
     /// Booking creations end to end over HTTP: spread over many flights,
     /// and all on one hot flight.
     Http(bench::http::HttpBench),
+    /// The read side: projection rebuild rate over a log of a million
+    /// domain events, `searchFlights` latency over HTTP with 10,000 flights,
+    /// and projection lag while bookings are written.
+    Read(bench::read::ReadBench),
 }

@@ -41,5 +41,8 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Http(args)) => {
             engine::bench::http::run(database_url, args).await
         }
+        Command::Bench(BenchCommand::Read(args)) => {
+            engine::bench::read::run(database_url, args).await
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! dropped afterwards, on the server named by `DATABASE_URL`.
 
 pub mod http;
+pub mod read;
 pub mod store;
 
 use std::time::Duration;
