@@ -150,6 +150,15 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
         events += batch.len() as u64;
     }
 
+    // Fresh tables have no planner statistics until autovacuum gets to
+    // them: without these, the first queries after the swap (a flight
+    // search over thousands of rows) are planned blind.
+    for table in projector.tables() {
+        sqlx::query(&format!("ANALYZE {}.{}", ident(&shadow), ident(table)))
+            .execute(pool)
+            .await?;
+    }
+
     // The swap.
     let mut tx = pool.begin().await?;
     lock_checkpoint(&mut tx, name).await?;

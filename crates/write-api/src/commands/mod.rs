@@ -11,6 +11,7 @@
 //! and appends what queued up in one transaction (group commit).
 
 pub mod lane;
+pub mod pnr;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -13,7 +13,7 @@ use domain::booking::{
 use domain::pricing::{PricingError, RefundError};
 use domain::seats::{SeatCommand, SeatError, SeatRequest};
 use domain::user::User;
-use domain::values::{Cabin, Email, Personal, Pnr, Role, Seat};
+use domain::values::{Cabin, Email, Personal, Role, Seat};
 use domain::Aggregate;
 use eventstore::ExpectedVersion;
 use rand::RngCore;
@@ -164,13 +164,18 @@ pub async fn create(
         return Err(ApiError::Validation(errors));
     }
 
-    let mut pnr = [0u8; 6];
-    rand::thread_rng().fill_bytes(&mut pnr);
+    let booking_id = Uuid::now_v7();
+    let pnr = crate::commands::pnr::reserve(&state.pool, booking_id, || {
+        let mut bytes = [0u8; 6];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        bytes
+    })
+    .await?;
     let now = cmd.ctx.now;
     let hold = Duration::from_std(state.config.hold_ttl).unwrap_or(Duration::minutes(10));
     let place = PlaceBooking {
-        booking_id: Uuid::now_v7(),
-        pnr: Pnr::from_random(pnr),
+        booking_id,
+        pnr,
         customer_id,
         created_by: cmd.caller.user_id,
         passengers,
