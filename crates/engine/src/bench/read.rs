@@ -336,8 +336,8 @@ async fn load(
 
     // Book, round after round, until the log is big enough.
     let customers: Vec<Uuid> = (0..CUSTOMERS / LOADERS).map(|_| Uuid::now_v7()).collect();
-    // PNRs are unique (a unique index): digits of a counter, one sequence
-    // per loader.
+    // PNRs are unique: digits of a counter, one sequence per loader, and
+    // reserved in booking_pnrs as the write side reserves its random ones.
     let mut pnrs = seed;
     let mut round = 0i64;
     while appended.load(Ordering::Relaxed) < target {
@@ -347,6 +347,9 @@ async fn load(
         round += 1;
         for chunk in flights.chunks_mut(FLIGHTS_PER_APPEND) {
             let mut streams = Vec::new();
+            // Reserved like the write side does, so the bookings made over
+            // HTTP later never draw one of these.
+            let mut reserved: Vec<(String, Uuid)> = Vec::new();
             for g in chunk.iter_mut() {
                 let flight_id = g.flight.id().expect("scheduled");
                 let mut seat_events = Vec::new();
@@ -361,13 +364,14 @@ async fn load(
                         Cabin::Economy
                     };
                     let booking_id = Uuid::now_v7();
+                    let pnr = unique_pnr(&mut pnrs);
                     let hold_expires_at = now + chrono::Duration::minutes(10);
                     let placed = place_booking(
                         &g.flight,
                         &g.seats,
                         PlaceBooking {
                             booking_id,
-                            pnr: unique_pnr(&mut pnrs),
+                            pnr: pnr.clone(),
                             customer_id: customer,
                             created_by: customer,
                             passengers: (0..party)
@@ -396,6 +400,7 @@ async fn load(
                     );
                     // A full cabin: this flight is done for the round.
                     let Ok((mut se, mut be)) = placed else { break };
+                    reserved.push((pnr.as_str().to_string(), booking_id));
                     let mut booking = Booking::fold(&be);
                     let mut seats = se.iter().fold(g.seats.clone(), |s, e| s.evolve(e));
                     let later = now + chrono::Duration::minutes(2);
@@ -497,6 +502,14 @@ async fn load(
             if n == 0 {
                 continue;
             }
+            let (codes, bookings): (Vec<String>, Vec<Uuid>) = reserved.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO booking_pnrs (pnr, booking_id) SELECT * FROM UNNEST($1::text[], $2::uuid[])",
+            )
+            .bind(&codes)
+            .bind(&bookings)
+            .execute(store.pool())
+            .await?;
             store
                 .append(AppendRequest {
                     streams,
