@@ -59,6 +59,8 @@ pub struct Inner {
     pub config: WriteConfig,
     pub commands: Commands,
     pub login_limiter: LoginLimiter,
+    /// Unique booking references, reserved in blocks.
+    pub pnrs: crate::commands::pnr::PnrPool,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
         let tokens = TokenKeys::new(&config.jwt_secret, config.access_ttl);
         let commands = Commands::new(store.clone(), sealer.clone());
         let login_limiter = LoginLimiter::new(config.login_attempts_per_minute);
+        let pnrs = crate::commands::pnr::PnrPool::new(pool.clone());
         Self(Arc::new(Inner {
             store,
             pool,
@@ -75,6 +78,7 @@ impl AppState {
             config,
             commands,
             login_limiter,
+            pnrs,
         }))
     }
 }

@@ -511,30 +511,39 @@ async fn the_request_id_becomes_the_events_correlation_id(pool: PgPool) {
 
 #[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
 async fn booking_references_are_unique_even_when_the_draw_clashes(pool: PgPool) {
-    let first = write_api::commands::pnr::reserve(&pool, Uuid::now_v7(), || [7; 6])
-        .await
-        .unwrap();
-    // The next booking draws the same bytes once, then others.
-    let mut draws = vec![[9u8; 6], [7u8; 6]];
-    let second = write_api::commands::pnr::reserve(&pool, Uuid::now_v7(), || draws.pop().unwrap())
-        .await
-        .unwrap();
-    assert_ne!(first, second);
-    assert_eq!(second, domain::values::Pnr::from_random([9; 6]));
-    // Nothing but clashes: a clear 503, not a duplicate.
-    let err = write_api::commands::pnr::reserve(&pool, Uuid::now_v7(), || [7; 6])
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "UNAVAILABLE");
-    // And bookings made over HTTP carry their reserved PNR.
+    use write_api::commands::pnr::PnrPool;
+    // Two processes drawing from the same tiny space of 32 codes (only the
+    // first character varies).
+    let a = PnrPool::new(pool.clone());
+    let b = PnrPool::new(pool.clone());
+    let mut n = 0u8;
+    let mut draw = move || {
+        n = n.wrapping_add(1);
+        [n, 0, 0, 0, 0, 0]
+    };
+    let mut handed = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let pnr = a.next(&mut draw).await.unwrap();
+        assert!(handed.insert(pnr.clone()), "{pnr} handed out twice");
+    }
+    // a's block took every code: b can have none of them.
+    match b.next(&mut draw).await {
+        Ok(pnr) => assert!(!handed.contains(&pnr), "{pnr} handed out twice"),
+        Err(e) => assert_eq!(e.code(), "UNAVAILABLE"),
+    }
+    while let Ok(pnr) = a.next(&mut draw).await {
+        assert!(handed.insert(pnr.clone()), "{pnr} handed out twice");
+    }
+    assert_eq!(handed.len(), 32, "every code once, then a clear error");
+    // Bookings made over HTTP carry a registered PNR.
     let app = spawn(pool).await;
     let flight = app.flight().await;
     let (_, ada) = app.user("customer").await;
     let booked: Value = app.book(&ada, flight, &["12A"]).await.json().await.unwrap();
-    let reserved: Uuid = sqlx::query_scalar("SELECT booking_id FROM booking_pnrs WHERE pnr = $1")
+    let registered: i64 = sqlx::query_scalar("SELECT count(*) FROM booking_pnrs WHERE pnr = $1")
         .bind(booked["pnr"].as_str().unwrap())
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(reserved.to_string(), booked["booking_id"].as_str().unwrap());
+    assert_eq!(registered, 1);
 }

@@ -502,14 +502,11 @@ async fn load(
             if n == 0 {
                 continue;
             }
-            let (codes, bookings): (Vec<String>, Vec<Uuid>) = reserved.into_iter().unzip();
-            sqlx::query(
-                "INSERT INTO booking_pnrs (pnr, booking_id) SELECT * FROM UNNEST($1::text[], $2::uuid[])",
-            )
-            .bind(&codes)
-            .bind(&bookings)
-            .execute(store.pool())
-            .await?;
+            let codes: Vec<String> = reserved.into_iter().map(|(code, _)| code).collect();
+            sqlx::query("INSERT INTO booking_pnrs (pnr) SELECT unnest($1::text[])")
+                .bind(&codes)
+                .execute(store.pool())
+                .await?;
             store
                 .append(AppendRequest {
                     streams,

@@ -165,12 +165,14 @@ pub async fn create(
     }
 
     let booking_id = Uuid::now_v7();
-    let pnr = crate::commands::pnr::reserve(&state.pool, booking_id, || {
-        let mut bytes = [0u8; 6];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        bytes
-    })
-    .await?;
+    let pnr = state
+        .pnrs
+        .next(|| {
+            let mut bytes = [0u8; 6];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            bytes
+        })
+        .await?;
     let now = cmd.ctx.now;
     let hold = Duration::from_std(state.config.hold_ttl).unwrap_or(Duration::minutes(10));
     let place = PlaceBooking {
