@@ -34,7 +34,8 @@ pub struct HttpBench {
 }
 
 const ADMIN: &str = "bench-admin@example.com";
-const PASSWORD: &str = "bench password that is long";
+/// The password of every bench account.
+pub(super) const PASSWORD: &str = "bench password that is long";
 /// Rows 1-99, letters A-K: the largest seat map the domain allows.
 const HOT_SEATS: usize = 99 * 11;
 
@@ -256,7 +257,8 @@ async fn collect(tasks: Vec<ClientTask>, started: Instant) -> anyhow::Result<Run
     Ok(run)
 }
 
-async fn book(
+/// Books one passenger in economy; anything but 201 and 409 is logged.
+pub(super) async fn book(
     client: &Client,
     base: &str,
     token: &str,
@@ -278,7 +280,7 @@ async fn book(
     Ok(status)
 }
 
-async fn login(client: &Client, base: &str, email: &str) -> anyhow::Result<String> {
+pub(super) async fn login(client: &Client, base: &str, email: &str) -> anyhow::Result<String> {
     let r: Value = client
         .post(format!("{base}/auth/login"))
         .json(&json!({"email": email, "password": PASSWORD}))

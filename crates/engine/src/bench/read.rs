@@ -45,6 +45,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::http::{book, login, PASSWORD};
 use super::{latency, micros, new_histogram, scratch_database};
 use crate::app::{AppConfig, Application, Secret};
 
@@ -67,7 +68,6 @@ pub struct ReadBench {
     pub write_clients: usize,
 }
 
-const PASSWORD: &str = "bench password that is long";
 /// Airports of the generated network; routes are ordered pairs of them.
 const AIRPORTS: [&str; 12] = [
     "LHR", "JFK", "CDG", "FRA", "AMS", "MAD", "FCO", "DXB", "SIN", "HND", "SFO", "ORD",
@@ -811,40 +811,4 @@ async fn seen(pool: &PgPool) -> anyhow::Result<BTreeMap<String, u64>> {
         .into_iter()
         .map(|s| (s.name, s.events_seen))
         .collect())
-}
-
-async fn book(
-    client: &Client,
-    base: &str,
-    token: &str,
-    flight: Uuid,
-) -> anyhow::Result<StatusCode> {
-    let r = client
-        .post(format!("{base}/bookings"))
-        .bearer_auth(token)
-        .json(&json!({"flight_id": flight, "passengers": [{
-            "first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
-            "email": "ada@example.com", "cabin": "economy"}]}))
-        .send()
-        .await?;
-    let status = r.status();
-    if status != StatusCode::CREATED {
-        let body = r.text().await.unwrap_or_default();
-        tracing::warn!(%status, %body, "unexpected answer");
-    }
-    Ok(status)
-}
-
-async fn login(client: &Client, base: &str, email: &str) -> anyhow::Result<String> {
-    let r: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    r["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("login of {email}: {r}"))
 }
