@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::{
     accepted, command_record, encode_events, load, replay, Accepted, CommandContext, Loaded,
+    MAX_ATTEMPTS,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -35,7 +36,6 @@ use crate::error::{ApiError, ApiResult};
 const MAX_BATCH: usize = 256;
 /// A lane with nothing to do for this long lets its state go.
 const IDLE: Duration = Duration::from_secs(30);
-const MAX_ATTEMPTS: usize = 8;
 
 /// What one command decided on a flight.
 #[derive(Debug, Default)]
@@ -322,11 +322,7 @@ async fn run_batch(
             }
         }
     }
-    let e = ApiError::Conflict {
-        code: "CONFLICT",
-        detail: "too much concurrent change on this flight; retry".into(),
-    };
-    fail_all(batch, &e);
+    fail_all(batch, &super::too_much_contention());
 }
 
 async fn replay_or(

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 
 /// How often a command is re-decided after losing a race for its stream.
-const MAX_ATTEMPTS: usize = 8;
+pub(crate) const MAX_ATTEMPTS: usize = 8;
 
 /// An `Idempotency-Key`, scoped to its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ impl Commands {
                 other => return other,
             }
         }
-        unreachable_conflict()
+        Err(too_much_contention())
     }
 
     /// Appends decided events, recording the command (and its answer) when
@@ -302,9 +302,10 @@ pub(crate) async fn encode_events<E: DomainEvent>(
     Ok(out)
 }
 
-fn unreachable_conflict<T>() -> ApiResult<T> {
-    Err(ApiError::Conflict {
+/// Every attempt lost the race for its stream.
+pub(crate) fn too_much_contention() -> ApiError {
+    ApiError::Conflict {
         code: "CONFLICT",
         detail: "too much concurrent change on this resource; retry".into(),
-    })
+    }
 }

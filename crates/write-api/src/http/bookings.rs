@@ -10,7 +10,7 @@ use domain::booking::{
     place_booking, Booking, BookingCommand, BookingError, BookingEvent, BookingStatus, CancelledBy,
     PassengerDetails, PassengerRequest, PlaceBooking, PlaceBookingError,
 };
-use domain::pricing::{PricingError, RefundError};
+use domain::pricing::PricingError;
 use domain::seats::{SeatCommand, SeatError, SeatRequest};
 use domain::user::User;
 use domain::values::{Cabin, Email, Personal, Role, Seat};
@@ -226,7 +226,7 @@ pub async fn cancel(
     Json(req): Json<CancelBookingRequest>,
 ) -> ApiResult<Accepted> {
     let loaded = state.commands.load::<Booking>(id).await?;
-    let flight_id = owned(&loaded.state, &cmd)?.flight_id;
+    let flight_id = owned_by(&loaded.state, cmd.caller)?.flight_id;
     let by = match cmd.caller.role {
         Role::Admin => CancelledBy::Admin,
         Role::Agent => CancelledBy::Agent,
@@ -367,10 +367,6 @@ pub async fn update_passenger(
 }
 
 /// The booking, if the caller may act on it: its customer, an agent, an admin.
-fn owned<'a>(booking: &'a Booking, cmd: &Command) -> ApiResult<&'a domain::booking::BookingInfo> {
-    owned_by(booking, cmd.caller)
-}
-
 fn owned_by(
     booking: &Booking,
     caller: crate::auth::Caller,
@@ -462,11 +458,5 @@ fn booking_error(e: BookingError) -> ApiError {
         BookingError::Departed => ApiError::invalid_state(e.to_string()),
         BookingError::Money(_) => ApiError::internal(e),
         other => ApiError::invalid_state(other.to_string()),
-    }
-}
-
-impl From<RefundError> for ApiError {
-    fn from(e: RefundError) -> Self {
-        ApiError::invalid_state(e.to_string())
     }
 }
