@@ -57,6 +57,8 @@ pub enum PaymentCommand {
         amount: Money,
         card_brand: String,
         card_last4: String,
+        /// The provider's token for the card (never the number itself).
+        card_token: Option<String>,
         now: DateTime<Utc>,
     },
     Capture {
@@ -90,6 +92,9 @@ pub struct PaymentRequested {
     pub amount: Money,
     pub card_brand: String,
     pub card_last4: String,
+    /// What the saga charges: the provider's token for the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_token: Option<String>,
     pub requested_at: DateTime<Utc>,
 }
 
@@ -288,6 +293,7 @@ impl Aggregate for Payment {
                 amount,
                 card_brand,
                 card_last4,
+                card_token,
                 now,
             } => {
                 if self.requested.is_some() {
@@ -309,6 +315,7 @@ impl Aggregate for Payment {
                     amount,
                     card_brand,
                     card_last4,
+                    card_token,
                     requested_at: now,
                 })])
             }

@@ -14,6 +14,7 @@ fn request() -> PaymentCommand {
         amount: usd("840.00"),
         card_brand: "Visa".into(),
         card_last4: "4242".into(),
+        card_token: Some("tok_test".into()),
         now: t0(),
     }
 }
@@ -25,6 +26,7 @@ fn requested() -> PaymentEvent {
         amount: usd("840.00"),
         card_brand: "visa".into(),
         card_last4: "4242".into(),
+        card_token: Some("tok_test".into()),
         requested_at: t0(),
     })
 }
@@ -71,6 +73,7 @@ fn it_should_request_a_payment_without_the_card_number() {
             amount: usd("1"),
             card_brand,
             card_last4: "42".into(),
+            card_token: None,
             now,
         })
         .then_err(PaymentError::InvalidCardLast4);

@@ -178,7 +178,7 @@ proptest! {
     #[test]
     fn refunds_never_exceed_captures(ops in prop::collection::vec(payment_op(), 1..30)) {
         let (mut payment, _) = step(Payment::default(), PaymentCommand::Request {
-            payment_id: id(1), booking_id: id(2), amount: usd("420.00"), card_brand: "visa".into(), card_last4: "4242".into(), now: t0(),
+            payment_id: id(1), booking_id: id(2), amount: usd("420.00"), card_brand: "visa".into(), card_last4: "4242".into(), card_token: None, now: t0(),
         });
         let mut refunded_total = usd("0");
         for (n, op) in ops.into_iter().enumerate() {

@@ -26,5 +26,5 @@ pub mod openapi;
 pub mod state;
 
 pub use error::{ApiError, ApiResult};
-pub use http::router;
+pub use http::{router, router_with};
 pub use state::{AppState, WriteConfig};

@@ -15,7 +15,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::FieldError;
-use crate::http::{auth, bookings, flights, users};
+use crate::http::{auth, bookings, flights, payments, users};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -73,6 +73,7 @@ pub struct Problem {
         bookings::create,
         bookings::cancel,
         bookings::update_passenger,
+        payments::pay,
     ),
     components(schemas(
         Problem,
@@ -97,6 +98,7 @@ pub struct Problem {
         bookings::CancelBookingRequest,
         bookings::UpdatePassengerRequest,
         bookings::PassengerView,
+        payments::PaymentRequest,
     )),
     modifiers(&BearerScheme, &ProblemBodies, &OperationIds),
     tags(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventstore::{EventStore, Sealer};
+use gateway::{PaymentGateway, SimulatedGateway};
 use sqlx::PgPool;
 
 use crate::auth::refresh::LoginLimiter;
@@ -61,10 +62,23 @@ pub struct Inner {
     pub login_limiter: LoginLimiter,
     /// Unique booking references, reserved in blocks.
     pub pnrs: crate::commands::pnr::PnrPool,
+    /// The card provider: the payment command tokenizes cards with it.
+    pub gateway: Arc<dyn PaymentGateway>,
 }
 
 impl AppState {
+    /// The write side with the simulated payment provider.
     pub fn new(store: Arc<dyn EventStore>, pool: PgPool, config: WriteConfig) -> Self {
+        let gateway = Arc::new(SimulatedGateway::new(pool.clone()));
+        Self::with_gateway(store, pool, config, gateway)
+    }
+
+    pub fn with_gateway(
+        store: Arc<dyn EventStore>,
+        pool: PgPool,
+        config: WriteConfig,
+        gateway: Arc<dyn PaymentGateway>,
+    ) -> Self {
         let sealer = Sealer::postgres(pool.clone());
         let tokens = TokenKeys::new(&config.jwt_secret, config.access_ttl);
         let commands = Commands::new(store.clone(), sealer.clone());
@@ -79,6 +93,7 @@ impl AppState {
             commands,
             login_limiter,
             pnrs,
+            gateway,
         }))
     }
 }

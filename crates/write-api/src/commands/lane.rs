@@ -367,14 +367,18 @@ async fn build_request(
             ));
         }
     }
-    // The flight's version guards every decision that read it (fares, its
-    // schedule, whether it is cancelled), even when only seats change.
+    // Both versions guard every decision, even one that writes nothing to
+    // that stream: decisions read the flight (fares, schedule, whether it is
+    // cancelled) and the seat map (a cancellation that finds nothing sold
+    // returns nothing). Another process's write to either, or a killed
+    // process's append that committed late, then shows as a conflict and the
+    // batch is decided again on fresh state instead of on a stale map.
     let mut streams = vec![StreamAppend {
         stream: flight_stream.clone(),
         expected: ExpectedVersion::Exact(versions.0),
         events: flight_events,
     }];
-    if !seat_events.is_empty() {
+    if !seat_events.is_empty() || versions.1 > 0 {
         streams.push(StreamAppend {
             stream: seats_stream.clone(),
             expected: ExpectedVersion::Exact(versions.1),

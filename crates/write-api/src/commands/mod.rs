@@ -10,6 +10,7 @@
 //! flight decides queued commands one after another against its cached state
 //! and appends what queued up in one transaction (group commit).
 
+pub mod cancel;
 pub mod lane;
 pub mod pnr;
 

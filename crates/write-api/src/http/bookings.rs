@@ -7,11 +7,11 @@ use axum::routing::{patch, post};
 use axum::Router;
 use chrono::{Duration, NaiveDate};
 use domain::booking::{
-    place_booking, Booking, BookingCommand, BookingError, BookingEvent, BookingStatus, CancelledBy,
-    PassengerDetails, PassengerRequest, PlaceBooking, PlaceBookingError,
+    place_booking, Booking, BookingCommand, BookingError, CancelledBy, PassengerDetails,
+    PassengerRequest, PlaceBooking, PlaceBookingError,
 };
 use domain::pricing::PricingError;
-use domain::seats::{SeatCommand, SeatError, SeatRequest};
+use domain::seats::{SeatError, SeatRequest};
 use domain::user::User;
 use domain::values::{Cabin, Email, Personal, Role, Seat};
 use domain::Aggregate;
@@ -232,63 +232,12 @@ pub async fn cancel(
         Role::Agent => CancelledBy::Agent,
         _ => CancelledBy::Customer,
     };
-    let (version, booking, now) = (loaded.version, loaded.state, cmd.ctx.now);
+    let (version, now) = (loaded.version, cmd.ctx.now);
+    let decide = crate::commands::cancel::cancellation(loaded.state, version, req.reason, by, now);
     let mut accepted = state
         .commands
         .lanes
-        .submit(
-            flight_id,
-            cmd.ctx,
-            Box::new(move |flight, seats| {
-                let departs_at = flight
-                    .departs_at()
-                    .ok_or_else(|| ApiError::not_found("flight"))?;
-                let events = booking
-                    .decide(BookingCommand::Cancel {
-                        reason: req.reason.clone(),
-                        now,
-                        departs_at,
-                        by,
-                    })
-                    .map_err(booking_error)?;
-                // Seats go back on sale in the same transaction.
-                let seat_command = match booking.status {
-                    Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
-                        Some(SeatCommand::Return {
-                            booking_id: id,
-                            reason: req.reason.clone(),
-                        })
-                    }
-                    Some(BookingStatus::Held | BookingStatus::PaymentPending) => {
-                        Some(SeatCommand::Release {
-                            booking_id: id,
-                            reason: req.reason.clone(),
-                        })
-                    }
-                    _ => None,
-                };
-                let seat_events = match seat_command {
-                    Some(c) => match seats.decide(c) {
-                        Ok(events) => events,
-                        // An expired hold already gave its seats back.
-                        Err(SeatError::NothingHeld(_) | SeatError::NothingSold(_)) => vec![],
-                        Err(e) => return Err(seat_error(e)),
-                    },
-                    None => vec![],
-                };
-                let refund = events.iter().find_map(|e| match e {
-                    BookingEvent::BookingCancelled(c) => Some(c.refund),
-                    _ => None,
-                });
-                Ok(Decided {
-                    seats: seat_events,
-                    booking: Some((id, ExpectedVersion::Exact(version), events)),
-                    status: Some(StatusCode::ACCEPTED),
-                    body: json!({ "booking_id": id, "status": "CANCELLED", "refund": refund }),
-                    ..Decided::default()
-                })
-            }),
-        )
+        .submit(flight_id, cmd.ctx, decide)
         .await?;
     accepted.status = StatusCode::ACCEPTED;
     Ok(accepted)
@@ -367,7 +316,7 @@ pub async fn update_passenger(
 }
 
 /// The booking, if the caller may act on it: its customer, an agent, an admin.
-fn owned_by(
+pub(crate) fn owned_by(
     booking: &Booking,
     caller: crate::auth::Caller,
 ) -> ApiResult<&domain::booking::BookingInfo> {
@@ -431,7 +380,7 @@ fn place_error(e: PlaceBookingError) -> ApiError {
     }
 }
 
-fn seat_error(e: SeatError) -> ApiError {
+pub(crate) fn seat_error(e: SeatError) -> ApiError {
     match e {
         SeatError::SeatUnavailable(seats) => {
             ApiError::SeatUnavailable(seats.iter().map(|s| s.to_string()).collect())
@@ -449,7 +398,7 @@ fn seat_error(e: SeatError) -> ApiError {
     }
 }
 
-fn booking_error(e: BookingError) -> ApiError {
+pub(crate) fn booking_error(e: BookingError) -> ApiError {
     if let Some(field) = e.field() {
         return ApiError::validation(field, e.to_string());
     }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod bookings;
 pub mod flights;
 pub mod idempotency;
+pub mod payments;
 pub mod users;
 
 use std::time::Duration;
@@ -30,11 +31,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every REST route under `/api/v1`.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The REST routes plus `extra` ones (other crates' commands, such as the
+/// sagas' admin retry), all under `/api/v1` with the same middleware.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
         .merge(flights::router())
         .merge(bookings::router())
+        .merge(payments::router())
+        .merge(extra)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,
