@@ -10,6 +10,11 @@ use crate::error::StoreError;
 use crate::model::{Position, RecordedEvent};
 use crate::store::EventStore;
 
+/// The slowest poll while appended events are not readable yet.
+const PENDING_POLL_MAX: Duration = Duration::from_millis(20);
+/// Quick polls after one wake-up (about a second's worth).
+const PENDING_POLLS: u32 = 50;
+
 /// How a subscription reads.
 #[derive(Debug, Clone)]
 pub struct SubscriptionOptions {
@@ -46,6 +51,7 @@ pub fn subscribe(
             wake,
             options,
             pending_wake: false,
+            pending_polls: 0,
             backoff: Duration::ZERO,
         },
         |mut st| async move {
@@ -57,6 +63,7 @@ pub fn subscribe(
                     Ok(batch) if !batch.is_empty() => {
                         st.cursor = batch.last().map(|e| e.position);
                         st.pending_wake = false;
+                        st.pending_polls = 0;
                         st.backoff = Duration::ZERO;
                         return Some((Ok(batch), st));
                     }
@@ -66,11 +73,21 @@ pub fn subscribe(
                         return Some((Err(e), st));
                     }
                 }
+                // A wake-up for events that were read already would keep the
+                // quick polls going forever: give up on it after a while.
+                if st.pending_wake && st.pending_polls >= PENDING_POLLS {
+                    st.pending_wake = false;
+                }
                 let wait = if st.pending_wake {
+                    st.pending_polls += 1;
                     // Something was appended but is not readable yet: an older
                     // transaction is still open. Poll quickly, backing off.
-                    st.backoff =
-                        (st.backoff * 2).clamp(Duration::from_millis(2), st.options.idle_poll);
+                    // Capped low: an open transaction usually ends within
+                    // milliseconds, and every reader (projectors, the saga
+                    // inbox) waits for the slowest of these polls.
+                    st.backoff = (st.backoff * 2)
+                        .clamp(Duration::from_millis(2), PENDING_POLL_MAX)
+                        .min(st.options.idle_poll);
                     st.backoff
                 } else {
                     st.options.idle_poll
@@ -82,6 +99,7 @@ pub fn subscribe(
                             tokio::time::sleep(wait).await;
                         }
                         st.pending_wake = true;
+                        st.pending_polls = 0;
                         st.backoff = Duration::ZERO;
                     }
                     _ = tokio::time::sleep(wait) => {}
@@ -97,5 +115,6 @@ struct State {
     wake: watch::Receiver<u64>,
     options: SubscriptionOptions,
     pending_wake: bool,
+    pending_polls: u32,
     backoff: Duration,
 }

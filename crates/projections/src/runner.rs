@@ -389,10 +389,12 @@ pub async fn wait_for(pool: &PgPool, position: Position, timeout: Duration) -> R
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     loop {
-        let slowest: Option<(i64, i64)> =
-            sqlx::query_as("SELECT tx, seq FROM projection_checkpoints ORDER BY tx, seq LIMIT 1")
-                .fetch_optional(pool)
-                .await?;
+        let slowest: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT tx, seq FROM projection_checkpoints WHERE name <> 'sagas' \
+             ORDER BY tx, seq LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await?;
         let reached = slowest.map_or(Position::START, |(tx, seq)| pos_of(tx, seq));
         if slowest.is_none() || reached >= position {
             return Ok(());

@@ -252,6 +252,7 @@ impl World {
                 amount: total,
                 card_brand: "visa".into(),
                 card_last4: "4242".into(),
+                card_token: None,
                 now,
             },
         )

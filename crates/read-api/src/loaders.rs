@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::types::{
-    id, Cabin, CabinAvailability, FlightRow, Money, Passenger, Payment, PaymentRow, FLIGHT_COLUMNS,
-    PAYMENT_COLUMNS,
+    id, BookingRow, Cabin, CabinAvailability, FlightRow, Money, Passenger, Payment, PaymentRow,
+    BOOKING_COLUMNS, FLIGHT_COLUMNS, PAYMENT_COLUMNS,
 };
 
 pub struct PgLoader {
@@ -57,6 +57,31 @@ impl Loader<FlightKey> for PgLoader {
         Ok(rows
             .into_iter()
             .map(|r| (FlightKey(r.flight_id), r))
+            .collect())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BookingKey(pub Uuid);
+
+impl Loader<BookingKey> for PgLoader {
+    type Value = BookingRow;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[BookingKey],
+    ) -> Result<HashMap<BookingKey, BookingRow>, LoadError> {
+        let rows: Vec<BookingRow> = sqlx::query_as(&format!(
+            "SELECT {BOOKING_COLUMNS} FROM rm_bookings b WHERE b.booking_id = ANY($1)"
+        ))
+        .bind(ids(keys, |k| k.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(load_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (BookingKey(r.booking_id), r))
             .collect())
     }
 }

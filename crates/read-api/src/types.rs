@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::{internal, OrInternal};
-use crate::loaders::{CabinsKey, FlightKey, PassengersKey, PaymentKey, PgLoader};
+use crate::loaders::{BookingKey, CabinsKey, FlightKey, PassengersKey, PaymentKey, PgLoader};
 
 /// A calendar date, `YYYY-MM-DD` (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,14 +100,34 @@ db_enum!(PaymentStatus {
     Refunded => "REFUNDED", PartiallyRefunded => "PARTIALLY_REFUNDED",
 });
 
-/// Saga states (the sagas issue fills `sagas`).
+/// Where a saga stands.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SagaStatus {
+    /// Moving forward (or waiting for a payment or a deadline).
     Running,
+    /// Undoing what it did.
     Compensating,
+    /// Done: the booking is ticketed, or the flight's bookings cancelled.
     Completed,
-    Failed,
+    /// Done after undoing what it did.
+    Compensated,
+    /// Retries ran out: an admin can retry it (`POST /api/v1/sagas/{id}/retry`).
+    Parked,
 }
+db_enum!(SagaStatus {
+    Running => "RUNNING", Compensating => "COMPENSATING", Completed => "COMPLETED",
+    Compensated => "COMPENSATED", Parked => "PARKED",
+});
+
+/// Which process a saga runs.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SagaKind {
+    /// A booking's payment, confirmation, tickets and invoice.
+    Fulfilment,
+    /// Cancelling and refunding every booking of a cancelled flight.
+    FlightCancellation,
+}
+db_enum!(SagaKind { Fulfilment => "fulfilment", FlightCancellation => "flight_cancellation" });
 
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
 pub struct Money {
@@ -524,16 +544,126 @@ impl<'de> serde::Deserialize<'de> for Money {
 
 // ------------------------------------------------------------------ operations
 
-#[derive(SimpleObject, Debug, Clone)]
-pub struct Saga {
-    pub id: ID,
+pub const SAGA_COLUMNS: &str = "s.saga_id, s.kind, s.booking_id, s.flight_id, s.status, s.step, \
+     s.compensations, s.charge_started, s.hold_expires_at, s.payment_deadline, s.next_run_at, \
+     s.attempts, s.last_error, s.locked_until, s.created_at, s.updated_at";
+
+/// A row of the `sagas` table (`schema/migrations/0007_sagas.sql`), which
+/// the saga workers keep: it is their state, read here as it stands.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct SagaRow {
+    pub saga_id: Uuid,
     pub kind: String,
-    pub status: SagaStatus,
+    pub booking_id: Option<Uuid>,
+    pub flight_id: Uuid,
+    pub status: String,
     pub step: String,
-    pub deadline: Option<DateTime<Utc>>,
-    pub retries: i32,
+    pub compensations: sqlx::types::Json<Vec<Compensation>>,
+    pub charge_started: bool,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub payment_deadline: Option<DateTime<Utc>>,
+    pub next_run_at: DateTime<Utc>,
+    pub attempts: i32,
     pub last_error: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A process instance (admins): where it stands, its deadlines, its
+/// retries and its last error.
+pub struct Saga(pub SagaRow);
+
+#[Object]
+impl Saga {
+    async fn id(&self) -> ID {
+        id(self.0.saga_id)
+    }
+    async fn kind(&self) -> async_graphql::Result<SagaKind> {
+        SagaKind::from_db(&self.0.kind)
+    }
+    /// The booking it fulfils; null for a flight cancellation.
+    async fn booking_id(&self) -> Option<ID> {
+        self.0.booking_id.map(id)
+    }
+    async fn booking(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Booking>> {
+        let Some(booking) = self.0.booking_id else {
+            return Ok(None);
+        };
+        Ok(loader(ctx)
+            .load_one(BookingKey(booking))
+            .await
+            .or_internal()?
+            .map(Booking))
+    }
+    async fn flight_id(&self) -> ID {
+        id(self.0.flight_id)
+    }
+    async fn flight(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Flight>> {
+        Ok(loader(ctx)
+            .load_one(FlightKey(self.0.flight_id))
+            .await
+            .or_internal()?
+            .map(Flight))
+    }
+    async fn status(&self) -> async_graphql::Result<SagaStatus> {
+        SagaStatus::from_db(&self.0.status)
+    }
+    /// The step it is at or waiting in (`AWAITING_PAYMENT`, `CHARGING`,
+    /// `CONFIRMING`, `TICKETING`, `INVOICING`, `COMPENSATING`,
+    /// `CANCELLING_BOOKINGS`, `DONE`, ...).
+    async fn step(&self) -> &str {
+        &self.0.step
+    }
+    /// What undoes the steps taken so far, in the order registered, and
+    /// whether each has run.
+    async fn compensations(&self) -> &[Compensation] {
+        &self.0.compensations.0
+    }
+    /// Whether the payment provider has been called: from then on the
+    /// charge's outcome is learnt from the provider, never assumed.
+    async fn charge_started(&self) -> bool {
+        self.0.charge_started
+    }
+    /// When the booking's seat hold lapses unless paid.
+    async fn hold_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.hold_expires_at
+    }
+    /// When a submitted payment stops being worth waiting for.
+    async fn payment_deadline(&self) -> Option<DateTime<Utc>> {
+        self.0.payment_deadline
+    }
+    /// When a worker runs it next (its durable timer or retry back-off).
+    async fn next_run_at(&self) -> DateTime<Utc> {
+        self.0.next_run_at
+    }
+    /// Failed tries in a row (back to 0 once a step succeeds); when they
+    /// run out the saga is parked.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// Until when a worker holds it; null when none does.
+    async fn leased_until(&self) -> Option<DateTime<Utc>> {
+        self.0.locked_until.filter(|t| *t > Utc::now())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A registered compensation of a saga.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[graphql(name = "SagaCompensation")]
+pub struct Compensation {
+    /// `release_seats`, `refund_payment` or `return_seats`.
+    pub name: String,
+    pub done: bool,
 }
 
 /// A projector's progress.

@@ -414,7 +414,7 @@ async fn analytics_is_for_analysts_and_admins(pool: PgPool) {
     assert_eq!(a["loadFactor"][0]["totalSeats"], 10);
     app.gql(Some(&admin), q, json!({})).await;
 
-    // sagas: admins only, empty for now; projections: anyone.
+    // sagas: admins only (none run here); projections: anyone.
     let sagas = "{ sagas { edges { node { id } } pageInfo { hasNextPage } } }";
     app.gql_err(Some(&analyst), sagas, json!({}), "FORBIDDEN")
         .await;
@@ -772,4 +772,300 @@ async fn seat_map_changed_pushes_over_graphql_transport_ws(pool: PgPool) {
         change["payload"]["data"]["seatMapChanged"]["availableSeats"],
         9
     );
+}
+
+// ------------------------------------------------------------------ sagas
+
+const SAGAS: &str = "query($status: SagaStatus, $first: Int, $after: String) {
+  sagas(status: $status, first: $first, after: $after) {
+    edges { cursor node { id kind status step bookingId flightId attempts lastError createdAt } }
+    pageInfo { hasNextPage hasPreviousPage endCursor }
+  }
+}";
+
+/// A row as the saga workers keep it: the read side only reads the table.
+#[allow(clippy::too_many_arguments)]
+async fn insert_saga(
+    pool: &PgPool,
+    kind: &str,
+    booking: Option<uuid::Uuid>,
+    flight: uuid::Uuid,
+    status: &str,
+    step: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO sagas (saga_id, kind, booking_id, flight_id, status, step, next_run_at, \
+                            created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(booking)
+    .bind(flight)
+    .bind(status)
+    .bind(step)
+    .bind(created_at)
+    .execute(pool)
+    .await
+    .unwrap();
+    id
+}
+
+/// Every node id of `sagas(status)`, following `endCursor` `first` at a time.
+async fn all_saga_pages(
+    app: &common::TestApp,
+    token: &str,
+    status: Option<&str>,
+    first: i32,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = app
+            .gql(
+                Some(token),
+                SAGAS,
+                json!({"status": status, "first": first, "after": after}),
+            )
+            .await;
+        let page = &data["sagas"];
+        let ids = ids_of(page);
+        assert!(ids.len() <= first as usize, "{page}");
+        assert_eq!(page["pageInfo"]["hasPreviousPage"], after.is_some());
+        seen.extend(ids);
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            return seen;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn sagas_are_listed_newest_first_and_page_without_gaps_or_duplicates(pool: PgPool) {
+    let app = spawn(pool.clone()).await;
+    let admin = app.admin_token().await;
+    let flight = uuid::Uuid::now_v7();
+    let start: chrono::DateTime<chrono::Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    let statuses = [
+        "RUNNING",
+        "COMPENSATING",
+        "COMPLETED",
+        "COMPENSATED",
+        "PARKED",
+    ];
+    // Eleven sagas; every third starts in the same microsecond as the one
+    // before, so the id has to break ties.
+    let mut made: Vec<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> = Vec::new();
+    for i in 0..11i64 {
+        let at = start + chrono::Duration::seconds(i - i / 3);
+        let status = statuses[i as usize % statuses.len()];
+        let id = insert_saga(
+            &pool,
+            "fulfilment",
+            Some(uuid::Uuid::now_v7()),
+            flight,
+            status,
+            "AWAITING_PAYMENT",
+            at,
+        )
+        .await;
+        made.push((at, id));
+    }
+    made.sort();
+    let expected: Vec<String> = made.iter().rev().map(|(_, id)| id.to_string()).collect();
+
+    for first in [1, 3, 4, 11, 20] {
+        let seen = all_saga_pages(&app, &admin, None, first).await;
+        assert_eq!(
+            seen, expected,
+            "first: {first}: newest first, no gaps nor duplicates"
+        );
+    }
+
+    // The default page holds them all; the newest is first.
+    let data = app.gql(Some(&admin), SAGAS, json!({})).await;
+    let page = &data["sagas"];
+    assert_eq!(ids_of(page), expected);
+    assert_eq!(page["pageInfo"]["hasNextPage"], false);
+    let newest = &page["edges"][0]["node"];
+    assert_eq!(newest["kind"], "FULFILMENT");
+    assert_eq!(newest["flightId"], flight.to_string());
+    assert_eq!(newest["step"], "AWAITING_PAYMENT");
+    assert_eq!(newest["attempts"], 0);
+    assert!(newest["lastError"].is_null());
+
+    // A cursor of another list, or of garbage, is refused.
+    let bookings_cursor = read_api::cursor::encode("bookings", &(start, uuid::Uuid::nil()));
+    app.gql_err(
+        Some(&admin),
+        SAGAS,
+        json!({"after": bookings_cursor}),
+        "BAD_REQUEST",
+    )
+    .await;
+    app.gql_err(Some(&admin), SAGAS, json!({"after": "nope"}), "BAD_REQUEST")
+        .await;
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn sagas_filter_by_status_and_show_steps_deadlines_retries_and_errors(pool: PgPool) {
+    let app = spawn(pool.clone()).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (_, customer) = app.customer().await;
+    let made = app.book(&customer, flight, &["10A"]).await;
+    let booking: uuid::Uuid = made["booking_id"].as_str().unwrap().parse().unwrap();
+    app.catch_up().await;
+
+    let start: chrono::DateTime<chrono::Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    let at = |s: i64| start + chrono::Duration::seconds(s);
+    // A parked fulfilment of the real booking, with its retries spent.
+    let parked = insert_saga(
+        &pool,
+        "fulfilment",
+        Some(booking),
+        flight,
+        "PARKED",
+        "CHARGING",
+        at(0),
+    )
+    .await;
+    sqlx::query(
+        "UPDATE sagas SET compensations = $2, charge_started = true, attempts = 8, \
+                last_error = 'gateway: timed out', hold_expires_at = $3, \
+                payment_deadline = $4, locked_until = now() + interval '1 minute' \
+         WHERE saga_id = $1",
+    )
+    .bind(parked)
+    .bind(json!([{"name": "release_seats", "done": false},
+                 {"name": "refund_payment", "done": false}]))
+    .bind(at(600))
+    .bind(at(300))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut running = Vec::new();
+    for i in 1..=4 {
+        running.push(
+            insert_saga(
+                &pool,
+                "fulfilment",
+                Some(uuid::Uuid::now_v7()),
+                flight,
+                "RUNNING",
+                "AWAITING_PAYMENT",
+                at(i),
+            )
+            .await
+            .to_string(),
+        );
+    }
+    let cancellation = insert_saga(
+        &pool,
+        "flight_cancellation",
+        None,
+        flight,
+        "COMPLETED",
+        "DONE",
+        at(10),
+    )
+    .await;
+
+    // Each status lists its own, newest first, across pages.
+    let seen = all_saga_pages(&app, &admin, Some("RUNNING"), 3).await;
+    assert_eq!(seen, running.iter().rev().cloned().collect::<Vec<_>>());
+    let seen = all_saga_pages(&app, &admin, Some("COMPLETED"), 3).await;
+    assert_eq!(seen, [cancellation.to_string()]);
+    assert!(all_saga_pages(&app, &admin, Some("COMPENSATING"), 3)
+        .await
+        .is_empty());
+
+    let q = "query($status: SagaStatus) { sagas(status: $status) { edges { node {
+        id kind status step bookingId flightId chargeStarted holdExpiresAt paymentDeadline
+        nextRunAt attempts lastError leasedUntil createdAt updatedAt
+        compensations { name done }
+        booking { id pnr status } flight { id origin } } } } }";
+    let data = app.gql(Some(&admin), q, json!({"status": "PARKED"})).await;
+    let edges = data["sagas"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1);
+    let s = &edges[0]["node"];
+    assert_eq!(s["id"], parked.to_string());
+    assert_eq!(s["kind"], "FULFILMENT");
+    assert_eq!(s["status"], "PARKED");
+    assert_eq!(s["step"], "CHARGING");
+    assert_eq!(s["bookingId"], booking.to_string());
+    assert_eq!(s["flightId"], flight.to_string());
+    assert_eq!(s["chargeStarted"], true);
+    assert_eq!(s["holdExpiresAt"], "2030-01-01T00:10:00+00:00");
+    assert_eq!(s["paymentDeadline"], "2030-01-01T00:05:00+00:00");
+    assert_eq!(s["createdAt"], "2030-01-01T00:00:00+00:00");
+    assert!(s["nextRunAt"].is_string() && s["updatedAt"].is_string());
+    assert_eq!(s["attempts"], 8);
+    assert_eq!(s["lastError"], "gateway: timed out");
+    assert!(s["leasedUntil"].is_string(), "{s}");
+    assert_eq!(
+        s["compensations"],
+        json!([{"name": "release_seats", "done": false},
+               {"name": "refund_payment", "done": false}])
+    );
+    assert_eq!(s["booking"]["id"], booking.to_string());
+    assert_eq!(s["booking"]["pnr"], made["pnr"]);
+    assert_eq!(s["booking"]["status"], "HELD");
+    assert_eq!(s["flight"]["origin"], "LHR");
+
+    // A flight cancellation has no booking; no lease is shown when none is held.
+    let data = app
+        .gql(Some(&admin), q, json!({"status": "COMPLETED"}))
+        .await;
+    let s = &data["sagas"]["edges"][0]["node"];
+    assert_eq!(s["kind"], "FLIGHT_CANCELLATION");
+    assert_eq!(s["step"], "DONE");
+    assert!(s["bookingId"].is_null() && s["booking"].is_null());
+    assert!(s["leasedUntil"].is_null());
+    assert_eq!(s["compensations"], json!([]));
+
+    // Not a status.
+    let (_, body) = app
+        .gql_with(Some(&admin), None, SAGAS, json!({"status": "FAILED"}))
+        .await;
+    assert!(body["errors"].is_array(), "{body}");
+}
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn sagas_are_for_admins_only(pool: PgPool) {
+    let app = spawn(pool.clone()).await;
+    let start: chrono::DateTime<chrono::Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    insert_saga(
+        &pool,
+        "fulfilment",
+        Some(uuid::Uuid::now_v7()),
+        uuid::Uuid::now_v7(),
+        "PARKED",
+        "CHARGING",
+        start,
+    )
+    .await;
+    for role in [Role::Customer, Role::Agent, Role::Analyst, Role::Auditor] {
+        let (_, token) = app.token(role);
+        let body = app
+            .gql_err(Some(&token), SAGAS, json!({}), "FORBIDDEN")
+            .await;
+        assert!(body["data"].is_null(), "no data leaks: {body}");
+    }
+    app.gql_err(None, SAGAS, json!({}), "UNAUTHORIZED").await;
+    let (_, admin) = app.token(Role::Admin);
+    let data = app.gql(Some(&admin), SAGAS, json!({})).await;
+    assert_eq!(ids_of(&data["sagas"]).len(), 1);
 }
