@@ -104,13 +104,16 @@ impl FromStr for Secret {
 /// process follows the log into the read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Role {
-    /// REST, GraphQL and the projectors.
+    /// REST, GraphQL, the projectors and the sagas.
     #[default]
     All,
     /// REST and GraphQL only.
     Api,
     /// The projectors only (with health and metrics on the port).
     Projections,
+    /// The sagas only: the fulfilment process managers and their deadlines
+    /// (with health and metrics on the port).
+    Sagas,
 }
 
 impl Role {
@@ -120,6 +123,10 @@ impl Role {
 
     pub fn runs_projections(self) -> bool {
         matches!(self, Role::All | Role::Projections)
+    }
+
+    pub fn runs_sagas(self) -> bool {
+        matches!(self, Role::All | Role::Sagas)
     }
 }
 
@@ -151,9 +158,24 @@ pub struct AppConfig {
     /// Most database connections this process opens.
     #[arg(long, env = "BOOKING_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,
-    /// What this process does: everything, the APIs, or the projectors.
+    /// Seconds a submitted payment may take before the booking gives up on
+    /// it (PAYMENT_FAILED; a capture that arrives later is refunded).
+    #[arg(long, env = "BOOKING_PAYMENT_TIMEOUT_SECS", default_value_t = 600)]
+    pub payment_timeout_secs: u64,
+    /// Tax contained in fares, as a fraction, for invoices (0.20 = 20 %).
+    #[arg(long, env = "BOOKING_TAX_RATE", default_value = "0")]
+    pub tax_rate: rust_decimal::Decimal,
+    /// Delay of every simulated payment provider call, in milliseconds.
+    #[arg(long, env = "BOOKING_GATEWAY_LATENCY_MS", default_value_t = 0)]
+    pub gateway_latency_ms: u64,
+    /// What this process does: everything, the APIs, the projectors, or
+    /// the sagas.
     #[arg(long, env = "BOOKING_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
+    /// Whether a role that runs the sagas does: the read benchmark turns
+    /// them off to measure the read side alone.
+    #[arg(skip = true)]
+    pub sagas_enabled: bool,
     /// The PostgreSQL to use: `booking serve` fills it in from DATABASE_URL
     /// or the embedded server.
     #[arg(skip)]
@@ -170,7 +192,11 @@ impl AppConfig {
             admin_email: None,
             admin_password: None,
             db_max_connections: 32,
+            payment_timeout_secs: 600,
+            tax_rate: rust_decimal::Decimal::ZERO,
+            gateway_latency_ms: 0,
             role: Role::All,
+            sagas_enabled: true,
             database_url: Secret::new(database_url),
         }
     }
@@ -195,6 +221,14 @@ impl AppConfig {
         config.hold_ttl = Duration::from_secs(self.hold_ttl_secs);
         config
     }
+
+    fn saga_config(&self) -> sagas::SagaConfig {
+        sagas::SagaConfig {
+            payment_timeout: Duration::from_secs(self.payment_timeout_secs),
+            tax_rate: self.tax_rate,
+            ..sagas::SagaConfig::default()
+        }
+    }
 }
 
 /// The engine, connected, migrated and bound; [`Application::run_until_stopped`] serves it.
@@ -205,7 +239,9 @@ pub struct Application {
     pool: PgPool,
     store: Arc<dyn EventStore>,
     sealer: Sealer,
+    sagas: sagas::Sagas,
     role: Role,
+    run_sagas: bool,
 }
 
 impl Application {
@@ -223,7 +259,25 @@ impl Application {
             .context("applying the migrations")?;
 
         let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
-        let state = AppState::new(store.clone(), pool.clone(), config.write_config());
+        let gateway = Arc::new(
+            gateway::SimulatedGateway::new(pool.clone())
+                .with_latency(Duration::from_millis(config.gateway_latency_ms)),
+        );
+        let state = AppState::with_gateway(
+            store.clone(),
+            pool.clone(),
+            config.write_config(),
+            gateway.clone(),
+        );
+        // The sagas share the API's command path, so a flight's lane (and
+        // its cached seat map) is one per process.
+        let sagas = sagas::Sagas::new(
+            pool.clone(),
+            state.commands.clone(),
+            gateway,
+            Arc::new(sagas::tickets::SimulatedIssuer::new(pool.clone())),
+            config.saga_config(),
+        );
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let user_id = write_api::http::auth::ensure_admin(&state, email, password.expose())
                 .await
@@ -237,8 +291,8 @@ impl Application {
         let addr = listener.local_addr()?;
         let sealer = state.sealer.clone();
         let router = match config.role {
-            Role::Projections => with_edge(ops_router(pool.clone())),
-            _ => router(state, pool.clone()),
+            Role::Projections | Role::Sagas => with_edge(ops_router(pool.clone())),
+            Role::All | Role::Api => router(state, pool.clone()),
         };
         Ok(Self {
             listener,
@@ -247,7 +301,9 @@ impl Application {
             pool,
             store,
             sealer,
+            sagas,
             role: config.role,
+            run_sagas: config.role.runs_sagas() && config.sagas_enabled,
         })
     }
 
@@ -268,6 +324,19 @@ impl Application {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         // The projectors stop on the same signal as the server.
         let mut projectors_stop = stopped.clone();
+        let mut sagas_stop = stopped.clone();
+        let (run_sagas, saga_store, saga_sealer) =
+            (self.run_sagas, self.store.clone(), self.sealer.clone());
+        let sagas = self.sagas;
+        let sagas = tokio::spawn(async move {
+            if !run_sagas {
+                return;
+            }
+            let stop = async move {
+                let _ = sagas_stop.wait_for(|s| *s).await;
+            };
+            sagas.run(saga_store, saga_sealer, stop).await;
+        });
         let runner = projections::Runner::new(self.pool.clone(), self.store, self.sealer);
         let run_projections = self.role.runs_projections();
         let projectors = tokio::spawn(async move {
@@ -313,6 +382,10 @@ impl Application {
         {
             tracing::warn!("the projectors did not stop in time");
         }
+        // A saga cut short here is picked up again from the log.
+        if tokio::time::timeout(DRAIN_TIMEOUT, sagas).await.is_err() {
+            tracing::warn!("the sagas did not stop in time");
+        }
         if tokio::time::timeout(POOL_CLOSE_TIMEOUT, self.pool.close())
             .await
             .is_err()
@@ -348,11 +421,20 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The REST API's OpenAPI document: the write side's commands and the
+/// sagas' admin command.
+pub fn openapi_json() -> String {
+    let mut doc = write_api::openapi::document();
+    doc.merge(<sagas::admin::AdminDoc as utoipa::OpenApi>::openapi());
+    doc.to_pretty_json()
+        .expect("the OpenAPI document serialises")
+}
+
 /// Every route of the process, with the edge middleware around them.
 pub fn router(state: AppState, pool: PgPool) -> Router {
     let read = read_api::ReadState::new(pool.clone(), state.tokens.clone());
     let routes = Router::new()
-        .merge(write_api::router(state))
+        .merge(write_api::router_with(state, sagas::admin::router()))
         .merge(read_api::router(read))
         .merge(ops_router(pool));
     with_edge(routes)
@@ -455,7 +537,7 @@ async fn render_metrics(State(ops): State<Ops>) -> Response {
 
 async fn openapi() -> Response {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let body = DOCUMENT.get_or_init(write_api::openapi::json).clone();
+    let body = DOCUMENT.get_or_init(openapi_json).clone();
     (
         [(
             header::CONTENT_TYPE,

@@ -78,4 +78,8 @@ pub enum BenchCommand {
     /// domain events, `searchFlights` latency over HTTP with 10,000 flights,
     /// and projection lag while bookings are written.
     Read(bench::read::ReadBench),
+    /// Fulfilment by the sagas: bookings created and paid over HTTP, then
+    /// ticketed; bookings TICKETED per second and payment-to-TICKETED
+    /// latency, read from the log.
+    Saga(bench::saga::SagaBench),
 }

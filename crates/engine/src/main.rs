@@ -44,5 +44,8 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Read(args)) => {
             engine::bench::read::run(database_url, args).await
         }
+        Command::Bench(BenchCommand::Saga(args)) => {
+            engine::bench::saga::run(database_url, args).await
+        }
     }
 }

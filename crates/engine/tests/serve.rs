@@ -461,3 +461,111 @@ async fn api_and_projections_run_as_separate_roles(_: PgPoolOptions, options: Pg
     projector.stop().await;
     api.stop().await;
 }
+
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn payments_are_fulfilled_by_a_separate_sagas_process(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    use engine::app::Role;
+    let api = TestApp::spawn_as(options.clone(), Role::Api).await;
+    let post = |path: &'static str, token: Option<String>, body: Value| {
+        let api = &api;
+        async move {
+            let mut req = api.client.post(api.url(path)).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, admin) = post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    let admin = admin["access_token"].as_str().unwrap().to_string();
+    let departs = chrono::Utc::now() + chrono::Duration::days(3);
+    let (_, flight) = post(
+        "/api/v1/flights",
+        Some(admin),
+        json!({"flight_number": "BA117",
+        "airline": "British Airways", "origin": "LHR", "destination": "JFK", "departs_at": departs,
+        "arrives_at": departs + chrono::Duration::hours(8), "currency": "USD",
+        "cabins": [{"cabin": "economy", "first_row": 10, "last_row": 12, "seat_letters": "ABC",
+                    "fare": "420.00"}]}),
+    )
+    .await;
+    post(
+        "/api/v1/auth/register",
+        None,
+        json!({"email": "ada@example.com", "password": ADMIN_PASSWORD, "full_name": "Ada"}),
+    )
+    .await;
+    let (_, ada) = post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@example.com", "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    let ada = ada["access_token"].as_str().unwrap().to_string();
+    let (status, booking) = post(
+        "/api/v1/bookings",
+        Some(ada.clone()),
+        json!({
+        "flight_id": flight["flight_id"], "passengers": [{"first_name": "Ada",
+        "last_name": "Lovelace", "date_of_birth": "1990-12-10", "seat": "10A"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let id = booking["booking_id"].as_str().unwrap().to_string();
+    let pay = api
+        .client
+        .post(api.url(&format!("/api/v1/bookings/{id}/payment")))
+        .bearer_auth(&ada)
+        .json(
+            &json!({"card_number": "4242 4242 4242 4242", "expiry_month": 1,
+                      "expiry_year": 2040, "cvc": "123", "holder": "Ada Lovelace"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pay.status(), StatusCode::ACCEPTED);
+
+    let pool = PgPoolOptions::new()
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    let ticketed = || {
+        let pool = pool.clone();
+        let stream = format!("booking-{id}");
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM es_events WHERE stream_id = $1 AND event_type = 'TicketsIssued'",
+            )
+            .bind(stream)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // The API process runs no sagas: the payment waits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ticketed().await, 0);
+
+    let sagas = TestApp::spawn_as(options, Role::Sagas).await;
+    assert_eq!(sagas.get("/health/ready").await.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ticketed().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "not ticketed by the sagas process"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sagas.stop().await;
+    api.stop().await;
+}

@@ -65,21 +65,7 @@ async fn measure(url: &str, args: &HttpBench) -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.clients)
         .build()?;
     let admin = login(&client, &base, ADMIN).await?;
-    let mut customers = Vec::new();
-    for i in 0..args.clients.min(32) {
-        let email = format!("bench-{i}@example.com");
-        let r = client
-            .post(format!("{base}/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD, "full_name": "Bench Customer"}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status() == StatusCode::CREATED,
-            "register: {}",
-            r.text().await?
-        );
-        customers.push(login(&client, &base, &email).await?);
-    }
+    let customers = customers(&client, &base, args.clients.min(32)).await?;
     let customers = Arc::new(customers);
 
     println!(
@@ -295,7 +281,33 @@ pub(super) async fn login(client: &Client, base: &str, email: &str) -> anyhow::R
 }
 
 /// A flight with one economy cabin of 1,089 seats.
-async fn schedule(client: &Client, base: &str, admin: &str) -> anyhow::Result<Uuid> {
+/// Registers and logs in `n` customers (`bench-<i>@example.com`); their
+/// access tokens.
+pub(super) async fn customers(
+    client: &Client,
+    base: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::with_capacity(n);
+    for i in 0..n {
+        let email = format!("bench-{i}@example.com");
+        let r = client
+            .post(format!("{base}/auth/register"))
+            .json(&json!({"email": email, "password": PASSWORD, "full_name": "Bench Customer"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status() == StatusCode::CREATED,
+            "register: {}",
+            r.text().await?
+        );
+        tokens.push(login(client, base, &email).await?);
+    }
+    Ok(tokens)
+}
+
+/// Schedules a one-cabin flight of 1,089 economy seats in 30 days.
+pub(super) async fn schedule(client: &Client, base: &str, admin: &str) -> anyhow::Result<Uuid> {
     let departs = chrono::Utc::now() + chrono::Duration::days(30);
     let r: Value = client
         .post(format!("{base}/flights"))

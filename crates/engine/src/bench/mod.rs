@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod read;
+pub mod saga;
 pub mod store;
 
 use std::time::Duration;
