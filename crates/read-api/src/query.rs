@@ -25,7 +25,8 @@ use crate::error::{bad_request, OrInternal};
 use crate::types::{
     booking_by, parse_id, pool, Booking, BookingRow, BookingStatus, Cabin, Date, Flight, FlightRow,
     Invoice, InvoiceLine, Money, Payment, PaymentRow, PaymentStatus, ProjectionStatus, Saga,
-    SagaRow, SagaStatus, BOOKING_COLUMNS, FLIGHT_COLUMNS, PAYMENT_COLUMNS, SAGA_COLUMNS,
+    SagaRow, SagaStatus, BOOKING_COLUMNS, FLIGHT_CABINS_LATERAL, FLIGHT_CABIN_ARRAYS,
+    FLIGHT_COLUMNS, PAYMENT_COLUMNS, SAGA_COLUMNS,
 };
 
 pub struct Query;
@@ -95,7 +96,7 @@ impl Query {
         let limit = page_size(first)?;
         let after: Option<FlightKey> = after.map(|a| cursor::decode("flights", &a)).transpose()?;
         let rows: Vec<FlightRow> = sqlx::query_as(&format!(
-            "SELECT {FLIGHT_COLUMNS}, c.price \
+            "SELECT {FLIGHT_COLUMNS}, c.price, {FLIGHT_CABIN_ARRAYS} \
              FROM (SELECT fc.flight_id, min(fc.fare) AS price \
                    FROM rm_flights f JOIN rm_flight_cabins fc ON fc.flight_id = f.flight_id \
                    WHERE f.origin = $1 AND f.destination = $2 AND f.departure_date = $3 \
@@ -108,6 +109,7 @@ impl Query {
                             AND s.status = 'HELD' AND s.hold_expires_at <= now()) >= $5) \
                    GROUP BY fc.flight_id) c \
              JOIN rm_flights f ON f.flight_id = c.flight_id \
+             {FLIGHT_CABINS_LATERAL} \
              WHERE $7::numeric IS NULL \
                 OR (c.price, f.departs_at, f.flight_id) > ($7::numeric, $8::timestamptz, $9::uuid) \
              ORDER BY c.price, f.departs_at, f.flight_id \
@@ -144,7 +146,8 @@ impl Query {
     async fn flight(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Flight>> {
         let id = parse_id(&id, "id")?;
         let row: Option<FlightRow> = sqlx::query_as(&format!(
-            "SELECT {FLIGHT_COLUMNS} FROM rm_flights f WHERE f.flight_id = $1"
+            "SELECT {FLIGHT_COLUMNS}, {FLIGHT_CABIN_ARRAYS} FROM rm_flights f \
+             {FLIGHT_CABINS_LATERAL} WHERE f.flight_id = $1"
         ))
         .bind(id)
         .fetch_optional(pool(ctx))

@@ -186,6 +186,63 @@ pub struct FlightRow {
     /// The fare a search ranked it by.
     #[sqlx(default)]
     pub price: Option<Decimal>,
+    /// Cabins fetched with the row (a search does, in its one query), as
+    /// parallel arrays; otherwise the cabins loader fetches them.
+    #[sqlx(default)]
+    pub cabin_names: Option<Vec<String>>,
+    #[sqlx(default)]
+    pub cabin_fares: Option<Vec<Decimal>>,
+    #[sqlx(default)]
+    pub cabin_totals: Option<Vec<i32>>,
+    #[sqlx(default)]
+    pub cabin_available: Option<Vec<i32>>,
+}
+
+/// The columns of [`FlightRow`]'s prefetched cabins, for a query that
+/// selects from `rm_flights f`. A hold past its expiry counts as available,
+/// as in the seat map.
+pub const FLIGHT_CABIN_ARRAYS: &str = "\
+    k.cabin_names, k.cabin_fares, k.cabin_totals, k.cabin_available";
+pub const FLIGHT_CABINS_LATERAL: &str = "\
+    CROSS JOIN LATERAL ( \
+        SELECT array_agg(fc.cabin) AS cabin_names, array_agg(fc.fare) AS cabin_fares, \
+               array_agg(fc.total_seats) AS cabin_totals, \
+               array_agg(fc.available_seats + ( \
+                   SELECT count(*)::int FROM rm_seats s \
+                   WHERE s.flight_id = fc.flight_id AND s.cabin = fc.cabin \
+                     AND s.status = 'HELD' AND s.hold_expires_at <= now())) AS cabin_available \
+        FROM rm_flight_cabins fc WHERE fc.flight_id = f.flight_id) k";
+
+impl FlightRow {
+    /// The cabins fetched with the row, in cabin order, if they were.
+    fn prefetched_cabins(&self) -> Option<async_graphql::Result<Vec<CabinAvailability>>> {
+        let (Some(names), Some(fares), Some(totals), Some(available)) = (
+            &self.cabin_names,
+            &self.cabin_fares,
+            &self.cabin_totals,
+            &self.cabin_available,
+        ) else {
+            return None;
+        };
+        let cabins = names
+            .iter()
+            .zip(fares)
+            .zip(totals)
+            .zip(available)
+            .map(|(((name, fare), total), available)| {
+                Ok(CabinAvailability {
+                    cabin: Cabin::from_db(name)?,
+                    fare: Money::new(*fare, &self.currency),
+                    available_seats: *available,
+                    total_seats: *total,
+                })
+            })
+            .collect::<async_graphql::Result<Vec<_>>>();
+        Some(cabins.map(|mut c| {
+            c.sort_by_key(|c| c.cabin as u8);
+            c
+        }))
+    }
 }
 
 pub struct Flight(pub FlightRow);
@@ -248,6 +305,9 @@ impl Flight {
             .min_by(|a, b| a.amount.cmp(&b.amount)))
     }
     async fn cabins(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CabinAvailability>> {
+        if let Some(cabins) = self.0.prefetched_cabins() {
+            return cabins;
+        }
         Ok(loader(ctx)
             .load_one(CabinsKey(self.0.flight_id))
             .await

@@ -234,6 +234,23 @@ async fn a_flight_shows_its_seat_map_and_a_lapsed_hold_reads_available(pool: PgP
     assert_eq!(status(&seats, "10A"), "AVAILABLE");
     assert_eq!(status(&seats, "11B"), "HELD");
     assert_eq!(data["flight"]["availableSeats"], 9);
+    let cabins = data["flight"]["cabins"].clone();
+    assert_eq!(cabins[1]["availableSeats"], 5);
+
+    // A search (which fetches cabins with the flights) and a booking's
+    // flight (through the cabins loader) count the lapsed hold alike.
+    let search = "{ searchFlights(origin: \"LHR\", destination: \"JFK\", date: \"2030-06-01\") {
+        nodes { id availableSeats cabins { cabin availableSeats totalSeats fare { amount currency } } } } }";
+    let data = app.gql(None, search, json!({})).await;
+    let node = &data["searchFlights"]["nodes"][0];
+    assert_eq!(node["id"], flight.to_string());
+    assert_eq!(node["availableSeats"], 9);
+    assert_eq!(node["cabins"], cabins);
+    let mine = "{ myBookings { nodes { flight { availableSeats cabins { cabin availableSeats totalSeats fare { amount currency } } } } } }";
+    let data = app.gql(Some(&customer), mine, json!({})).await;
+    let f = &data["myBookings"]["nodes"][0]["flight"];
+    assert_eq!(f["availableSeats"], 9);
+    assert_eq!(f["cabins"], cabins);
 
     let data = app.gql(None, q, json!({"id": uuid::Uuid::now_v7()})).await;
     assert!(data["flight"].is_null());
