@@ -524,6 +524,13 @@ async fn ready(State(ops): State<Ops>) -> Response {
 }
 
 async fn render_metrics(State(ops): State<Ops>) -> Response {
+    // Projection lag is read from the database at scrape time; a scrape
+    // still answers (with the last figures) when that read fails.
+    match tokio::time::timeout(READY_TIMEOUT, projections::export_lag(&ops.pool)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read projection lag"),
+        Err(_) => tracing::warn!("projection lag: the database did not answer in time"),
+    }
     ops.metrics.run_upkeep();
     (
         [(

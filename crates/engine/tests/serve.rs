@@ -165,6 +165,29 @@ async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOpt
         "{text}"
     );
 
+    // Every projector's lag, read at scrape time (its checkpoint appears
+    // once its runner has started).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        let missing: Vec<_> = ["flights", "bookings", "billing", "analytics"]
+            .into_iter()
+            .filter(|name| {
+                !["projection_lag_seconds", "projection_lag_events"]
+                    .iter()
+                    .all(|m| text.contains(&format!(r#"{m}{{name="{name}"}} 0"#)))
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lag for {missing:?} in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     app.stop().await;
 }
 

@@ -53,7 +53,7 @@ pub mod sql;
 pub use event::{Decoded, Event};
 pub use projector::{all, by_name, Projector};
 pub use rebuild::{rebuild, RebuildReport};
-pub use runner::{status, wait_for, ProjectionStatus, Runner, RunnerOptions};
+pub use runner::{export_lag, status, wait_for, ProjectionStatus, Runner, RunnerOptions};
 
 use eventstore::{Position, StoreError};
 

@@ -3,11 +3,15 @@
 //! 1. Copies of the projector's tables (`CREATE TABLE … (LIKE … INCLUDING
 //!    ALL)`: columns, defaults, constraints, indexes) are made in a schema
 //!    of their own, `rm_rebuild_<name>`, created afresh.
+//!    Their secondary (non-unique) indexes are dropped at once and built
+//!    again after the replay: one sort per index instead of an index
+//!    update per row. Unique indexes stay, the projectors' upserts need them.
 //! 2. The log is replayed into them batch by batch, each transaction with
 //!    `SET LOCAL search_path TO rm_rebuild_<name>, <live schema>` so the
 //!    projector's unqualified SQL lands in the copies. These transactions
 //!    commit with `synchronous_commit = off`: until the swap nothing depends
-//!    on them, and a crash only means starting the rebuild again.
+//!    on them, and a crash only means starting the rebuild again. The next
+//!    batch is read and decoded while the current one is applied.
 //! 3. The swap is one transaction: it locks the projector's checkpoint row
 //!    (the live runner waits on it), applies the last events to the copies,
 //!    drops the live tables, moves the copies into the live schema, gives
@@ -26,13 +30,15 @@ use chrono::{DateTime, Utc};
 use eventstore::Position;
 use sqlx::{Connection, PgConnection};
 
-use crate::event::decode_batch;
+use crate::event::{decode_batch, Decoded};
 use crate::projector::Projector;
 use crate::runner::{lock_checkpoint, Runner};
 use crate::{Error, Result};
 
-/// Events per replay transaction.
-const REBUILD_BATCH: usize = 5000;
+/// Events per replay transaction. Larger than the live runner's batches:
+/// rows touched many times within a batch (a seat held, then sold) are
+/// written once.
+const REBUILD_BATCH: usize = 20_000;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +112,7 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
         ident(&shadow),
         ident(&live)
     );
+    let deferred: Vec<String>;
 
     {
         let mut conn = pool.acquire().await?;
@@ -126,30 +133,38 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
             .execute(&mut *tx)
             .await?;
         }
+        deferred = defer_secondary_indexes(&mut tx, &shadow, projector.tables()).await?;
         tx.commit().await?;
     }
 
     let mut at = Position::START;
     let mut last_recorded: Option<DateTime<Utc>> = None;
     let mut events = 0u64;
-    // Replay while the live projection serves.
-    loop {
-        let batch = runner.store().read_all(Some(at), REBUILD_BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        let sealer = projector.needs_personal().then_some(runner.sealer());
-        let decoded = decode_batch(&batch, projector.categories(), sealer).await?;
-        let mut tx = pool.begin().await?;
-        sqlx::query(&search_path).execute(&mut *tx).await?;
-        sqlx::query("SET LOCAL synchronous_commit TO off")
-            .execute(&mut *tx)
-            .await?;
-        projector.apply(&mut tx, &decoded).await?;
-        tx.commit().await?;
-        at = last.position;
-        last_recorded = Some(last.recorded_at);
-        events += batch.len() as u64;
+    // Replay while the live projection serves, reading batch n+1 from the
+    // log while batch n is written.
+    let mut next = read_decoded(runner, projector, at).await?;
+    while let Some(batch) = next.take() {
+        let apply = async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&search_path).execute(&mut *tx).await?;
+            sqlx::query("SET LOCAL synchronous_commit TO off")
+                .execute(&mut *tx)
+                .await?;
+            projector.apply(&mut tx, &batch.events).await?;
+            tx.commit().await?;
+            Ok::<(), Error>(())
+        };
+        let (applied, following) = tokio::join!(apply, read_decoded(runner, projector, batch.last));
+        applied?;
+        next = following?;
+        at = batch.last;
+        last_recorded = Some(batch.last_recorded_at);
+        events += batch.read;
     }
 
+    for index in &deferred {
+        sqlx::query(index).execute(pool).await?;
+    }
     // Fresh tables have no planner statistics until autovacuum gets to
     // them: without these, the first queries after the swap (a flight
     // search over thousands of rows) are planned blind.
@@ -205,6 +220,63 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
         "projection rebuilt and swapped in"
     );
     Ok(report)
+}
+
+/// One batch of the log, decoded for a projector.
+struct DecodedBatch {
+    events: Vec<Decoded>,
+    /// Events read from the log (the projector's and everyone else's).
+    read: u64,
+    last: Position,
+    last_recorded_at: DateTime<Utc>,
+}
+
+/// The next [`REBUILD_BATCH`] events after `at`, or `None` at the head.
+async fn read_decoded(
+    runner: &Runner,
+    projector: &dyn Projector,
+    at: Position,
+) -> Result<Option<DecodedBatch>> {
+    let batch = runner.store().read_all(Some(at), REBUILD_BATCH).await?;
+    let Some(last) = batch.last() else {
+        return Ok(None);
+    };
+    let (last, last_recorded_at, read) = (last.position, last.recorded_at, batch.len() as u64);
+    let sealer = projector.needs_personal().then_some(runner.sealer());
+    let events = decode_batch(&batch, projector.categories(), sealer).await?;
+    Ok(Some(DecodedBatch {
+        events,
+        read,
+        last,
+        last_recorded_at,
+    }))
+}
+
+/// Drops the non-unique indexes of the shadow `tables` and returns the
+/// statements that build them again.
+async fn defer_secondary_indexes(
+    conn: &mut PgConnection,
+    shadow: &str,
+    tables: &[&str],
+) -> Result<Vec<String>> {
+    let mut deferred = Vec::new();
+    for table in tables {
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) \
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = to_regclass($1) AND NOT i.indisunique",
+        )
+        .bind(format!("{}.{}", ident(shadow), ident(table)))
+        .fetch_all(&mut *conn)
+        .await?;
+        for (name, definition) in indexes {
+            sqlx::query(&format!("DROP INDEX {}.{}", ident(shadow), ident(&name)))
+                .execute(&mut *conn)
+                .await?;
+            deferred.push(definition);
+        }
+    }
+    Ok(deferred)
 }
 
 /// Replaces `live.table` by `shadow.table`, keeping the live index names.
