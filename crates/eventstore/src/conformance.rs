@@ -10,8 +10,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    subscribe, Actor, AppendRequest, CommandRecord, EventStore, ExpectedVersion, Metadata,
-    NewEvent, StoreError, StreamAppend, StreamId, SubscriptionOptions,
+    subscribe, subscribe_in, Actor, AppendRequest, CommandRecord, EventStore, ExpectedVersion,
+    Metadata, NewEvent, StoreError, StreamAppend, StreamId, SubscriptionOptions,
 };
 
 /// Names of every case, for backends that generate one test per case.
@@ -22,6 +22,7 @@ pub const CASES: &[&str] = &[
     "an_empty_append_guards_a_stream",
     "records_a_command_once",
     "pages_through_the_global_log_in_order",
+    "pages_through_some_categories",
     "subscribes_from_the_start_then_live",
     "verifies_an_untouched_log",
     "lets_one_of_many_concurrent_writers_win_each_version",
@@ -41,6 +42,7 @@ pub async fn run(case: &str, store: Arc<dyn EventStore>) {
         "pages_through_the_global_log_in_order" => {
             pages_through_the_global_log_in_order(store).await
         }
+        "pages_through_some_categories" => pages_through_some_categories(store).await,
         "subscribes_from_the_start_then_live" => subscribes_from_the_start_then_live(store).await,
         "verifies_an_untouched_log" => verifies_an_untouched_log(store).await,
         "lets_one_of_many_concurrent_writers_win_each_version" => {
@@ -383,6 +385,85 @@ async fn pages_through_the_global_log_in_order(store: Arc<dyn EventStore>) {
     }
     assert_eq!(seen, expected, "the log order is the append order here");
     assert_eq!(store.head().await.unwrap(), cursor);
+}
+
+async fn pages_through_some_categories(store: Arc<dyn EventStore>) {
+    assert_eq!(
+        store.read_all_in(None, 10, &["wanted"]).await.unwrap(),
+        crate::Page::default(),
+        "an empty log has nothing to go past"
+    );
+    // Interleave a wanted category with two others, some pages holding
+    // none of the wanted events at all.
+    let mut wanted = Vec::new();
+    let mut last = crate::Position::START;
+    for round in 0..6 {
+        for (category, n) in [("other", 3), ("wanted", round % 2), ("noise", 2)] {
+            if n == 0 {
+                continue;
+            }
+            let batch = events(n);
+            if category == "wanted" {
+                wanted.extend(batch.iter().map(|e| e.event_id));
+            }
+            last = store
+                .append(AppendRequest::single(
+                    stream(category),
+                    ExpectedVersion::Any,
+                    batch,
+                ))
+                .await
+                .unwrap()
+                .position;
+        }
+    }
+    settled(&*store, last).await;
+    let mut cursor = None;
+    let (mut seen, mut scanned) = (Vec::new(), 0);
+    loop {
+        let page = store.read_all_in(cursor, 4, &["wanted"]).await.unwrap();
+        let whole = store.read_all(cursor, 4).await.unwrap();
+        // The page goes exactly as far as a plain read of the same size
+        // and keeps exactly its wanted events.
+        assert_eq!(page.scanned, whole.len());
+        assert_eq!(
+            page.scanned_to,
+            whole.last().map(|e| (e.position, e.recorded_at))
+        );
+        let kept: Vec<_> = whole
+            .into_iter()
+            .filter(|e| e.stream_id.category() == "wanted")
+            .collect();
+        assert_eq!(page.events, kept);
+        let Some((to, _)) = page.scanned_to else {
+            assert!(page.events.is_empty());
+            break;
+        };
+        cursor = Some(to);
+        scanned += page.scanned;
+        seen.extend(page.events.iter().map(|e| e.event_id));
+    }
+    assert_eq!(seen, wanted);
+    assert_eq!(scanned, 6 * 5 + 3);
+    assert_eq!(cursor, Some(last));
+
+    // A subscription to the category moves past the others too.
+    let options = SubscriptionOptions {
+        batch_size: 4,
+        idle_poll: Duration::from_millis(200),
+    };
+    let mut sub = Box::pin(subscribe_in(store.clone(), None, &["wanted"], options));
+    let (mut got, mut to) = (Vec::new(), None);
+    while to != Some(last) {
+        let page = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("the subscription reaches the head")
+            .unwrap()
+            .unwrap();
+        to = page.scanned_to.map(|(p, _)| p);
+        got.extend(page.events.iter().map(|e| e.event_id));
+    }
+    assert_eq!(got, wanted);
 }
 
 async fn subscribes_from_the_start_then_live(store: Arc<dyn EventStore>) {

@@ -29,13 +29,13 @@ pub use error::StoreError;
 pub use memory::MemoryEventStore;
 pub use model::{
     Actor, AppendRequest, AppendResult, BadEvent, Capabilities, CommandRecord, ExpectedVersion,
-    Metadata, NewEvent, Position, RecordedEvent, StoredCommand, StreamAppend, StreamId,
+    Metadata, NewEvent, Page, Position, RecordedEvent, StoredCommand, StreamAppend, StreamId,
     VerifyReport,
 };
 pub use postgres::PgEventStore;
 pub use sealing::Sealer;
 pub use store::EventStore;
-pub use subscription::{subscribe, SubscriptionOptions};
+pub use subscription::{subscribe, subscribe_in, SubscriptionOptions};
 
 /// Refuses requests no backend should run: nothing to append, or the same
 /// stream twice (its expected versions would contradict each other).

@@ -310,6 +310,19 @@ pub struct RecordedEvent {
     pub hash: Vec<u8>,
 }
 
+/// A page of the global log read for some stream categories only.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    /// The events of the wanted categories, in log order.
+    pub events: Vec<RecordedEvent>,
+    /// How many events of the log the read went past (all categories).
+    pub scanned: usize,
+    /// The last event the read went past, whatever its category, and when
+    /// it was recorded: the cursor for the next page. `None` when there was
+    /// nothing to read.
+    pub scanned_to: Option<(Position, DateTime<Utc>)>,
+}
+
 /// A command found by id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredCommand {

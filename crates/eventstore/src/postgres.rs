@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::hash::{self, Content};
 use crate::model::{
-    AppendRequest, AppendResult, BadEvent, Capabilities, ExpectedVersion, Metadata, Position,
+    AppendRequest, AppendResult, BadEvent, Capabilities, ExpectedVersion, Metadata, Page, Position,
     RecordedEvent, StoredCommand, StreamId, VerifyReport,
 };
 use crate::store::EventStore;
@@ -359,6 +359,53 @@ impl EventStore for PgEventStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(decode_event).collect()
+    }
+
+    async fn read_all_in(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+        categories: &[&str],
+    ) -> Result<Page, StoreError> {
+        let after = after.unwrap_or(Position::START);
+        // One statement (one snapshot): the page of the log, from the
+        // (tx, position) index and the heap but without the events' data;
+        // then the whole rows of the wanted ones, plus the page's last row
+        // whatever its category, which is the cursor.
+        let sql = format!(
+            "WITH page AS MATERIALIZED ( \
+                 SELECT position AS p_position, tx AS p_tx, \
+                        split_part(stream_id, '-', 1) = ANY($4) AS p_wanted \
+                 FROM es_events \
+                 WHERE (es_events.tx, position) > ($1::bigint::text::xid8, $2) \
+                   AND es_events.tx < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY es_events.tx, es_events.position LIMIT $3), \
+             last AS (SELECT p_tx AS l_tx, p_position AS l_position FROM page \
+                      ORDER BY p_tx DESC, p_position DESC LIMIT 1) \
+             SELECT {EVENT_COLUMNS}, p_wanted, (SELECT count(*) FROM page) AS scanned \
+             FROM page JOIN es_events \
+               ON es_events.tx = page.p_tx AND es_events.position = page.p_position \
+             WHERE p_wanted OR (p_tx, p_position) = (SELECT l_tx, l_position FROM last) \
+             ORDER BY p_tx, p_position"
+        );
+        let rows = sqlx::query(&sql)
+            .persistent(false)
+            .bind(after.tx as i64)
+            .bind(after.seq as i64)
+            .bind(limit.min(i64::MAX as usize) as i64)
+            .bind(categories)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut page = Page::default();
+        for row in &rows {
+            let event = decode_event(row)?;
+            page.scanned = row.try_get::<i64, _>("scanned")? as usize;
+            page.scanned_to = Some((event.position, event.recorded_at));
+            if row.try_get::<bool, _>("p_wanted")? {
+                page.events.push(event);
+            }
+        }
+        Ok(page)
     }
 
     async fn head(&self) -> Result<Option<Position>, StoreError> {

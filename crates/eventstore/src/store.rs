@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    AppendRequest, AppendResult, Capabilities, Position, RecordedEvent, StoredCommand, StreamId,
-    VerifyReport,
+    AppendRequest, AppendResult, Capabilities, Page, Position, RecordedEvent, StoredCommand,
+    StreamId, VerifyReport,
 };
 
 /// An append-only log of streams with a global order.
@@ -45,6 +45,28 @@ pub trait EventStore: Send + Sync + 'static {
         after: Option<Position>,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Goes past up to `limit` events of the global log after `after`, as
+    /// [`EventStore::read_all`] would return them, and keeps those whose
+    /// stream category is in `categories`. A reader that wants a few
+    /// categories does not fetch the others' data (most of a booking log is
+    /// sealed booking events that a flight projection never looks at).
+    async fn read_all_in(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+        categories: &[&str],
+    ) -> Result<Page, StoreError> {
+        let events = self.read_all(after, limit).await?;
+        Ok(Page {
+            scanned: events.len(),
+            scanned_to: events.last().map(|e| (e.position, e.recorded_at)),
+            events: events
+                .into_iter()
+                .filter(|e| categories.contains(&e.stream_id.category()))
+                .collect(),
+        })
+    }
 
     /// The position of the newest event readers can see.
     async fn head(&self) -> Result<Option<Position>, StoreError>;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
-use crate::model::{Position, RecordedEvent};
+use crate::model::{Page, Position, RecordedEvent};
 use crate::store::EventStore;
 
 /// The slowest poll while appended events are not readable yet.
@@ -43,11 +43,34 @@ pub fn subscribe(
     after: Option<Position>,
     options: SubscriptionOptions,
 ) -> impl Stream<Item = Result<Vec<RecordedEvent>, StoreError>> + Send + 'static {
+    pages(store, after, None, options).map(|page| page.map(|p| p.events))
+}
+
+/// [`subscribe`] for the events of some stream categories only
+/// ([`EventStore::read_all_in`]). Each item is a page that went past at
+/// least one event; its wanted events may be none, and
+/// [`Page::scanned_to`] is where the next one starts.
+pub fn subscribe_in(
+    store: Arc<dyn EventStore>,
+    after: Option<Position>,
+    categories: &'static [&'static str],
+    options: SubscriptionOptions,
+) -> impl Stream<Item = Result<Page, StoreError>> + Send + 'static {
+    pages(store, after, Some(categories), options)
+}
+
+fn pages(
+    store: Arc<dyn EventStore>,
+    after: Option<Position>,
+    categories: Option<&'static [&'static str]>,
+    options: SubscriptionOptions,
+) -> impl Stream<Item = Result<Page, StoreError>> + Send + 'static {
     let wake = store.wake();
     futures::stream::unfold(
         State {
             store,
             cursor: after,
+            categories,
             wake,
             options,
             pending_wake: false,
@@ -59,13 +82,29 @@ pub fn subscribe(
                 // Mark the current tick seen before reading, so a tick that
                 // arrives during the read wakes the next wait.
                 st.wake.borrow_and_update();
-                match st.store.read_all(st.cursor, st.options.batch_size).await {
-                    Ok(batch) if !batch.is_empty() => {
-                        st.cursor = batch.last().map(|e| e.position);
+                let read = match st.categories {
+                    Some(categories) => {
+                        st.store
+                            .read_all_in(st.cursor, st.options.batch_size, categories)
+                            .await
+                    }
+                    None => st
+                        .store
+                        .read_all(st.cursor, st.options.batch_size)
+                        .await
+                        .map(|events| Page {
+                            scanned: events.len(),
+                            scanned_to: events.last().map(|e| (e.position, e.recorded_at)),
+                            events,
+                        }),
+                };
+                match read {
+                    Ok(page) if page.scanned_to.is_some() => {
+                        st.cursor = page.scanned_to.map(|(p, _)| p);
                         st.pending_wake = false;
                         st.pending_polls = 0;
                         st.backoff = Duration::ZERO;
-                        return Some((Ok(batch), st));
+                        return Some((Ok(page), st));
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -112,6 +151,7 @@ pub fn subscribe(
 struct State {
     store: Arc<dyn EventStore>,
     cursor: Option<Position>,
+    categories: Option<&'static [&'static str]>,
     wake: watch::Receiver<u64>,
     options: SubscriptionOptions,
     pending_wake: bool,

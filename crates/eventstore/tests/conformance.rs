@@ -38,6 +38,7 @@ suite!(
     an_empty_append_guards_a_stream,
     records_a_command_once,
     pages_through_the_global_log_in_order,
+    pages_through_some_categories,
     subscribes_from_the_start_then_live,
     verifies_an_untouched_log,
     lets_one_of_many_concurrent_writers_win_each_version,
