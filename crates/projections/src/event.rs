@@ -46,26 +46,25 @@ pub const CATEGORIES: &[&str] = &["flight", "seats", "booking", "payment", "user
 /// (reading as erased once shredded); without, it is replaced by "erased"
 /// unread, which costs nothing.
 pub async fn decode_batch(
-    batch: &[RecordedEvent],
+    batch: Vec<RecordedEvent>,
     categories: &[&str],
     sealer: Option<&Sealer>,
 ) -> Result<Vec<Decoded>> {
     let mut out = Vec::with_capacity(batch.len());
-    for e in batch {
+    for mut e in batch {
         let category = e.stream_id.category();
         if !categories.contains(&category) || !CATEGORIES.contains(&category) {
             continue;
         }
-        let data = match (sealer, e.data.get("personal")) {
-            (_, None) => e.data.clone(),
-            (Some(sealer), Some(_)) => sealer.open(e.data.clone()).await?,
-            (None, Some(_)) => {
-                let mut data = e.data.clone();
-                data["personal"] = Value::String("erased".into());
-                data
+        // The data is moved out, not copied: it is the bulk of the event.
+        let mut data = std::mem::take(&mut e.data);
+        if data.get("personal").is_some() {
+            match sealer {
+                Some(sealer) => data = sealer.open(data).await?,
+                None => data["personal"] = Value::String("erased".into()),
             }
-        };
-        out.push(decode_one(e, data)?);
+        }
+        out.push(decode_one(&e, data)?);
     }
     Ok(out)
 }

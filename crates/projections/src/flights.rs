@@ -8,7 +8,9 @@
 //! `hold_expires_at`, so a reader can show it as available at once.
 //! Load factor per flight is `sold_seats / total_seats`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,14 +22,35 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::event::{Decoded, Event};
-use crate::projector::Projector;
+use crate::projector::{Projector, RebuildMemo};
+use crate::sql::{day, CopyIn};
 use crate::Result;
 
 pub const AVAILABLE: &str = "AVAILABLE";
 pub const HELD: &str = "HELD";
 pub const SOLD: &str = "SOLD";
 
-pub struct FlightsProjector;
+pub struct FlightsProjector {
+    /// A rebuild keeps up to this many rows in memory (see
+    /// [`Projector::apply_rebuilding`]).
+    memory_rows: usize,
+}
+
+impl Default for FlightsProjector {
+    fn default() -> Self {
+        Self {
+            memory_rows: MEMO_ROWS,
+        }
+    }
+}
+
+impl FlightsProjector {
+    /// A projector whose rebuilds write what they have built once it holds
+    /// `rows` rows and go on batch by batch.
+    pub fn with_memory_rows(rows: usize) -> Self {
+        Self { memory_rows: rows }
+    }
+}
 
 #[async_trait]
 impl Projector for FlightsProjector {
@@ -47,7 +70,56 @@ impl Projector for FlightsProjector {
         }
         state.write(conn).await
     }
+
+    /// Builds the whole read model in memory and writes it once, with
+    /// COPY, at the end: per batch, reading the touched seats back and
+    /// upserting them again cost most of a rebuild's time. Past
+    /// `memory_rows` rows it writes what it has and goes on batch by batch.
+    async fn apply_rebuilding(
+        &self,
+        conn: &mut PgConnection,
+        events: &[Decoded],
+        memo: &mut RebuildMemo,
+    ) -> Result<()> {
+        let memo = memo.get_or_insert_with(|| {
+            Box::new(Buffered(State {
+                everything: true,
+                ..State::default()
+            }))
+        });
+        let Some(Buffered(state)) = memo.downcast_mut::<Buffered>() else {
+            return self.apply(conn, events).await;
+        };
+        for d in events {
+            state.apply(d);
+        }
+        if state.rows() > self.memory_rows {
+            state.write_all(conn).await?;
+            *memo = Box::new(Written);
+        }
+        Ok(())
+    }
+
+    async fn finish_rebuild(&self, conn: &mut PgConnection, memo: &mut RebuildMemo) -> Result<()> {
+        if let Some(Buffered(state)) = memo.as_mut().and_then(|m| m.downcast_mut::<Buffered>()) {
+            state.write_all(conn).await?;
+        }
+        *memo = Some(Box::new(Written));
+        Ok(())
+    }
 }
+
+/// A rebuild's read model while it is built in memory: every row in it
+/// is new to the (empty) tables.
+struct Buffered(State);
+
+/// A rebuild's read model once written: later batches go through the
+/// tables as usual.
+struct Written;
+
+/// About 300 bytes each: a few million rows (seats, mostly) bound a
+/// rebuild's memory.
+const MEMO_ROWS: usize = 3_000_000;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct FlightRow {
@@ -67,6 +139,9 @@ struct FlightRow {
     sold_seats: i32,
     scheduled_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Not in the table yet: written with COPY rather than an upsert.
+    #[sqlx(skip)]
+    new: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -79,6 +154,8 @@ struct CabinRow {
     available_seats: i32,
     held_seats: i32,
     sold_seats: i32,
+    #[sqlx(skip)]
+    new: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -91,16 +168,21 @@ struct SeatRow {
     status: String,
     booking_id: Option<Uuid>,
     hold_expires_at: Option<DateTime<Utc>>,
+    #[sqlx(skip)]
+    new: bool,
 }
 
 #[derive(Default)]
 struct State {
-    flights: HashMap<Uuid, FlightRow>,
-    cabins: HashMap<(Uuid, String), CabinRow>,
-    seats: HashMap<(Uuid, String), SeatRow>,
-    dirty_flights: HashSet<Uuid>,
-    dirty_cabins: HashSet<(Uuid, String)>,
-    dirty_seats: HashSet<(Uuid, String)>,
+    flights: FxHashMap<Uuid, FlightRow>,
+    cabins: FxHashMap<(Uuid, String), CabinRow>,
+    seats: FxHashMap<(Uuid, String), SeatRow>,
+    /// The rows changed since loaded, unless `everything` (a rebuild's
+    /// in-memory model, written whole at the end, tracks nothing).
+    dirty_flights: FxHashSet<Uuid>,
+    dirty_cabins: FxHashSet<(Uuid, String)>,
+    dirty_seats: FxHashSet<(Uuid, String)>,
+    everything: bool,
 }
 
 fn flight_id_of(e: &FlightEvent) -> Uuid {
@@ -213,6 +295,7 @@ impl State {
                     let n = spec.seat_count() as i32;
                     total += n;
                     let key = (id, spec.cabin.as_str().to_owned());
+                    let new = self.cabins.get(&key).is_none_or(|c| c.new);
                     self.cabins.insert(
                         key.clone(),
                         CabinRow {
@@ -224,10 +307,12 @@ impl State {
                             available_seats: n,
                             held_seats: 0,
                             sold_seats: 0,
+                            new,
                         },
                     );
-                    self.dirty_cabins.insert(key);
+                    self.touch_cabin(key);
                 }
+                let new = self.flights.get(&id).is_none_or(|f| f.new);
                 self.flights.insert(
                     id,
                     FlightRow {
@@ -247,6 +332,7 @@ impl State {
                         sold_seats: 0,
                         scheduled_at: s.scheduled_at,
                         updated_at: at,
+                        new,
                     },
                 );
             }
@@ -254,7 +340,7 @@ impl State {
                 let key = (id, f.cabin.as_str().to_owned());
                 if let Some(c) = self.cabins.get_mut(&key) {
                     c.fare = f.fare.amount();
-                    self.dirty_cabins.insert(key);
+                    self.touch_cabin(key);
                 }
                 self.touch(id, at);
             }
@@ -273,13 +359,13 @@ impl State {
                 self.touch(id, at);
             }
         }
-        self.dirty_flights.insert(id);
+        self.touch_flight(id);
     }
 
     fn touch(&mut self, flight: Uuid, at: DateTime<Utc>) {
         if let Some(f) = self.flights.get_mut(&flight) {
             f.updated_at = at;
-            self.dirty_flights.insert(flight);
+            self.touch_flight(flight);
         }
     }
 
@@ -288,6 +374,7 @@ impl State {
             SeatEvent::InventoryOpened(o) => {
                 for s in &o.seats {
                     let key = (flight, s.seat.to_string());
+                    let new = self.seats.get(&key).is_none_or(|s| s.new);
                     self.seats.insert(
                         key.clone(),
                         SeatRow {
@@ -299,9 +386,10 @@ impl State {
                             status: AVAILABLE.into(),
                             booking_id: None,
                             hold_expires_at: None,
+                            new,
                         },
                     );
-                    self.dirty_seats.insert(key);
+                    self.touch_seat(key);
                 }
             }
             // Mirrors `SeatInventory::evolve`: a hold takes the seat as is;
@@ -369,7 +457,7 @@ impl State {
         row.booking_id = booking_id;
         row.hold_expires_at = hold_expires_at;
         let cabin = row.cabin.clone();
-        self.dirty_seats.insert(key);
+        self.touch_seat(key);
         if old == status {
             return;
         }
@@ -404,7 +492,7 @@ impl State {
             ) {
                 *n += 1;
             }
-            self.dirty_cabins.insert(ckey);
+            self.touch_cabin(ckey);
         }
         if let Some(f) = self.flights.get_mut(&flight) {
             if let Some(n) = count(
@@ -424,16 +512,153 @@ impl State {
                 *n += 1;
             }
             f.updated_at = at;
-            self.dirty_flights.insert(flight);
+            self.touch_flight(flight);
         }
     }
 
-    async fn write(self, conn: &mut PgConnection) -> Result<()> {
-        let flights: Vec<&FlightRow> = self
-            .dirty_flights
-            .iter()
-            .filter_map(|id| self.flights.get(id))
-            .collect();
+    fn rows(&self) -> usize {
+        self.flights.len() + self.cabins.len() + self.seats.len()
+    }
+
+    /// Writes every row (all new to the tables) and forgets them.
+    async fn write_all(&mut self, conn: &mut PgConnection) -> Result<()> {
+        self.everything = true;
+        self.write(conn).await?;
+        *self = State::default();
+        Ok(())
+    }
+
+    fn touch_flight(&mut self, id: Uuid) {
+        if !self.everything {
+            self.dirty_flights.insert(id);
+        }
+    }
+
+    fn touch_cabin(&mut self, key: (Uuid, String)) {
+        if !self.everything {
+            self.dirty_cabins.insert(key);
+        }
+    }
+
+    fn touch_seat(&mut self, key: (Uuid, String)) {
+        if !self.everything {
+            self.dirty_seats.insert(key);
+        }
+    }
+
+    /// The rows to write, new (for COPY) or not (for an upsert).
+    fn changed_flights(&self, new: bool) -> Vec<&FlightRow> {
+        let rows: Box<dyn Iterator<Item = &FlightRow>> = if self.everything {
+            Box::new(self.flights.values())
+        } else {
+            Box::new(
+                self.dirty_flights
+                    .iter()
+                    .filter_map(|k| self.flights.get(k)),
+            )
+        };
+        rows.filter(|r| r.new == new).collect()
+    }
+
+    fn changed_cabins(&self, new: bool) -> Vec<&CabinRow> {
+        let rows: Box<dyn Iterator<Item = &CabinRow>> = if self.everything {
+            Box::new(self.cabins.values())
+        } else {
+            Box::new(self.dirty_cabins.iter().filter_map(|k| self.cabins.get(k)))
+        };
+        rows.filter(|r| r.new == new).collect()
+    }
+
+    fn changed_seats(&self, new: bool) -> Vec<&SeatRow> {
+        let rows: Box<dyn Iterator<Item = &SeatRow>> = if self.everything {
+            Box::new(self.seats.values())
+        } else {
+            Box::new(self.dirty_seats.iter().filter_map(|k| self.seats.get(k)))
+        };
+        rows.filter(|r| r.new == new).collect()
+    }
+
+    /// Adds the rows this batch created with COPY.
+    async fn copy_new(&self, conn: &mut PgConnection) -> Result<()> {
+        let mut flights = CopyIn::new(
+            conn,
+            "rm_flights",
+            "flight_id, flight_number, airline, origin, destination, departs_at, arrives_at, \
+             departure_date, currency, cancelled, cancel_reason, total_seats, available_seats, \
+             held_seats, sold_seats, scheduled_at, updated_at",
+        );
+        for f in self.changed_flights(true) {
+            flights
+                .row()
+                .field(f.flight_id)
+                .field(&f.flight_number)
+                .field(&f.airline)
+                .field(&f.origin)
+                .field(&f.destination)
+                .field(f.departs_at)
+                .field(f.arrives_at)
+                .field(day(f.departs_at))
+                .field(&f.currency)
+                .field(f.cancelled)
+                .field(f.cancel_reason.as_ref())
+                .field(f.total_seats)
+                .field(f.available_seats)
+                .field(f.held_seats)
+                .field(f.sold_seats)
+                .field(f.scheduled_at)
+                .field(f.updated_at);
+            flights.end_row().await?;
+        }
+        flights.finish().await?;
+        let mut cabins = CopyIn::new(
+            conn,
+            "rm_flight_cabins",
+            "flight_id, cabin, fare, currency, total_seats, available_seats, held_seats, \
+             sold_seats",
+        );
+        for c in self.changed_cabins(true) {
+            cabins
+                .row()
+                .field(c.flight_id)
+                .field(&c.cabin)
+                .field(c.fare)
+                .field(&c.currency)
+                .field(c.total_seats)
+                .field(c.available_seats)
+                .field(c.held_seats)
+                .field(c.sold_seats);
+            cabins.end_row().await?;
+        }
+        cabins.finish().await?;
+        let mut seats = CopyIn::new(
+            conn,
+            "rm_seats",
+            "flight_id, seat, seat_row, seat_letter, cabin, status, booking_id, hold_expires_at",
+        );
+        // In key order: the primary key's index then grows at its end
+        // instead of taking a million inserts at random places.
+        let mut new_seats = self.changed_seats(true);
+        new_seats.sort_unstable_by(|a, b| (a.flight_id, &a.seat).cmp(&(b.flight_id, &b.seat)));
+        for s in new_seats {
+            seats
+                .row()
+                .field(s.flight_id)
+                .field(&s.seat)
+                .field(s.seat_row)
+                .field(&s.seat_letter)
+                .field(&s.cabin)
+                .field(s.status.as_str())
+                .field(s.booking_id)
+                .field(s.hold_expires_at);
+            seats.end_row().await?;
+        }
+        seats.finish().await?;
+        Ok(())
+    }
+
+    async fn write(&self, conn: &mut PgConnection) -> Result<()> {
+        self.copy_new(conn).await?;
+        let flights = self.changed_flights(false);
         if !flights.is_empty() {
             sqlx::query(
                 "INSERT INTO rm_flights (flight_id, flight_number, airline, origin, destination, \
@@ -473,11 +698,7 @@ impl State {
             .execute(&mut *conn)
             .await?;
         }
-        let cabins: Vec<&CabinRow> = self
-            .dirty_cabins
-            .iter()
-            .filter_map(|k| self.cabins.get(k))
-            .collect();
+        let cabins = self.changed_cabins(false);
         if !cabins.is_empty() {
             sqlx::query(
                 "INSERT INTO rm_flight_cabins (flight_id, cabin, fare, currency, total_seats, \
@@ -500,11 +721,7 @@ impl State {
             .execute(&mut *conn)
             .await?;
         }
-        let seats: Vec<&SeatRow> = self
-            .dirty_seats
-            .iter()
-            .filter_map(|k| self.seats.get(k))
-            .collect();
+        let seats = self.changed_seats(false);
         if !seats.is_empty() {
             sqlx::query(
                 "INSERT INTO rm_seats (flight_id, seat, seat_row, seat_letter, cabin, status, \

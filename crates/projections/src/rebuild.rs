@@ -27,18 +27,14 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use eventstore::Position;
+
+use eventstore::{Page, Position, Sealer};
 use sqlx::{Connection, PgConnection};
 
 use crate::event::{decode_batch, Decoded};
-use crate::projector::Projector;
+use crate::projector::{Projector, RebuildMemo};
 use crate::runner::{lock_checkpoint, Runner};
 use crate::{Error, Result};
-
-/// Events per replay transaction. Larger than the live runner's batches:
-/// rows touched many times within a batch (a seat held, then sold) are
-/// written once.
-const REBUILD_BATCH: usize = 20_000;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,28 +136,77 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
     let mut at = Position::START;
     let mut last_recorded: Option<DateTime<Utc>> = None;
     let mut events = 0u64;
-    // Replay while the live projection serves, reading batch n+1 from the
-    // log while batch n is written.
-    let mut next = read_decoded(runner, projector, at).await?;
-    while let Some(batch) = next.take() {
-        let apply = async {
-            let mut tx = pool.begin().await?;
-            sqlx::query(&search_path).execute(&mut *tx).await?;
-            sqlx::query("SET LOCAL synchronous_commit TO off")
-                .execute(&mut *tx)
-                .await?;
-            projector.apply(&mut tx, &batch.events).await?;
-            tx.commit().await?;
-            Ok::<(), Error>(())
+    // Replay while the live projection serves. A task of its own reads and
+    // decodes the next batches (on another core) while this one applies.
+    let mut memo: RebuildMemo = None;
+    // It sends `Ok(None)` at the head of the log, and stops after an error.
+    let (tx_batches, mut batches) = tokio::sync::mpsc::channel(2);
+    let reader = {
+        let (store, categories) = (runner.store().clone(), projector.categories());
+        let size = runner.options().rebuild_batch_size;
+        let sealer = projector.needs_personal().then(|| runner.sealer().clone());
+        tokio::spawn(async move {
+            // Batch n is decoded while batch n+1 is read.
+            let mut raw = store.read_all_in(None, size, categories).await;
+            loop {
+                let page = match raw {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx_batches.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                let Some((last, _)) = page.scanned_to else {
+                    let _ = tx_batches.send(Ok(None)).await;
+                    return;
+                };
+                let (decoded, next) = tokio::join!(
+                    decode(page, categories, sealer.as_ref()),
+                    store.read_all_in(Some(last), size, categories)
+                );
+                let failed = decoded.is_err();
+                if tx_batches.send(decoded.map(Some)).await.is_err() || failed {
+                    return;
+                }
+                raw = next;
+            }
+        })
+    };
+    let _abort_reader = AbortOnDrop(reader);
+    loop {
+        let batch = match batches.recv().await {
+            Some(Ok(Some(batch))) => batch,
+            Some(Ok(None)) => break,
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(Error::Projector {
+                    name: name.into(),
+                    reason: "the rebuild's log reader stopped".into(),
+                })
+            }
         };
-        let (applied, following) = tokio::join!(apply, read_decoded(runner, projector, batch.last));
-        applied?;
-        next = following?;
+        let mut tx = pool.begin().await?;
+        sqlx::query(&search_path).execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL synchronous_commit TO off")
+            .execute(&mut *tx)
+            .await?;
+        projector
+            .apply_rebuilding(&mut tx, &batch.events, &mut memo)
+            .await?;
+        tx.commit().await?;
         at = batch.last;
         last_recorded = Some(batch.last_recorded_at);
         events += batch.read;
     }
 
+    let replayed = started.elapsed();
+    {
+        let mut tx = pool.begin().await?;
+        sqlx::query(&search_path).execute(&mut *tx).await?;
+        projector.finish_rebuild(&mut tx, &mut memo).await?;
+        tx.commit().await?;
+    }
+    let written = started.elapsed();
     for index in &deferred {
         sqlx::query(index).execute(pool).await?;
     }
@@ -174,19 +219,22 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
             .await?;
     }
 
+    let indexed = started.elapsed();
     // The swap.
     let mut tx = pool.begin().await?;
     lock_checkpoint(&mut tx, name).await?;
     sqlx::query(&search_path).execute(&mut *tx).await?;
     loop {
-        let batch = runner.store().read_all(Some(at), REBUILD_BATCH).await?;
-        let Some(last) = batch.last() else { break };
         let sealer = projector.needs_personal().then_some(runner.sealer());
-        let decoded = decode_batch(&batch, projector.categories(), sealer).await?;
-        projector.apply(&mut tx, &decoded).await?;
-        at = last.position;
-        last_recorded = Some(last.recorded_at);
-        events += batch.len() as u64;
+        let Some(batch) = read_decoded(runner, projector.categories(), sealer, at).await? else {
+            break;
+        };
+        projector
+            .apply_rebuilding(&mut tx, &batch.events, &mut memo)
+            .await?;
+        at = batch.last;
+        last_recorded = Some(batch.last_recorded_at);
+        events += batch.read;
     }
     for table in projector.tables() {
         swap_table(&mut tx, &live, &shadow, table).await?;
@@ -217,9 +265,21 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
         events,
         position = %at,
         per_second = report.events_per_second(),
+        replayed_secs = replayed.as_secs_f64(),
+        written_secs = written.as_secs_f64(),
+        indexed_secs = indexed.as_secs_f64(),
         "projection rebuilt and swapped in"
     );
     Ok(report)
+}
+
+/// Aborts the task when dropped (the rebuild returned early).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One batch of the log, decoded for a projector.
@@ -231,25 +291,37 @@ struct DecodedBatch {
     last_recorded_at: DateTime<Utc>,
 }
 
-/// The next [`REBUILD_BATCH`] events after `at`, or `None` at the head.
+/// The next batch of events after `at`, or `None` at the head.
 async fn read_decoded(
     runner: &Runner,
-    projector: &dyn Projector,
+    categories: &[&str],
+    sealer: Option<&Sealer>,
     at: Position,
 ) -> Result<Option<DecodedBatch>> {
-    let batch = runner.store().read_all(Some(at), REBUILD_BATCH).await?;
-    let Some(last) = batch.last() else {
+    let size = runner.options().rebuild_batch_size;
+    let page = runner
+        .store()
+        .read_all_in(Some(at), size, categories)
+        .await?;
+    if page.scanned_to.is_none() {
         return Ok(None);
-    };
-    let (last, last_recorded_at, read) = (last.position, last.recorded_at, batch.len() as u64);
-    let sealer = projector.needs_personal().then_some(runner.sealer());
-    let events = decode_batch(&batch, projector.categories(), sealer).await?;
-    Ok(Some(DecodedBatch {
+    }
+    decode(page, categories, sealer).await.map(Some)
+}
+
+/// Decodes a page that went past at least one event.
+async fn decode(page: Page, categories: &[&str], sealer: Option<&Sealer>) -> Result<DecodedBatch> {
+    let read = page.scanned as u64;
+    let (last, last_recorded_at) = page
+        .scanned_to
+        .unwrap_or((Position::START, DateTime::<Utc>::MIN_UTC));
+    let events = decode_batch(page.events, categories, sealer).await?;
+    Ok(DecodedBatch {
         events,
         read,
         last,
         last_recorded_at,
-    }))
+    })
 }
 
 /// Drops the non-unique indexes of the shadow `tables` and returns the

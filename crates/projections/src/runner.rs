@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use eventstore::{subscribe, EventStore, Position, RecordedEvent, Sealer, SubscriptionOptions};
+use eventstore::{subscribe_in, EventStore, Page, Position, Sealer, SubscriptionOptions};
 use futures::{FutureExt, StreamExt};
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -24,6 +24,10 @@ pub struct RunnerOptions {
     pub idle_poll: Duration,
     /// The pause after a failed batch before it is tried again.
     pub retry_delay: Duration,
+    /// Events per transaction of a rebuild's replay. Larger than the live
+    /// batches: rows touched many times within a batch (a seat held, then
+    /// sold) are written once.
+    pub rebuild_batch_size: usize,
 }
 
 impl Default for RunnerOptions {
@@ -32,6 +36,7 @@ impl Default for RunnerOptions {
             batch_size: 1000,
             idle_poll: Duration::from_millis(500),
             retry_delay: Duration::from_secs(1),
+            rebuild_batch_size: 20_000,
         }
     }
 }
@@ -128,7 +133,14 @@ impl Runner {
                 batch_size: self.options.batch_size,
                 idle_poll: self.options.idle_poll,
             };
-            let mut batches = pin!(subscribe(self.store.clone(), Some(cp), options));
+            // Only the projector's categories are fetched whole; the rest
+            // of the log is gone past, and the checkpoint moves past it.
+            let mut batches = pin!(subscribe_in(
+                self.store.clone(),
+                Some(cp),
+                projector.categories(),
+                options
+            ));
             loop {
                 let item = futures::select_biased! {
                     _ = shutdown => return Ok(()),
@@ -136,7 +148,7 @@ impl Runner {
                 };
                 let Some(item) = item else { continue 'outer };
                 let step = match item {
-                    Ok(batch) => self.step(&*projector, cp, &batch).await,
+                    Ok(page) => self.step(&*projector, cp, page).await,
                     Err(e) => Err(e.into()),
                 };
                 match step {
@@ -164,16 +176,17 @@ impl Runner {
         let mut seen = 0;
         let mut cp = ensure_checkpoint(&self.pool, projector.name()).await?;
         loop {
-            let batch = self
+            let page = self
                 .store
-                .read_all(Some(cp), self.options.batch_size)
+                .read_all_in(Some(cp), self.options.batch_size, projector.categories())
                 .await?;
-            if batch.is_empty() {
+            if page.scanned_to.is_none() {
                 return Ok(seen);
             }
-            match self.step(projector, cp, &batch).await? {
+            let read = page.scanned as u64;
+            match self.step(projector, cp, page).await? {
                 Step::Applied(p) => {
-                    seen += batch.len() as u64;
+                    seen += read;
                     cp = p;
                 }
                 Step::Moved(p) => cp = p,
@@ -181,19 +194,20 @@ impl Runner {
         }
     }
 
-    /// Applies one batch read after `after`, with the checkpoint, in one
+    /// Applies one page read after `after`, with the checkpoint, in one
     /// transaction.
     pub(crate) async fn step(
         &self,
         projector: &dyn Projector,
         after: Position,
-        batch: &[RecordedEvent],
+        page: Page,
     ) -> Result<Step> {
-        let Some(last) = batch.last() else {
+        let Some((last_position, last_recorded_at)) = page.scanned_to else {
             return Ok(Step::Applied(after));
         };
+        let read = page.scanned;
         let sealer = projector.needs_personal().then_some(&self.sealer);
-        let decoded = decode_batch(batch, projector.categories(), sealer).await?;
+        let decoded = decode_batch(page.events, projector.categories(), sealer).await?;
         let mut tx = self.pool.begin().await?;
         // A read model is derived from the (durably committed) log and its
         // checkpoint commits with it, so the commit need not wait for the
@@ -210,21 +224,23 @@ impl Runner {
             return Ok(Step::Moved(stored));
         }
         let started = Instant::now();
-        projector.apply(&mut tx, &decoded).await?;
+        if !decoded.is_empty() {
+            projector.apply(&mut tx, &decoded).await?;
+        }
         save_checkpoint(
             &mut tx,
             projector.name(),
-            last.position,
-            last.recorded_at,
-            batch.len(),
+            last_position,
+            last_recorded_at,
+            read,
         )
         .await?;
         tx.commit().await?;
         metrics::counter!("projection_events_total", "name" => projector.name())
-            .increment(batch.len() as u64);
+            .increment(read as u64);
         metrics::histogram!("projection_batch_seconds", "name" => projector.name())
             .record(started.elapsed().as_secs_f64());
-        Ok(Step::Applied(last.position))
+        Ok(Step::Applied(last_position))
     }
 
     /// Sleeps the retry delay; true if shutdown came first.
