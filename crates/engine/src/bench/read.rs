@@ -66,6 +66,10 @@ pub struct ReadBench {
     /// Concurrent booking clients in the lag run.
     #[arg(long, default_value_t = 64)]
     pub write_clients: usize,
+    /// Keep the scratch database afterwards (its name is printed), to run
+    /// `booking projections rebuild` or queries against it.
+    #[arg(long)]
+    pub keep_database: bool,
 }
 
 /// Airports of the generated network; routes are ordered pairs of them.
@@ -86,9 +90,13 @@ const LOADERS: usize = 3;
 pub async fn run(database_url: &str, args: ReadBench) -> anyhow::Result<()> {
     let (admin, url, name) = scratch_database(database_url).await?;
     let result = measure(&url, &args).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await?;
+    if args.keep_database {
+        println!("\nThe scratch database is kept: {url}");
+    } else {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await?;
+    }
     result
 }
 
