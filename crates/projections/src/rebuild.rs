@@ -136,54 +136,55 @@ async fn rebuild_locked(runner: &Runner, projector: &dyn Projector) -> Result<Re
     let mut at = Position::START;
     let mut last_recorded: Option<DateTime<Utc>> = None;
     let mut events = 0u64;
-    // Replay while the live projection serves. A task of its own reads and
-    // decodes the next batches (on another core) while this one applies.
+    // Replay while the live projection serves. A task of its own reads the
+    // log ahead, and each page is decoded in a task of its own, so reading,
+    // decoding and applying run side by side on the runtime's threads.
     let mut memo: RebuildMemo = None;
-    // It sends `Ok(None)` at the head of the log, and stops after an error.
+    // The decodings, in log order; the last answers `Ok(None)` (the head of
+    // the log) or an error.
     let (tx_batches, mut batches) = tokio::sync::mpsc::channel(2);
     let reader = {
         let (store, categories) = (runner.store().clone(), projector.categories());
         let size = runner.options().rebuild_batch_size;
         let sealer = projector.needs_personal().then(|| runner.sealer().clone());
         tokio::spawn(async move {
-            // Batch n is decoded while batch n+1 is read.
-            let mut raw = store.read_all_in(None, size, categories).await;
+            let mut cursor = None;
             loop {
-                let page = match raw {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = tx_batches.send(Err(e.into())).await;
-                        return;
-                    }
+                let (decoding, more) = match store.read_all_in(cursor, size, categories).await {
+                    Err(e) => (tokio::spawn(async move { Err(e.into()) }), None),
+                    Ok(page) => match page.scanned_to {
+                        None => (tokio::spawn(async { Ok(None) }), None),
+                        Some((last, _)) => {
+                            let sealer = sealer.clone();
+                            let decoding = tokio::spawn(async move {
+                                decode(page, categories, sealer.as_ref()).await.map(Some)
+                            });
+                            (decoding, Some(last))
+                        }
+                    },
                 };
-                let Some((last, _)) = page.scanned_to else {
-                    let _ = tx_batches.send(Ok(None)).await;
-                    return;
-                };
-                let (decoded, next) = tokio::join!(
-                    decode(page, categories, sealer.as_ref()),
-                    store.read_all_in(Some(last), size, categories)
-                );
-                let failed = decoded.is_err();
-                if tx_batches.send(decoded.map(Some)).await.is_err() || failed {
+                if tx_batches.send(decoding).await.is_err() || more.is_none() {
                     return;
                 }
-                raw = next;
+                cursor = more;
             }
         })
     };
     let _abort_reader = AbortOnDrop(reader);
+    let stopped = |reason: String| Error::Projector {
+        name: name.into(),
+        reason,
+    };
     loop {
-        let batch = match batches.recv().await {
-            Some(Ok(Some(batch))) => batch,
-            Some(Ok(None)) => break,
-            Some(Err(e)) => return Err(e),
-            None => {
-                return Err(Error::Projector {
-                    name: name.into(),
-                    reason: "the rebuild's log reader stopped".into(),
-                })
-            }
+        let decoding = batches
+            .recv()
+            .await
+            .ok_or_else(|| stopped("the rebuild's log reader stopped".into()))?;
+        let batch = match decoding.await {
+            Ok(Ok(Some(batch))) => batch,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(stopped(format!("decoding the log failed: {e}"))),
         };
         let mut tx = pool.begin().await?;
         sqlx::query(&search_path).execute(&mut *tx).await?;
