@@ -208,15 +208,15 @@ impl Runner {
         let read = page.scanned;
         let sealer = projector.needs_personal().then_some(&self.sealer);
         let decoded = decode_batch(page.events, projector.categories(), sealer).await?;
-        let mut tx = self.pool.begin().await?;
         // A read model is derived from the (durably committed) log and its
         // checkpoint commits with it, so the commit need not wait for the
         // WAL flush: a crash can only lose the newest batches whole, rows
         // and checkpoint together, and they are applied again. Anything
         // committed synchronously afterwards (a saga's step) flushes the
-        // WAL past this commit too.
-        sqlx::query("SET LOCAL synchronous_commit TO off")
-            .execute(&mut *tx)
+        // WAL past this commit too. (One round trip with the BEGIN.)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit TO off")
             .await?;
         let stored = lock_checkpoint(&mut tx, projector.name()).await?;
         if stored != after {
