@@ -323,6 +323,17 @@ pub struct Page {
     pub scanned_to: Option<(Position, DateTime<Utc>)>,
 }
 
+impl Page {
+    /// The page a plain read of `events` went past, keeping those `wanted`.
+    pub fn of(events: Vec<RecordedEvent>, wanted: impl Fn(&RecordedEvent) -> bool) -> Self {
+        Self {
+            scanned: events.len(),
+            scanned_to: events.last().map(|e| (e.position, e.recorded_at)),
+            events: events.into_iter().filter(|e| wanted(e)).collect(),
+        }
+    }
+}
+
 /// A command found by id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredCommand {

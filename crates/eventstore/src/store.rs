@@ -58,14 +58,9 @@ pub trait EventStore: Send + Sync + 'static {
         categories: &[&str],
     ) -> Result<Page, StoreError> {
         let events = self.read_all(after, limit).await?;
-        Ok(Page {
-            scanned: events.len(),
-            scanned_to: events.last().map(|e| (e.position, e.recorded_at)),
-            events: events
-                .into_iter()
-                .filter(|e| categories.contains(&e.stream_id.category()))
-                .collect(),
-        })
+        Ok(Page::of(events, |e| {
+            categories.contains(&e.stream_id.category())
+        }))
     }
 
     /// The position of the newest event readers can see.

@@ -92,11 +92,7 @@ fn pages(
                         .store
                         .read_all(st.cursor, st.options.batch_size)
                         .await
-                        .map(|events| Page {
-                            scanned: events.len(),
-                            scanned_to: events.last().map(|e| (e.position, e.recorded_at)),
-                            events,
-                        }),
+                        .map(|events| Page::of(events, |_| true)),
                 };
                 match read {
                     Ok(page) if page.scanned_to.is_some() => {

@@ -548,34 +548,21 @@ impl State {
 
     /// The rows to write, new (for COPY) or not (for an upsert).
     fn changed_flights(&self, new: bool) -> Vec<&FlightRow> {
-        let rows: Box<dyn Iterator<Item = &FlightRow>> = if self.everything {
-            Box::new(self.flights.values())
-        } else {
-            Box::new(
-                self.dirty_flights
-                    .iter()
-                    .filter_map(|k| self.flights.get(k)),
-            )
-        };
-        rows.filter(|r| r.new == new).collect()
+        changed(self.everything, &self.flights, &self.dirty_flights, |r| {
+            r.new == new
+        })
     }
 
     fn changed_cabins(&self, new: bool) -> Vec<&CabinRow> {
-        let rows: Box<dyn Iterator<Item = &CabinRow>> = if self.everything {
-            Box::new(self.cabins.values())
-        } else {
-            Box::new(self.dirty_cabins.iter().filter_map(|k| self.cabins.get(k)))
-        };
-        rows.filter(|r| r.new == new).collect()
+        changed(self.everything, &self.cabins, &self.dirty_cabins, |r| {
+            r.new == new
+        })
     }
 
     fn changed_seats(&self, new: bool) -> Vec<&SeatRow> {
-        let rows: Box<dyn Iterator<Item = &SeatRow>> = if self.everything {
-            Box::new(self.seats.values())
-        } else {
-            Box::new(self.dirty_seats.iter().filter_map(|k| self.seats.get(k)))
-        };
-        rows.filter(|r| r.new == new).collect()
+        changed(self.everything, &self.seats, &self.dirty_seats, |r| {
+            r.new == new
+        })
     }
 
     /// Adds the rows this batch created with COPY.
@@ -749,5 +736,24 @@ impl State {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// The rows of `rows` that `keep` accepts among the dirty ones, or among all
+/// of them when `everything` is tracked.
+fn changed<'a, K: Eq + std::hash::Hash, R>(
+    everything: bool,
+    rows: &'a FxHashMap<K, R>,
+    dirty: &'a FxHashSet<K>,
+    keep: impl Fn(&R) -> bool,
+) -> Vec<&'a R> {
+    if everything {
+        rows.values().filter(|r| keep(r)).collect()
+    } else {
+        dirty
+            .iter()
+            .filter_map(|k| rows.get(k))
+            .filter(|r| keep(r))
+            .collect()
     }
 }
