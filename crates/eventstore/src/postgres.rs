@@ -69,6 +69,17 @@ impl PgEventStore {
         Self { pool, shared }
     }
 
+    /// The same store over another pool of the same database: its readers
+    /// are woken by the same appends, with no second LISTEN. A bulkhead: the
+    /// projectors read and write through a pool of their own, so under load
+    /// they never queue for a connection behind the API's requests.
+    pub fn on_pool(&self, pool: PgPool) -> Self {
+        Self {
+            pool,
+            shared: self.shared.clone(),
+        }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
