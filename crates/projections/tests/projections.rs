@@ -777,6 +777,67 @@ async fn a_rebuild_equals_the_incremental_model_and_the_runner_carries_on(pool: 
     task.await.unwrap().unwrap();
 }
 
+/// Two processes running the same projectors (two `--role projections`)
+/// race for every batch. Each batch is applied by one of them only: the
+/// analytics sums would count twice, and a seat or booking row would
+/// carry a stale state, if a batch were applied from a checkpoint another
+/// runner had already moved.
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn two_runners_of_one_projector_never_apply_a_batch_twice(pool: PgPool) {
+    let w = World::new(pool);
+    for _ in 0..3 {
+        w.history().await;
+    }
+    let options = RunnerOptions {
+        batch_size: 3,
+        idle_poll: Duration::from_millis(20),
+        retry_delay: Duration::from_millis(20),
+        ..RunnerOptions::default()
+    };
+    let mut stops = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runner = w.runner.clone().with_options(options.clone());
+        tasks.push(tokio::spawn(async move {
+            runner
+                .run_all(projections::all(), async move {
+                    let _ = stopped.await;
+                })
+                .await
+        }));
+        stops.push(stop);
+    }
+    let head = w.readable().await;
+    projections::wait_for(&w.pool, head, Duration::from_secs(20))
+        .await
+        .unwrap();
+    for stop in stops {
+        stop.send(()).unwrap();
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let raced = w.snapshot().await;
+    let seen: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT name, events_seen FROM projection_checkpoints WHERE name <> 'sagas' ORDER BY name",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM es_events")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    for (name, n) in seen {
+        assert_eq!(n, total, "{name} went past each event once");
+    }
+    for p in projections::all() {
+        projections::rebuild(&w.runner, &*p).await.unwrap();
+    }
+    assert_eq!(w.snapshot().await, raced);
+}
+
 #[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
 async fn wait_for_returns_once_caught_up_and_times_out_otherwise(pool: PgPool) {
     let w = World::new(pool);
