@@ -252,103 +252,76 @@ impl State {
             .iter()
             .filter_map(|id| self.flights.get(id))
             .collect();
-        if !flights.is_empty() {
-            sqlx::query(
-                "INSERT INTO rm_an_flights (flight_id, airline, origin, destination, currency) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) \
-                 ON CONFLICT (flight_id) DO NOTHING",
-            )
-            .bind(flights.iter().map(|f| f.flight_id).collect::<Vec<_>>())
-            .bind(
-                flights
-                    .iter()
-                    .map(|f| f.airline.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(flights.iter().map(|f| f.origin.clone()).collect::<Vec<_>>())
-            .bind(
-                flights
-                    .iter()
-                    .map(|f| f.destination.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                flights
-                    .iter()
-                    .map(|f| f.currency.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *conn)
-            .await?;
-        }
         let bookings: Vec<&BookingInfo> = self
             .new_bookings
             .iter()
             .filter_map(|id| self.bookings.get(id))
             .collect();
-        if !bookings.is_empty() {
-            sqlx::query(
-                "INSERT INTO rm_an_bookings (booking_id, flight_id, created_day) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::date[]) \
-                 ON CONFLICT (booking_id) DO NOTHING",
-            )
-            .bind(bookings.iter().map(|b| b.booking_id).collect::<Vec<_>>())
-            .bind(bookings.iter().map(|b| b.flight_id).collect::<Vec<_>>())
-            .bind(bookings.iter().map(|b| b.created_day).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
+        let funnel: Vec<(&NaiveDate, &[i32; 8])> = self.funnel.iter().collect();
+        let revenue: Vec<(&RevenueKey, &Revenue)> = self.revenue.iter().collect();
+        if flights.is_empty() && bookings.is_empty() && funnel.is_empty() && revenue.is_empty() {
+            return Ok(());
         }
-        if !self.funnel.is_empty() {
-            let rows: Vec<(&NaiveDate, &[i32; 8])> = self.funnel.iter().collect();
-            let col = |i: usize| rows.iter().map(|(_, c)| c[i]).collect::<Vec<_>>();
-            sqlx::query(
-                "INSERT INTO rm_booking_funnel AS f (day, created, payment_submitted, paid, ticketed, \
+        let col = |i: usize| funnel.iter().map(|(_, c)| c[i]).collect::<Vec<_>>();
+        // The four tables in one statement: one round trip per batch (an
+        // empty array writes nothing).
+        sqlx::query(
+            "WITH flights AS ( \
+                INSERT INTO rm_an_flights (flight_id, airline, origin, destination, currency) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                 ON CONFLICT (flight_id) DO NOTHING), \
+             bookings AS ( \
+                INSERT INTO rm_an_bookings (booking_id, flight_id, created_day) \
+                 SELECT * FROM UNNEST($6::uuid[], $7::uuid[], $8::date[]) \
+                 ON CONFLICT (booking_id) DO NOTHING), \
+             funnel AS ( \
+                INSERT INTO rm_booking_funnel AS f (day, created, payment_submitted, paid, ticketed, \
                     expired, cancelled, payment_failed, failed) \
-                 SELECT * FROM UNNEST($1::date[], $2::int[], $3::int[], $4::int[], $5::int[], \
-                    $6::int[], $7::int[], $8::int[], $9::int[]) \
+                 SELECT * FROM UNNEST($9::date[], $10::int[], $11::int[], $12::int[], $13::int[], \
+                    $14::int[], $15::int[], $16::int[], $17::int[]) \
                  ON CONFLICT (day) DO UPDATE SET created = f.created + excluded.created, \
                     payment_submitted = f.payment_submitted + excluded.payment_submitted, \
                     paid = f.paid + excluded.paid, ticketed = f.ticketed + excluded.ticketed, \
                     expired = f.expired + excluded.expired, cancelled = f.cancelled + excluded.cancelled, \
                     payment_failed = f.payment_failed + excluded.payment_failed, \
-                    failed = f.failed + excluded.failed",
-            )
-            .bind(rows.iter().map(|(d, _)| **d).collect::<Vec<_>>())
-            .bind(col(CREATED))
-            .bind(col(PAYMENT_SUBMITTED))
-            .bind(col(PAID))
-            .bind(col(TICKETED))
-            .bind(col(EXPIRED))
-            .bind(col(CANCELLED))
-            .bind(col(PAYMENT_FAILED))
-            .bind(col(FAILED))
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !self.revenue.is_empty() {
-            let rows: Vec<(&RevenueKey, &Revenue)> = self.revenue.iter().collect();
-            sqlx::query(
-                "INSERT INTO rm_revenue_daily AS r (day, airline, origin, destination, currency, \
-                    gross, refunds, captures, refund_count) \
-                 SELECT * FROM UNNEST($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                    $6::numeric[], $7::numeric[], $8::int[], $9::int[]) \
-                 ON CONFLICT (day, airline, origin, destination, currency) DO UPDATE SET \
-                    gross = r.gross + excluded.gross, refunds = r.refunds + excluded.refunds, \
-                    captures = r.captures + excluded.captures, \
-                    refund_count = r.refund_count + excluded.refund_count",
-            )
-            .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(k, _)| k.2.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(k, _)| k.3.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(k, _)| k.4.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.gross).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.refunds).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.captures).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.refund_count).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-        }
+                    failed = f.failed + excluded.failed) \
+             INSERT INTO rm_revenue_daily AS r (day, airline, origin, destination, currency, \
+                gross, refunds, captures, refund_count) \
+             SELECT * FROM UNNEST($18::date[], $19::text[], $20::text[], $21::text[], $22::text[], \
+                $23::numeric[], $24::numeric[], $25::int[], $26::int[]) \
+             ON CONFLICT (day, airline, origin, destination, currency) DO UPDATE SET \
+                gross = r.gross + excluded.gross, refunds = r.refunds + excluded.refunds, \
+                captures = r.captures + excluded.captures, \
+                refund_count = r.refund_count + excluded.refund_count",
+        )
+        .bind(flights.iter().map(|f| f.flight_id).collect::<Vec<_>>())
+        .bind(flights.iter().map(|f| f.airline.clone()).collect::<Vec<_>>())
+        .bind(flights.iter().map(|f| f.origin.clone()).collect::<Vec<_>>())
+        .bind(flights.iter().map(|f| f.destination.clone()).collect::<Vec<_>>())
+        .bind(flights.iter().map(|f| f.currency.clone()).collect::<Vec<_>>())
+        .bind(bookings.iter().map(|b| b.booking_id).collect::<Vec<_>>())
+        .bind(bookings.iter().map(|b| b.flight_id).collect::<Vec<_>>())
+        .bind(bookings.iter().map(|b| b.created_day).collect::<Vec<_>>())
+        .bind(funnel.iter().map(|(d, _)| **d).collect::<Vec<_>>())
+        .bind(col(CREATED))
+        .bind(col(PAYMENT_SUBMITTED))
+        .bind(col(PAID))
+        .bind(col(TICKETED))
+        .bind(col(EXPIRED))
+        .bind(col(CANCELLED))
+        .bind(col(PAYMENT_FAILED))
+        .bind(col(FAILED))
+        .bind(revenue.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(k, _)| k.2.clone()).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(k, _)| k.3.clone()).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(k, _)| k.4.clone()).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(_, r)| r.gross).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(_, r)| r.refunds).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(_, r)| r.captures).collect::<Vec<_>>())
+        .bind(revenue.iter().map(|(_, r)| r.refund_count).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 }

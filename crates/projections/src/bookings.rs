@@ -265,16 +265,30 @@ impl State {
             .iter()
             .filter_map(|id| self.bookings.get(id))
             .collect();
-        if !bookings.is_empty() {
+        let passengers: Vec<&PassengerRow> = self
+            .dirty_passengers
+            .iter()
+            .filter_map(|k| self.passengers.get(k))
+            .collect();
+        // Bookings and passengers in one statement: one round trip per
+        // batch (an empty array writes nothing).
+        if !bookings.is_empty() || !passengers.is_empty() {
             sqlx::query(
-                "INSERT INTO rm_bookings (booking_id, pnr, flight_id, customer_id, created_by, status, \
-                    total, currency, refund, hold_expires_at, payment_id, reason, created_at, updated_at) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], \
-                    $6::text[], $7::numeric[], $8::text[], $9::numeric[], $10::timestamptz[], \
-                    $11::uuid[], $12::text[], $13::timestamptz[], $14::timestamptz[]) \
-                 ON CONFLICT (booking_id) DO UPDATE SET status = excluded.status, \
-                    refund = excluded.refund, payment_id = excluded.payment_id, \
-                    reason = excluded.reason, updated_at = excluded.updated_at",
+                "WITH bookings AS ( \
+                    INSERT INTO rm_bookings (booking_id, pnr, flight_id, customer_id, created_by, status, \
+                        total, currency, refund, hold_expires_at, payment_id, reason, created_at, updated_at) \
+                     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], \
+                        $6::text[], $7::numeric[], $8::text[], $9::numeric[], $10::timestamptz[], \
+                        $11::uuid[], $12::text[], $13::timestamptz[], $14::timestamptz[]) \
+                     ON CONFLICT (booking_id) DO UPDATE SET status = excluded.status, \
+                        refund = excluded.refund, payment_id = excluded.payment_id, \
+                        reason = excluded.reason, updated_at = excluded.updated_at) \
+                 INSERT INTO rm_booking_passengers (booking_id, passenger_id, ordinal, seat, cabin, \
+                    fare, first_name, last_name, ticket_number) \
+                 SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::int2[], $18::text[], $19::text[], \
+                    $20::numeric[], $21::text[], $22::text[], $23::text[]) \
+                 ON CONFLICT (booking_id, passenger_id) DO UPDATE SET first_name = excluded.first_name, \
+                    last_name = excluded.last_name, ticket_number = excluded.ticket_number",
             )
             .bind(bookings.iter().map(|b| b.booking_id).collect::<Vec<_>>())
             .bind(bookings.iter().map(|b| b.pnr.clone()).collect::<Vec<_>>())
@@ -290,23 +304,6 @@ impl State {
             .bind(bookings.iter().map(|b| b.reason.clone()).collect::<Vec<_>>())
             .bind(bookings.iter().map(|b| b.created_at).collect::<Vec<_>>())
             .bind(bookings.iter().map(|b| b.updated_at).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-        }
-        let passengers: Vec<&PassengerRow> = self
-            .dirty_passengers
-            .iter()
-            .filter_map(|k| self.passengers.get(k))
-            .collect();
-        if !passengers.is_empty() {
-            sqlx::query(
-                "INSERT INTO rm_booking_passengers (booking_id, passenger_id, ordinal, seat, cabin, \
-                    fare, first_name, last_name, ticket_number) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::text[], \
-                    $6::numeric[], $7::text[], $8::text[], $9::text[]) \
-                 ON CONFLICT (booking_id, passenger_id) DO UPDATE SET first_name = excluded.first_name, \
-                    last_name = excluded.last_name, ticket_number = excluded.ticket_number",
-            )
             .bind(passengers.iter().map(|p| p.booking_id).collect::<Vec<_>>())
             .bind(passengers.iter().map(|p| p.passenger_id).collect::<Vec<_>>())
             .bind(passengers.iter().map(|p| p.ordinal).collect::<Vec<_>>())
@@ -319,6 +316,7 @@ impl State {
             .execute(&mut *conn)
             .await?;
         }
+        // Separately, after: it must see the passengers written above.
         if !self.erased_customers.is_empty() {
             sqlx::query(
                 "UPDATE rm_booking_passengers p SET first_name = NULL, last_name = NULL \
