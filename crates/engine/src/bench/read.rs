@@ -66,6 +66,10 @@ pub struct ReadBench {
     /// Concurrent booking clients in the lag run.
     #[arg(long, default_value_t = 64)]
     pub write_clients: usize,
+    /// The engine's `BOOKING_DB_MAX_CONNECTIONS`: fewer connections commit
+    /// fewer bookings a second and leave the projectors more of the CPU.
+    #[arg(long, default_value_t = 32)]
+    pub db_max_connections: u32,
     /// Keep the scratch database afterwards (its name is printed), to run
     /// `booking projections rebuild` or queries against it.
     #[arg(long)]
@@ -159,6 +163,7 @@ async fn measure(url: &str, args: &ReadBench) -> anyhow::Result<()> {
     let mut config = AppConfig::new(url);
     config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.jwt_secret = Some(Secret::new("bench-secret-bench-secret-bench-secret"));
+    config.db_max_connections = args.db_max_connections;
     // The sagas would replay the generated history (expiring, ticketing)
     // and load the machine the read side is measured on.
     config.sagas_enabled = false;
@@ -765,8 +770,9 @@ async fn lag(
     let total = started.elapsed().as_secs_f64();
 
     println!(
-        "\n## Projection lag while bookings are written over HTTP ({} clients)\n",
-        args.write_clients
+        "\n## Projection lag while bookings are written over HTTP ({} clients, {} API \
+         connections)\n",
+        args.write_clients, args.db_max_connections
     );
     println!(
         "{ok} bookings created in {:.1} s ({:.0}/s, {other} other answers); the projectors \
