@@ -236,15 +236,8 @@ impl Runner {
         // that reason (rows it thought new were there) is no error.
         let advanced = match applied {
             Ok(()) => {
-                advance_checkpoint(
-                    &mut tx,
-                    name,
-                    after,
-                    last_position,
-                    last_recorded_at,
-                    read,
-                )
-                .await
+                advance_checkpoint(&mut tx, name, after, last_position, last_recorded_at, read)
+                    .await
             }
             Err(e) => Err(e),
         };

@@ -31,6 +31,9 @@ pub struct HttpBench {
     /// Flights the spread run books on.
     #[arg(long, default_value_t = 100)]
     pub flights: usize,
+    /// The engine's `BOOKING_DB_MAX_CONNECTIONS`.
+    #[arg(long, default_value_t = 32)]
+    pub db_max_connections: u32,
 }
 
 const ADMIN: &str = "bench-admin@example.com";
@@ -54,6 +57,7 @@ async fn measure(url: &str, args: &HttpBench) -> anyhow::Result<()> {
     config.jwt_secret = Some(Secret::new("bench-secret-bench-secret-bench-secret"));
     config.admin_email = Some(ADMIN.into());
     config.admin_password = Some(Secret::new(PASSWORD));
+    config.db_max_connections = args.db_max_connections;
     let app = Application::build(config).await?;
     let base = format!("http://{}/api/v1", app.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
