@@ -225,9 +225,10 @@ impl Runner {
             ))
             .await?;
         let started = Instant::now();
-        let applied = match decoded.is_empty() {
-            true => Ok(()),
-            false => projector.apply(&mut tx, &decoded).await,
+        let applied = if decoded.is_empty() {
+            Ok(())
+        } else {
+            projector.apply(&mut tx, &decoded).await
         };
         // The lock serialises everyone who moves this checkpoint, so it is
         // still where it was when the lock was granted. If another runner or
