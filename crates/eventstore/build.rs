@@ -1,5 +1,5 @@
-// `sqlx::migrate!` embeds schema/migrations at compile time: rebuild when a
-// migration is added or changed.
+// `sqlx::migrate!` embeds ./migrations at compile time: rebuild when one
+// is added or changed.
 fn main() {
-    println!("cargo:rerun-if-changed=../../schema/migrations");
+    println!("cargo:rerun-if-changed=migrations");
 }

@@ -26,8 +26,10 @@
 //! - [`payment`]: billing for one booking (`payment-…`): capture, refunds,
 //!   invoices; card helpers.
 //! - [`pricing`]: fares per passenger and the cancellation refund policy.
-//! - [`testing`]: a given/when/then harness for aggregates, public so other
-//!   crates' tests can use it too.
+//! - [`fulfilment`]: the booking -> payment -> ticket process's decisions:
+//!   what to do next, and each step over the booking and its seats.
+//! - [`testing`] (feature `testing`): a given/when/then harness for
+//!   aggregates, for this and other crates' tests.
 //!
 //! # Personal data
 //!
@@ -40,9 +42,11 @@
 pub mod booking;
 pub mod event;
 pub mod flight;
+pub mod fulfilment;
 pub mod payment;
 pub mod pricing;
 pub mod seats;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod user;
 pub mod values;

@@ -35,6 +35,38 @@ impl PaymentStatus {
     }
 }
 
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 5] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Captured,
+        PaymentStatus::Declined,
+        PaymentStatus::Refunded,
+        PaymentStatus::PartiallyRefunded,
+    ];
+}
+
+/// A name that is no payment status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown payment status {0:?}")]
+pub struct UnknownPaymentStatus(pub String);
+
+impl std::str::FromStr for PaymentStatus {
+    type Err = UnknownPaymentStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownPaymentStatus(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for PaymentStatus {
+    type Error = UnknownPaymentStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 impl std::fmt::Display for PaymentStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -31,6 +31,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use application::{Services, Settings};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -50,7 +51,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
-use write_api::{ApiError, AppState, WriteConfig};
+use write_api::{ApiError, AppState};
 
 /// `/health/ready` answers 503 when the database takes longer than this.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -202,7 +203,7 @@ impl AppConfig {
         }
     }
 
-    fn write_config(&self) -> WriteConfig {
+    fn settings(&self) -> Settings {
         let secret = match &self.jwt_secret {
             Some(s) if !s.expose().is_empty() => {
                 if s.expose().len() < 32 {
@@ -218,9 +219,9 @@ impl AppConfig {
                 rand::random::<[u8; 32]>().to_vec()
             }
         };
-        let mut config = WriteConfig::with_secret(secret);
-        config.hold_ttl = Duration::from_secs(self.hold_ttl_secs);
-        config
+        let mut settings = Settings::with_secret(secret);
+        settings.hold_ttl = Duration::from_secs(self.hold_ttl_secs);
+        settings
     }
 
     fn saga_config(&self) -> sagas::SagaConfig {
@@ -257,7 +258,7 @@ impl Application {
             .connect_with(options.clone())
             .await
             .context("connecting to PostgreSQL")?;
-        PgEventStore::migrate(&pool)
+        crate::migrations::run(&pool)
             .await
             .context("applying the migrations")?;
         // The projectors' own connections (one each, and a spare): in the
@@ -278,27 +279,29 @@ impl Application {
             gateway::SimulatedGateway::new(pool.clone())
                 .with_latency(Duration::from_millis(config.gateway_latency_ms)),
         );
-        let state = AppState::with_gateway(
+        let services = Services::with_gateway(
             store.clone(),
             pool.clone(),
-            config.write_config(),
+            config.settings(),
             gateway.clone(),
         );
         // The sagas share the API's command path, so a flight's lane (and
         // its cached seat map) is one per process.
         let sagas = sagas::Sagas::new(
             pool.clone(),
-            state.commands.clone(),
+            services.commands.clone(),
             gateway,
             Arc::new(sagas::tickets::SimulatedIssuer::new(pool.clone())),
             config.saga_config(),
         );
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
-            let user_id = write_api::http::auth::ensure_admin(&state, email, password.expose())
+            let user_id = services
+                .ensure_admin(email, password.expose())
                 .await
                 .with_context(|| format!("bootstrapping the admin {email}"))?;
             tracing::info!(%user_id, "bootstrap admin in place");
         }
+        let state = AppState::new(services, Arc::new(sagas::Admin::new(pool.clone())));
 
         let listener = TcpListener::bind(config.addr)
             .await
@@ -443,20 +446,21 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The REST API's OpenAPI document: the write side's commands and the
-/// sagas' admin command.
+/// The REST API's OpenAPI document.
 pub fn openapi_json() -> String {
-    let mut doc = write_api::openapi::document();
-    doc.merge(<sagas::admin::AdminDoc as utoipa::OpenApi>::openapi());
-    doc.to_pretty_json()
-        .expect("the OpenAPI document serialises")
+    write_api::openapi::json()
 }
 
 /// Every route of the process, with the edge middleware around them.
 pub fn router(state: AppState, pool: PgPool) -> Router {
     let read = read_api::ReadState::new(pool.clone(), state.tokens.clone());
+    router_with(state, read, pool)
+}
+
+/// Every route, with the read side's own settings.
+pub fn router_with(state: AppState, read: read_api::ReadState, pool: PgPool) -> Router {
     let routes = Router::new()
-        .merge(write_api::router_with(state, sagas::admin::router()))
+        .merge(write_api::router(state))
         .merge(read_api::router(read))
         .merge(ops_router(pool));
     with_edge(routes)

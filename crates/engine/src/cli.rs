@@ -1,11 +1,10 @@
-//! The command line: `booking serve | migrate | bench ...`.
+//! The command line: `booking serve | migrate | projections ...`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::AppConfig;
-use crate::bench;
 
 /// An event-sourced flight booking engine.
 ///
@@ -50,9 +49,6 @@ pub enum Command {
     /// Read-model maintenance.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
-    /// Measure the engine on this machine (figures for the README).
-    #[command(subcommand)]
-    Bench(BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,21 +61,4 @@ pub enum ProjectionsCommand {
     },
     /// Each projection's position and lag.
     Status,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Event store appends and catch-up reads against plain PostgreSQL.
-    Store(bench::store::StoreBench),
-    /// Booking creations end to end over HTTP: spread over many flights,
-    /// and all on one hot flight.
-    Http(bench::http::HttpBench),
-    /// The read side: projection rebuild rate over a log of a million
-    /// domain events, `searchFlights` latency over HTTP with 10,000 flights,
-    /// and projection lag while bookings are written.
-    Read(bench::read::ReadBench),
-    /// Fulfilment by the sagas: bookings created and paid over HTTP, then
-    /// ticketed; bookings TICKETED per second and payment-to-TICKETED
-    /// latency, read from the log.
-    Saga(bench::saga::SagaBench),
 }

@@ -7,13 +7,14 @@
 //! - [`cli`]: the commands and their flags (`booking --help`).
 //! - [`database`]: which PostgreSQL to use: `DATABASE_URL`, or an embedded one.
 //! - [`embedded_pg`]: runs a private PostgreSQL from the machine's installation.
+//! - [`migrations`]: every crate's migrations, in one list.
 //! - [`ops`]: one-shot operator commands (`migrate`, `projections ...`).
-//! - [`ops`]: one-shot operator commands (`migrate`, `projections ...`).
-//! - [`bench`]: `booking bench`, the benchmarks behind the README's figures.
+//!
+//! The benchmarks are the `bench` crate's `booking-bench` binary.
 
 pub mod app;
-pub mod bench;
 pub mod cli;
 pub mod database;
 pub mod embedded_pg;
+pub mod migrations;
 pub mod ops;

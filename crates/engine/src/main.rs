@@ -1,6 +1,6 @@
 use clap::Parser;
 use engine::app::{shutdown_signal, Application};
-use engine::cli::{BenchCommand, Cli, Command, ProjectionsCommand};
+use engine::cli::{Cli, Command, ProjectionsCommand};
 use engine::database::Database;
 use engine::ops;
 
@@ -41,17 +41,5 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
             ops::rebuild(database_url, &name).await
         }
         Command::Projections(ProjectionsCommand::Status) => ops::status(database_url).await,
-        Command::Bench(BenchCommand::Store(args)) => {
-            engine::bench::store::run(database_url, args).await
-        }
-        Command::Bench(BenchCommand::Http(args)) => {
-            engine::bench::http::run(database_url, args).await
-        }
-        Command::Bench(BenchCommand::Read(args)) => {
-            engine::bench::read::run(database_url, args).await
-        }
-        Command::Bench(BenchCommand::Saga(args)) => {
-            engine::bench::saga::run(database_url, args).await
-        }
     }
 }

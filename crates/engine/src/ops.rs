@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     let pool = PgPool::connect(database_url).await?;
-    PgEventStore::migrate(&pool).await?;
+    crate::migrations::run(&pool).await?;
     tracing::info!("migrations applied");
     Ok(())
 }
@@ -16,7 +16,7 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 /// tables while the current ones keep serving, then swaps them in.
 pub async fn rebuild(database_url: &str, name: &str) -> anyhow::Result<()> {
     let pool = PgPool::connect(database_url).await?;
-    PgEventStore::migrate(&pool).await?;
+    crate::migrations::run(&pool).await?;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
     let runner = projections::Runner::new(pool.clone(), store, Sealer::postgres(pool));
     let report = projections::rebuild::rebuild_by_name(&runner, name).await?;

@@ -1439,7 +1439,7 @@ async fn settle(pool: &PgPool, store: &PgEventStore, sealer: &Sealer, flights: &
 
 // ------------------------------------------------------------------ the test
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn kill_9_at_random_moments_loses_and_doubles_nothing(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -1643,7 +1643,7 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
 /// still caches them as held; the customer's cancellation is then decided
 /// on that stale seat map. The same happens in one process when a killed
 /// engine's last append commits after the new engine loaded the flight.
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn a_cancelled_booking_returns_its_seats_when_roles_run_apart(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -1733,7 +1733,7 @@ async fn a_cancelled_booking_returns_its_seats_when_roles_run_apart(
 /// by a row lock, so it commits only after the new engine has loaded the
 /// flight. PostgreSQL finishes a statement whose client died, so in the
 /// crash test this happens whenever such an append is slow to commit.
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn a_late_commit_from_a_killed_engine_does_not_strand_seats(
     _: PgPoolOptions,
     options: PgConnectOptions,

@@ -100,7 +100,7 @@ async fn problem(r: reqwest::Response, status: StatusCode, code: &str) -> Value 
     body
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn health_answers(_: PgPoolOptions, options: PgConnectOptions) {
     let app = TestApp::spawn(options).await;
 
@@ -115,7 +115,7 @@ async fn health_answers(_: PgPoolOptions, options: PgConnectOptions) {
     app.stop().await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOptions) {
     let app = TestApp::spawn(options).await;
     assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
@@ -191,7 +191,7 @@ async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOpt
     app.stop().await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn serves_the_openapi_document(_: PgPoolOptions, options: PgConnectOptions) {
     let app = TestApp::spawn(options).await;
 
@@ -211,7 +211,7 @@ async fn serves_the_openapi_document(_: PgPoolOptions, options: PgConnectOptions
     app.stop().await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn unknown_routes_and_methods_are_problems(_: PgPoolOptions, options: PgConnectOptions) {
     let app = TestApp::spawn(options).await;
 
@@ -241,7 +241,7 @@ async fn unknown_routes_and_methods_are_problems(_: PgPoolOptions, options: PgCo
     app.stop().await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn responses_carry_the_request_id(_: PgPoolOptions, options: PgConnectOptions) {
     let app = TestApp::spawn(options).await;
 
@@ -264,7 +264,7 @@ async fn responses_carry_the_request_id(_: PgPoolOptions, options: PgConnectOpti
     app.stop().await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn the_bootstrap_admin_can_log_in(_: PgPoolOptions, options: PgConnectOptions) {
     let app = TestApp::spawn(options.clone()).await;
 
@@ -294,7 +294,7 @@ async fn the_bootstrap_admin_can_log_in(_: PgPoolOptions, options: PgConnectOpti
     again.stop().await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn readiness_fails_without_the_database(_: PgPoolOptions, options: PgConnectOptions) {
     let app = TestApp::spawn(options.clone()).await;
     // Refuse new connections to this database and cut the open ones, from
@@ -352,7 +352,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn the_binary_serves_and_stops_on_sigterm(_: PgPoolOptions, options: PgConnectOptions) {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
@@ -409,7 +409,7 @@ async fn the_binary_serves_and_stops_on_sigterm(_: PgPoolOptions, options: PgCon
 /// Roles split across processes: an API process and a projections process
 /// on one database. A booking made through the API becomes readable over
 /// GraphQL only because the other process projected it.
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn api_and_projections_run_as_separate_roles(_: PgPoolOptions, options: PgConnectOptions) {
     use engine::app::Role;
     let api = TestApp::spawn_as(options.clone(), Role::Api).await;
@@ -485,7 +485,7 @@ async fn api_and_projections_run_as_separate_roles(_: PgPoolOptions, options: Pg
     api.stop().await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn payments_are_fulfilled_by_a_separate_sagas_process(
     _: PgPoolOptions,
     options: PgConnectOptions,

@@ -5,15 +5,16 @@
 //! # Layout
 //! - [`model`]: stream ids, expected versions, positions, events, metadata.
 //! - [`store`]: the [`EventStore`] trait every backend implements.
-//! - [`postgres`]: the default backend (sqlx), and the engine's migrations.
+//! - [`postgres`]: the default backend (sqlx), and its migrations.
 //! - [`memory`]: an in-memory backend for domain and unit tests.
 //! - [`subscription`]: catch-up-then-live reading of the global log.
 //! - [`sealing`]: encryption of personal data with a key per person
 //!   (crypto-shredding).
 //! - [`hash`] and [`verify`]: the tamper-evident hash chain and its checker.
-//! - [`conformance`]: the behaviour every backend must show, run by each
-//!   backend's tests.
+//! - [`conformance`] (feature `testing`): the behaviour every backend must
+//!   show, run by each backend's tests.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod error;
 pub mod hash;

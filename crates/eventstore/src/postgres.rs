@@ -28,9 +28,9 @@ use crate::model::{
 use crate::store::EventStore;
 use crate::verify::ChainVerifier;
 
-/// Every migration of the engine (event store and read models), applied by
-/// `booking migrate` and at start-up.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../schema/migrations");
+/// The event store's own tables (`es_*`). The engine applies them with
+/// every other crate's, in version order.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The LISTEN/NOTIFY channel that wakes readers in other processes.
 const CHANNEL: &str = "es_appended";

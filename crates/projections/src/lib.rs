@@ -1,6 +1,7 @@
 //! Projectors: the read side of the CQRS split. Each projector follows the
 //! global event log from its checkpoint and writes PostgreSQL read models
-//! (`rm_*` tables, `schema/migrations/0004_read_models.sql`).
+//! (`rm_*` tables, `migrations/0004_read_models.sql`), described once for
+//! writers and readers in [`model`].
 //!
 //! # Guarantees
 //!
@@ -38,13 +39,17 @@
 //!   [`wait_for`].
 //! - [`rebuild`](mod@rebuild): shadow tables and the swap.
 //! - [`flights`], [`bookings`], [`billing`], [`analytics`]: the projectors.
+//! - [`model`]: the read models' contract: rows, statuses, shared
+//!   predicates, the queries the read side runs.
 //! - [`sql`]: small helpers shared by the projectors.
+//! - [`MIGRATOR`]: the read models' tables and the checkpoints.
 
 pub mod analytics;
 pub mod billing;
 pub mod bookings;
 pub mod event;
 pub mod flights;
+pub mod model;
 pub mod projector;
 pub mod rebuild;
 pub mod runner;
@@ -56,6 +61,10 @@ pub use rebuild::{rebuild, RebuildReport};
 pub use runner::{export_lag, status, wait_for, ProjectionStatus, Runner, RunnerOptions};
 
 use eventstore::{Position, StoreError};
+use sqlx::migrate::Migrator;
+
+/// The read models' tables (`rm_*`) and `projection_checkpoints`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// What can go wrong on the read side.
 #[derive(Debug, thiserror::Error)]

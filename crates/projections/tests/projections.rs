@@ -413,7 +413,7 @@ impl World {
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn seat_map_and_counts_follow_holds_expiries_and_sales(pool: PgPool) {
     let w = World::new(pool);
     let now = Utc::now();
@@ -474,7 +474,7 @@ async fn seat_map_and_counts_follow_holds_expiries_and_sales(pool: PgPool) {
     assert_eq!(total, 13);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn bookings_payments_invoices_and_analytics(pool: PgPool) {
     let w = World::new(pool);
     let flight = w.history().await;
@@ -580,7 +580,7 @@ async fn bookings_payments_invoices_and_analytics(pool: PgPool) {
     assert_eq!((sold, total), (2, 13), "load factor 2/13");
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn an_erased_customer_has_no_names_in_the_read_model(pool: PgPool) {
     let w = World::new(pool);
     let now = Utc::now();
@@ -673,7 +673,7 @@ impl Projector for Crashing {
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_projector_that_crashes_mid_batch_resumes_and_equals_a_rebuild(pool: PgPool) {
     let w = World::new(pool);
     w.history().await;
@@ -699,7 +699,7 @@ async fn a_projector_that_crashes_mid_batch_resumes_and_equals_a_rebuild(pool: P
     assert_eq!(w.snapshot().await, resumed);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_rebuild_equals_the_incremental_model_and_the_runner_carries_on(pool: PgPool) {
     let w = World::new(pool);
     w.history().await;
@@ -782,7 +782,7 @@ async fn a_rebuild_equals_the_incremental_model_and_the_runner_carries_on(pool: 
 /// analytics sums would count twice, and a seat or booking row would
 /// carry a stale state, if a batch were applied from a checkpoint another
 /// runner had already moved.
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn two_runners_of_one_projector_never_apply_a_batch_twice(pool: PgPool) {
     let w = World::new(pool);
     for _ in 0..3 {
@@ -838,7 +838,7 @@ async fn two_runners_of_one_projector_never_apply_a_batch_twice(pool: PgPool) {
     assert_eq!(w.snapshot().await, raced);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn wait_for_returns_once_caught_up_and_times_out_otherwise(pool: PgPool) {
     let w = World::new(pool);
     let flight = w.flight(Utc::now()).await;

@@ -1,14 +1,12 @@
-//! Who is asking. The same Bearer JWT as the write side
-//! ([`write_api::auth::tokens::TokenKeys`]): no token is an anonymous
-//! [`Viewer`], a bad or expired one is refused with `UNAUTHORIZED` before
-//! anything runs.
+//! Who is asking. The same Bearer JWT as the REST API ([`auth::TokenKeys`]):
+//! no token is an anonymous [`Viewer`], a bad or expired one is refused with
+//! `UNAUTHORIZED` before anything runs.
 
+use ::auth::{Caller, TokenKeys};
 use async_graphql::Context;
 use axum::http::HeaderMap;
 use domain::values::Role;
 use uuid::Uuid;
-use write_api::auth::tokens::TokenKeys;
-use write_api::auth::Caller;
 
 use crate::error::{error, Code};
 
@@ -83,11 +81,7 @@ pub fn viewer_from_headers(tokens: &TokenKeys, headers: &HeaderMap) -> Result<Vi
 /// `connection_init`).
 pub fn viewer_from_authorization(tokens: &TokenKeys, value: &str) -> Result<Viewer, String> {
     let value = value.trim();
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .unwrap_or(value)
-        .trim();
+    let token = ::auth::bearer_token(value).unwrap_or(value);
     if token.is_empty() {
         return Err("expected `Authorization: Bearer <token>`".into());
     }

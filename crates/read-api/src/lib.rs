@@ -1,12 +1,12 @@
 //! read-api: the query side of the CQRS split, GraphQL (async-graphql) over
-//! the read models the projectors write (`rm_*` tables,
-//! `schema/migrations/0004_read_models.sql`). The schema is the one of
-//! `CONTRACT.md`; its SDL is kept in `schema/schema.graphql` (a test fails
+//! the read models the projectors write, read through their contract
+//! ([`projections::model`]). The schema is the one of the API contract
+//! (`docs/api.md`); its SDL is kept in `schema/schema.graphql` (a test fails
 //! when they differ; `UPDATE_SCHEMA=1` rewrites it).
 //!
-//! - Callers are identified by the write side's JWT
-//!   ([`write_api::auth::tokens::TokenKeys`]); no token is anonymous, who may
-//!   search flights and read seat maps. Role rules are in [`query`].
+//! - Callers are identified by the access token ([`auth::TokenKeys`]); no
+//!   token is anonymous, who may search flights and read seat maps. Role
+//!   rules are in [`query`].
 //! - Errors carry `extensions.code` ([`error::Code`]).
 //! - Read-your-writes: `X-Read-After: <position>` waits for every projector
 //!   ([`projections::wait_for`]) before the query runs ([`http`]).
@@ -34,12 +34,12 @@ pub mod types;
 
 use std::time::Duration;
 
+use ::auth::TokenKeys;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptyMutation, Schema};
 use axum::routing::get;
 use axum::Router;
 use sqlx::PgPool;
-use write_api::auth::tokens::TokenKeys;
 
 pub use auth::Viewer;
 pub use query::Query;

@@ -12,10 +12,11 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::types::{
-    id, BookingRow, Cabin, CabinAvailability, FlightRow, Money, Passenger, Payment, PaymentRow,
-    BOOKING_COLUMNS, FLIGHT_COLUMNS, PAYMENT_COLUMNS,
-};
+use projections::model::billing::{PaymentRow, PAYMENT_COLUMNS};
+use projections::model::bookings::{BookingRow, BOOKING_COLUMNS};
+use projections::model::flights::{self, FlightRow, FLIGHT_COLUMNS};
+
+use crate::types::{id, Cabin, CabinAvailability, Money, Passenger, Payment};
 
 pub struct PgLoader {
     pub pool: PgPool,
@@ -100,31 +101,14 @@ impl Loader<CabinsKey> for PgLoader {
     ) -> Result<HashMap<CabinsKey, Vec<CabinAvailability>>, LoadError> {
         // A hold past its expiry is available even before its HoldExpired
         // event is projected, as in the seat map.
-        let rows: Vec<(Uuid, String, Decimal, String, i32, i32)> = sqlx::query_as(
-            "SELECT fc.flight_id, fc.cabin, fc.fare, fc.currency, fc.total_seats, \
-                    fc.available_seats + COALESCE(l.lapsed, 0) \
-             FROM rm_flight_cabins fc \
-             LEFT JOIN (SELECT flight_id, cabin, count(*)::int AS lapsed FROM rm_seats \
-                        WHERE flight_id = ANY($1) AND status = 'HELD' AND hold_expires_at <= now() \
-                        GROUP BY flight_id, cabin) l \
-               ON l.flight_id = fc.flight_id AND l.cabin = fc.cabin \
-             WHERE fc.flight_id = ANY($1)",
-        )
-        .bind(ids(keys, |k| k.0))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(load_error)?;
+        let rows = flights::cabins_of(&self.pool, &ids(keys, |k| k.0))
+            .await
+            .map_err(load_error)?;
         let mut out: HashMap<CabinsKey, Vec<CabinAvailability>> = HashMap::new();
-        for (flight, cabin, fare, currency, total, available) in rows {
-            let cabin = Cabin::from_db(&cabin).map_err(|e| load_error(e.message))?;
-            out.entry(CabinsKey(flight))
+        for row in rows {
+            out.entry(CabinsKey(row.flight_id))
                 .or_default()
-                .push(CabinAvailability {
-                    cabin,
-                    fare: Money::new(fare, &currency),
-                    available_seats: available,
-                    total_seats: total,
-                });
+                .push(row.into());
         }
         for cabins in out.values_mut() {
             cabins.sort_by_key(|c| c.cabin as u8);
@@ -169,7 +153,8 @@ impl Loader<PassengersKey> for PgLoader {
         .map_err(load_error)?;
         let mut out: HashMap<PassengersKey, Vec<Passenger>> = HashMap::new();
         for (booking, passenger, seat, cabin, fare, first, last, ticket, currency) in rows {
-            let cabin = Cabin::from_db(&cabin).map_err(|e| load_error(e.message))?;
+            let cabin: domain::values::Cabin = cabin.parse().map_err(load_error)?;
+            let cabin = Cabin::from(cabin);
             out.entry(PassengersKey(booking))
                 .or_default()
                 .push(Passenger {
@@ -202,13 +187,9 @@ impl Loader<PaymentKey> for PgLoader {
         .fetch_all(&self.pool)
         .await
         .map_err(load_error)?;
-        rows.into_iter()
-            .map(|r| {
-                let key = PaymentKey(r.payment_id);
-                Payment::try_from(r)
-                    .map(|p| (key, p))
-                    .map_err(|e| load_error(e.message))
-            })
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| (PaymentKey(r.payment_id), Payment::from(r)))
+            .collect())
     }
 }

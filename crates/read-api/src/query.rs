@@ -22,11 +22,15 @@ use crate::analytics::Analytics;
 use crate::auth::{sees_everything, Viewer};
 use crate::cursor::{self, page_cost, page_size};
 use crate::error::{bad_request, OrInternal};
+use projections::model::billing::{PaymentRow, PAYMENT_COLUMNS};
+use projections::model::bookings::{booking_by, BookingRow, BOOKING_COLUMNS};
+use projections::model::flights::{
+    lapsed_in_cabin, FlightRow, FLIGHT_CABINS_LATERAL, FLIGHT_CABIN_ARRAYS, FLIGHT_COLUMNS,
+};
+
 use crate::types::{
-    booking_by, parse_id, pool, Booking, BookingRow, BookingStatus, Cabin, Date, Flight, FlightRow,
-    Invoice, InvoiceLine, Money, Payment, PaymentRow, PaymentStatus, ProjectionStatus, Saga,
-    SagaRow, SagaStatus, BOOKING_COLUMNS, FLIGHT_CABINS_LATERAL, FLIGHT_CABIN_ARRAYS,
-    FLIGHT_COLUMNS, PAYMENT_COLUMNS, SAGA_COLUMNS,
+    parse_id, pool, Booking, BookingStatus, Cabin, Date, Flight, Invoice, InvoiceLine, Money,
+    Payment, PaymentStatus, ProjectionStatus, Saga, SagaRow, SagaStatus, SAGA_COLUMNS,
 };
 
 pub struct Query;
@@ -103,22 +107,21 @@ impl Query {
                      AND NOT f.cancelled \
                      AND ($4::text IS NULL OR fc.cabin = $4) \
                      AND ($6::numeric IS NULL OR fc.fare <= $6) \
-                     AND (fc.available_seats >= $5 OR fc.available_seats + ( \
-                          SELECT count(*) FROM rm_seats s \
-                          WHERE s.flight_id = fc.flight_id AND s.cabin = fc.cabin \
-                            AND s.status = 'HELD' AND s.hold_expires_at <= now()) >= $5) \
+                     AND (fc.available_seats >= $5 OR fc.available_seats + {lapsed} >= $5) \
                    GROUP BY fc.flight_id) c \
              JOIN rm_flights f ON f.flight_id = c.flight_id \
-             {FLIGHT_CABINS_LATERAL} \
+             {lateral} \
              WHERE $7::numeric IS NULL \
                 OR (c.price, f.departs_at, f.flight_id) > ($7::numeric, $8::timestamptz, $9::uuid) \
              ORDER BY c.price, f.departs_at, f.flight_id \
-             LIMIT $10"
+             LIMIT $10",
+            lapsed = lapsed_in_cabin("fc"),
+            lateral = *FLIGHT_CABINS_LATERAL,
         ))
         .bind(&origin)
         .bind(&destination)
         .bind(date.0)
-        .bind(cabin.map(Cabin::as_db))
+        .bind(cabin.map(|c| domain::values::Cabin::from(c).as_str()))
         .bind(passengers)
         .bind(max_price)
         .bind(after.map(|k| k.0))
@@ -147,7 +150,8 @@ impl Query {
         let id = parse_id(&id, "id")?;
         let row: Option<FlightRow> = sqlx::query_as(&format!(
             "SELECT {FLIGHT_COLUMNS}, {FLIGHT_CABIN_ARRAYS} FROM rm_flights f \
-             {FLIGHT_CABINS_LATERAL} WHERE f.flight_id = $1"
+             {lateral} WHERE f.flight_id = $1",
+            lateral = *FLIGHT_CABINS_LATERAL
         ))
         .bind(id)
         .fetch_optional(pool(ctx))
@@ -241,7 +245,7 @@ impl Query {
         .bind(only_customer)
         .bind(from)
         .bind(to)
-        .bind(status.map(PaymentStatus::as_db))
+        .bind(status.map(|s| domain::payment::PaymentStatus::from(s).as_str()))
         .bind(after.map(|k| k.0))
         .bind(after.map(|k| k.1))
         .bind(limit + 1)
@@ -252,7 +256,7 @@ impl Query {
             rows,
             limit,
             |r| cursor::encode("payments", &(r.requested_at, r.payment_id)),
-            Payment::try_from,
+            |r| Ok(Payment::from(r)),
             after.is_some(),
         )
     }
@@ -344,7 +348,8 @@ impl Query {
         let mut q =
             QueryBuilder::<Postgres>::new(format!("SELECT {SAGA_COLUMNS} FROM sagas s WHERE true"));
         if let Some(status) = status {
-            q.push(" AND s.status = ").push_bind(status.as_db());
+            q.push(" AND s.status = ")
+                .push_bind(domain::fulfilment::SagaStatus::from(status).as_str());
         }
         if let Some((at, saga)) = after {
             q.push(" AND (s.created_at, s.saga_id) < (")
@@ -407,7 +412,7 @@ async fn list_bookings(
     ))
     .bind(customer)
     .bind(flight)
-    .bind(status.map(BookingStatus::as_db))
+    .bind(status.map(|s| domain::booking::BookingStatus::from(s).as_str()))
     .bind(after.map(|k| k.0))
     .bind(after.map(|k| k.1))
     .bind(limit + 1)

@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::error::{error, internal, Code, OrInternal};
-use crate::types::{
-    booking_by, id, parse_id, pool, seat_map, Booking, BookingRow, SeatChange, SeatState,
-    SeatStatus,
-};
+use projections::model::bookings::{booking_by, BookingRow};
+use projections::model::flights::next_lapse;
+
+use crate::types::{id, parse_id, pool, seat_map, Booking, SeatChange, SeatState, SeatStatus};
 use crate::ReadSettings;
 
 pub struct Subscription;
@@ -65,7 +65,11 @@ impl Subscription {
 }
 
 /// What a booking looked like when last pushed.
-type Fingerprint = (DateTime<Utc>, String, Option<DateTime<Utc>>);
+type Fingerprint = (
+    DateTime<Utc>,
+    domain::booking::BookingStatus,
+    Option<DateTime<Utc>>,
+);
 
 /// What a seat map looked like when last pushed.
 struct SeatsSeen {
@@ -122,7 +126,7 @@ async fn booking_step(
         }
         Err(e) => return (last, Some(Err(internal(e)))),
     };
-    let now = (row.updated_at, row.status.clone(), payment_at);
+    let now = (row.updated_at, row.status, payment_at);
     if last.as_ref() == Some(&now) {
         return (last, None);
     }
@@ -217,14 +221,4 @@ async fn flight_version(
         .bind(flight)
         .fetch_optional(pool)
         .await
-}
-
-async fn next_lapse(pool: &PgPool, flight: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT min(hold_expires_at) FROM rm_seats \
-         WHERE flight_id = $1 AND status = 'HELD' AND hold_expires_at > now()",
-    )
-    .bind(flight)
-    .fetch_one(pool)
-    .await
 }

@@ -1,17 +1,16 @@
 //! The GraphQL API over HTTP, against a real PostgreSQL: read models built
 //! by driving the write API and catching the projectors up.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{error_code, spawn};
 use domain::values::Role;
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use test_support::graphql::error_code;
+use test_support::spawn;
 
 const SEARCH: &str = "query($o: String!, $d: String!, $date: Date!, $cabin: Cabin, $n: Int, $max: Decimal, $first: Int, $after: String) {
   searchFlights(origin: $o, destination: $d, date: $date, cabin: $cabin, passengers: $n, maxPrice: $max, first: $first, after: $after) {
@@ -36,7 +35,7 @@ fn ids_of(page: &Value) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
@@ -47,13 +46,13 @@ async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
         let at = format!("{day}T{:02}:00:00Z", 6 + i);
         let fare = format!("{}.00", 440 - i * 10);
         matching.push(
-            app.flight(&admin, "LHR", "JFK", &at, &fare, "1800.00", 12)
+            app.flight_on(&admin, "LHR", "JFK", &at, &fare, "1800.00", 12)
                 .await,
         );
     }
     // Same fare as another: ties go to the earlier departure.
     let tie = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -64,7 +63,7 @@ async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
         )
         .await;
     // Not matching: another day, another route, cancelled.
-    app.flight(
+    app.flight_on(
         &admin,
         "LHR",
         "JFK",
@@ -74,7 +73,7 @@ async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
         12,
     )
     .await;
-    app.flight(
+    app.flight_on(
         &admin,
         "LHR",
         "CDG",
@@ -85,7 +84,7 @@ async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
     )
     .await;
     let cancelled = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -105,7 +104,7 @@ async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     // A small flight: economy has 2 seats (row 10 only).
     let small = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -182,12 +181,12 @@ async fn search_flights_filters_ranks_and_pages_without_gaps(pool: PgPool) {
         .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_flight_shows_its_seat_map_and_a_lapsed_hold_reads_available(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -198,7 +197,7 @@ async fn a_flight_shows_its_seat_map_and_a_lapsed_hold_reads_available(pool: PgP
         )
         .await;
     let (_, customer) = app.customer().await;
-    app.book(&customer, flight, &["10A", "11B"]).await;
+    app.booked(&customer, flight, &["10A", "11B"]).await;
     app.catch_up().await;
 
     let q = "query($id: ID!) { flight(id: $id) { id cancelled availableSeats
@@ -258,12 +257,12 @@ async fn a_flight_shows_its_seat_map_and_a_lapsed_hold_reads_available(pool: PgP
         .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_booking_is_read_by_its_owner_and_staff_only(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -275,7 +274,7 @@ async fn a_booking_is_read_by_its_owner_and_staff_only(pool: PgPool) {
         .await;
     let (owner_id, owner) = app.customer().await;
     let (_, other) = app.customer().await;
-    let made = app.book(&owner, flight, &["10A", "1C"]).await;
+    let made = app.booked(&owner, flight, &["10A", "1C"]).await;
     let booking = made["booking_id"].as_str().unwrap();
     let pnr = made["pnr"].as_str().unwrap();
     app.catch_up().await;
@@ -329,12 +328,12 @@ async fn a_booking_is_read_by_its_owner_and_staff_only(pool: PgPool) {
     assert_eq!(error_code(&body).as_deref(), Some("UNAUTHORIZED"));
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn booking_lists_page_and_follow_the_role_rules(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -349,13 +348,13 @@ async fn booking_lists_page_and_follow_the_role_rules(pool: PgPool) {
     let mut made = Vec::new();
     for seat in ["10A", "10B", "11A"] {
         made.push(
-            app.book(&ada, flight, &[seat]).await["booking_id"]
+            app.booked(&ada, flight, &[seat]).await["booking_id"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
         );
     }
-    let bobs = app.book(&bob, flight, &["12A"]).await["booking_id"]
+    let bobs = app.booked(&bob, flight, &["12A"]).await["booking_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -396,12 +395,12 @@ async fn booking_lists_page_and_follow_the_role_rules(pool: PgPool) {
     app.gql_err(Some(&ada), all, json!({}), "FORBIDDEN").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn analytics_is_for_analysts_and_admins(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -412,7 +411,7 @@ async fn analytics_is_for_analysts_and_admins(pool: PgPool) {
         )
         .await;
     let (_, customer) = app.customer().await;
-    app.book(&customer, flight, &["10A"]).await;
+    app.booked(&customer, flight, &["10A"]).await;
     app.catch_up().await;
     let q = "{ analytics { revenueByDay { day net { amount } } revenueByMonth { month }
                topRoutes { origin destination net { amount } } airlines { airline }
@@ -458,12 +457,12 @@ async fn analytics_is_for_analysts_and_admins(pool: PgPool) {
         .all(|p| p["lag"] == 0));
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn payments_and_invoices_are_the_customers_own(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -475,7 +474,7 @@ async fn payments_and_invoices_are_the_customers_own(pool: PgPool) {
         .await;
     let (_, ada) = app.customer().await;
     let (_, bob) = app.customer().await;
-    let booking: uuid::Uuid = app.book(&ada, flight, &["10A"]).await["booking_id"]
+    let booking: uuid::Uuid = app.booked(&ada, flight, &["10A"]).await["booking_id"]
         .as_str()
         .unwrap()
         .parse()
@@ -541,12 +540,12 @@ async fn payments_and_invoices_are_the_customers_own(pool: PgPool) {
     app.gql_err(Some(&bob), inv, json!({}), "FORBIDDEN").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn x_read_after_reads_a_booking_straight_after_it_is_made(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -567,7 +566,7 @@ async fn x_read_after_reads_a_booking_straight_after_it_is_made(pool: PgPool) {
             .await
     });
     let (_, customer) = app.customer().await;
-    let made = app.book(&customer, flight, &["10A"]).await;
+    let made = app.booked(&customer, flight, &["10A"]).await;
     let position = made["position"].as_str().unwrap();
     let (status, body) = app
         .gql_with(
@@ -607,7 +606,7 @@ async fn x_read_after_reads_a_booking_straight_after_it_is_made(pool: PgPool) {
     running.await.unwrap().unwrap();
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn deep_or_costly_queries_are_refused_and_introspection_works(pool: PgPool) {
     let app = spawn(pool).await;
     let deep = "{ a { b { c { d { e { f { g { h { i { j { k { l } } } } } } } } } } } }";
@@ -650,12 +649,12 @@ async fn deep_or_costly_queries_are_refused_and_introspection_works(pool: PgPool
         .contains("graphiql"));
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn booking_updated_pushes_the_booking_then_its_changes(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -666,12 +665,12 @@ async fn booking_updated_pushes_the_booking_then_its_changes(pool: PgPool) {
         )
         .await;
     let (owner_id, owner) = app.customer().await;
-    let made = app.book(&owner, flight, &["10A"]).await;
+    let made = app.booked(&owner, flight, &["10A"]).await;
     let booking = made["booking_id"].as_str().unwrap().to_owned();
     app.catch_up().await;
 
     let schema = read_api::schema(&app.read);
-    let caller = write_api::auth::Caller {
+    let caller = auth::Caller {
         user_id: owner_id,
         role: Role::Customer,
     };
@@ -719,7 +718,7 @@ async fn booking_updated_pushes_the_booking_then_its_changes(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn seat_map_changed_pushes_over_graphql_transport_ws(pool: PgPool) {
     use futures::SinkExt as _;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -728,7 +727,7 @@ async fn seat_map_changed_pushes_over_graphql_transport_ws(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -777,7 +776,7 @@ async fn seat_map_changed_pushes_over_graphql_transport_ws(pool: PgPool) {
     );
 
     let (_, customer) = app.customer().await;
-    app.book(&customer, flight, &["10A"]).await;
+    app.booked(&customer, flight, &["10A"]).await;
     app.catch_up().await;
     let change = recv(&mut ws).await;
     assert_eq!(
@@ -832,7 +831,7 @@ async fn insert_saga(
 
 /// Every node id of `sagas(status)`, following `endCursor` `first` at a time.
 async fn all_saga_pages(
-    app: &common::TestApp,
+    app: &test_support::TestApp,
     token: &str,
     status: Option<&str>,
     first: i32,
@@ -859,7 +858,7 @@ async fn all_saga_pages(
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn sagas_are_listed_newest_first_and_page_without_gaps_or_duplicates(pool: PgPool) {
     let app = spawn(pool.clone()).await;
     let admin = app.admin_token().await;
@@ -926,12 +925,12 @@ async fn sagas_are_listed_newest_first_and_page_without_gaps_or_duplicates(pool:
         .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn sagas_filter_by_status_and_show_steps_deadlines_retries_and_errors(pool: PgPool) {
     let app = spawn(pool.clone()).await;
     let admin = app.admin_token().await;
     let flight = app
-        .flight(
+        .flight_on(
             &admin,
             "LHR",
             "JFK",
@@ -942,7 +941,7 @@ async fn sagas_filter_by_status_and_show_steps_deadlines_retries_and_errors(pool
         )
         .await;
     let (_, customer) = app.customer().await;
-    let made = app.book(&customer, flight, &["10A"]).await;
+    let made = app.booked(&customer, flight, &["10A"]).await;
     let booking: uuid::Uuid = made["booking_id"].as_str().unwrap().parse().unwrap();
     app.catch_up().await;
 
@@ -1060,7 +1059,7 @@ async fn sagas_filter_by_status_and_show_steps_deadlines_retries_and_errors(pool
     assert!(body["errors"].is_array(), "{body}");
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn sagas_are_for_admins_only(pool: PgPool) {
     let app = spawn(pool.clone()).await;
     let start: chrono::DateTime<chrono::Utc> = "2030-01-01T00:00:00Z".parse().unwrap();

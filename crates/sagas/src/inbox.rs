@@ -22,8 +22,8 @@ use projections::{Decoded, Event, Projector};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::fulfilment::Progress;
 use crate::store::{flight_cancellation_id, fulfilment_id};
+use domain::fulfilment::{Progress, SagaKind, SagaStatus, Step};
 
 pub struct SagaInbox {
     pub payment_timeout: Duration,
@@ -90,7 +90,7 @@ impl Projector for SagaInbox {
             sqlx::query(
                 "INSERT INTO sagas (saga_id, kind, booking_id, flight_id, status, step, \
                      compensations, hold_expires_at, next_run_at, created_at) \
-                 SELECT s, 'fulfilment', b, f, 'RUNNING', 'AWAITING_PAYMENT', $6, h, h, c \
+                 SELECT s, $7, b, f, $8, $9, $6, h, h, c \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], \
                              $5::timestamptz[]) AS t(s, b, f, h, c) \
                  ON CONFLICT (saga_id) DO NOTHING",
@@ -101,6 +101,9 @@ impl Projector for SagaInbox {
             .bind(started.iter().map(|s| s.3).collect::<Vec<_>>())
             .bind(started.iter().map(|s| s.4).collect::<Vec<_>>())
             .bind(compensations)
+            .bind(SagaKind::Fulfilment.as_str())
+            .bind(SagaStatus::Running.as_str())
+            .bind(Step::AwaitingPayment.as_str())
             .execute(&mut *conn)
             .await?;
         }
@@ -108,13 +111,16 @@ impl Projector for SagaInbox {
             sqlx::query(
                 "INSERT INTO sagas (saga_id, kind, flight_id, status, step, next_run_at, \
                      created_at) \
-                 SELECT s, 'flight_cancellation', f, 'RUNNING', 'CANCELLING_BOOKINGS', now(), c \
+                 SELECT s, $4, f, $5, $6, now(), c \
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(s, f, c) \
                  ON CONFLICT (saga_id) DO NOTHING",
             )
             .bind(cancelled_flights.iter().map(|s| s.0).collect::<Vec<_>>())
             .bind(cancelled_flights.iter().map(|s| s.1).collect::<Vec<_>>())
             .bind(cancelled_flights.iter().map(|s| s.2).collect::<Vec<_>>())
+            .bind(SagaKind::FlightCancellation.as_str())
+            .bind(SagaStatus::Running.as_str())
+            .bind(Step::CancellingBookings.as_str())
             .execute(&mut *conn)
             .await?;
         }

@@ -6,10 +6,11 @@
 //!   runner) starts a saga row per booking and per cancelled flight, and
 //!   wakes sagas on outside events. Deadlines are rows (`next_run_at`), so
 //!   they survive restarts and fire once.
-//! - [`worker`]: workers lease due rows, decide the next action with the
-//!   pure [`fulfilment::next`], run it through the write side (seat moves on
-//!   the flight's lane, with the booking transition in the same append) and
-//!   the [`gateway`] / [`tickets`] ports, and let go with the next deadline.
+//! - [`worker`]: workers lease due rows and let go with the next deadline;
+//!   [`steps`] decides each saga's next action with the pure
+//!   [`domain::fulfilment::next`] and runs it through the application's
+//!   command path (seat moves on the flight's lane, with the booking
+//!   transition in the same append) and the [`gateway`] / [`tickets`] ports.
 //!   Failures back off exponentially; after `max_attempts` the saga is
 //!   parked (status `PARKED`) until an admin retries it ([`admin`]).
 //! - Every command a step appends carries an id derived from the saga and
@@ -17,14 +18,22 @@
 //!   way, so a step run twice (a crash, a lost lease) has one effect.
 //!
 //! # Layout
-//! - [`fulfilment`]: the decisions (pure); [`store`]: the `sagas` table;
-//!   [`tickets`]: the ticket issuer port and the simulated issuer.
+//! - [`store`]: the `sagas` table; [`tickets`]: the ticket issuer port and
+//!   the simulated issuer; [`MIGRATOR`]: the `sagas` table and the
+//!   simulated payment provider's (they came in one migration).
 
 pub mod admin;
-pub mod fulfilment;
 pub mod inbox;
+pub mod steps;
 pub mod store;
 pub mod tickets;
 pub mod worker;
 
+use sqlx::migrate::Migrator;
+
+pub use admin::Admin;
 pub use worker::{SagaConfig, Sagas};
+
+/// The `sagas` table, and the simulated payment provider's tables
+/// (`gateway_sim_*`), which were introduced with it.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

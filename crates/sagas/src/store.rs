@@ -6,11 +6,12 @@
 //! log (see the event store's cursor). A worker that dies simply lets its
 //! lease run out; the next one carries on from the log's state.
 
+use application::sagas::Retry;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::fulfilment::{Progress, Registered};
+use domain::fulfilment::{Progress, Registered, SagaKind, SagaStatus, Step};
 
 /// Namespaces of the ids derived for sagas and their steps.
 const FULFILMENT: Uuid = Uuid::from_u128(0x0b5c_7e4a_61a4_4a41_9c3e_2f1a_7d10_0001);
@@ -26,52 +27,14 @@ pub fn flight_cancellation_id(flight_id: Uuid) -> Uuid {
     Uuid::new_v5(&FLIGHT_CANCELLATION, flight_id.as_bytes())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Fulfilment,
-    FlightCancellation,
-}
-
-impl Kind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::Fulfilment => "fulfilment",
-            Kind::FlightCancellation => "flight_cancellation",
-        }
-    }
-}
-
-/// Where a saga stands, as `sagas(status:)` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Running,
-    Compensating,
-    Completed,
-    Compensated,
-    /// Retries ran out; an admin can retry it.
-    Parked,
-}
-
-impl Status {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Running => "RUNNING",
-            Status::Compensating => "COMPENSATING",
-            Status::Completed => "COMPLETED",
-            Status::Compensated => "COMPENSATED",
-            Status::Parked => "PARKED",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct SagaRow {
     pub saga_id: Uuid,
-    pub kind: Kind,
+    pub kind: SagaKind,
     pub booking_id: Option<Uuid>,
     pub flight_id: Uuid,
-    pub status: String,
-    pub step: String,
+    pub status: SagaStatus,
+    pub step: Step,
     pub progress: Progress,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub next_run_at: DateTime<Utc>,
@@ -83,22 +46,26 @@ const COLUMNS: &str = "saga_id, kind, booking_id, flight_id, status, step, compe
                        charge_started, payment_deadline, hold_expires_at, next_run_at, attempts, \
                        last_error";
 
+/// A stored name read back as its enum; anything else is a decode error.
+fn named<T>(r: &sqlx::postgres::PgRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = domain::fulfilment::UnknownName>,
+{
+    let name: String = r.try_get(column)?;
+    name.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 fn row(r: &sqlx::postgres::PgRow) -> Result<SagaRow, sqlx::Error> {
-    let kind: String = r.try_get("kind")?;
     let compensations: serde_json::Value = r.try_get("compensations")?;
     let compensations: Vec<Registered> =
         serde_json::from_value(compensations).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(SagaRow {
         saga_id: r.try_get("saga_id")?,
-        kind: if kind == "flight_cancellation" {
-            Kind::FlightCancellation
-        } else {
-            Kind::Fulfilment
-        },
+        kind: named(r, "kind")?,
         booking_id: r.try_get("booking_id")?,
         flight_id: r.try_get("flight_id")?,
-        status: r.try_get("status")?,
-        step: r.try_get("step")?,
+        status: named(r, "status")?,
+        step: named(r, "step")?,
         progress: Progress {
             charge_started: r.try_get("charge_started")?,
             compensations,
@@ -157,7 +124,7 @@ pub async fn save_progress(
     pool: &PgPool,
     saga_id: Uuid,
     worker: Uuid,
-    step: &str,
+    step: Step,
     progress: &Progress,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -166,7 +133,7 @@ pub async fn save_progress(
     )
     .bind(saga_id)
     .bind(worker)
-    .bind(step)
+    .bind(step.as_str())
     .bind(serde_json::to_value(&progress.compensations).unwrap_or_default())
     .bind(progress.charge_started)
     .execute(pool)
@@ -177,8 +144,8 @@ pub async fn save_progress(
 /// How a worker leaves a saga.
 #[derive(Debug, Clone)]
 pub struct Release {
-    pub status: Status,
-    pub step: String,
+    pub status: SagaStatus,
+    pub step: Step,
     pub next_run_at: DateTime<Utc>,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -206,7 +173,7 @@ pub async fn release(
     .bind(saga_id)
     .bind(worker)
     .bind(r.status.as_str())
-    .bind(&r.step)
+    .bind(r.step.as_str())
     .bind(r.next_run_at)
     .bind(r.attempts)
     .bind(&r.last_error)
@@ -218,13 +185,14 @@ pub async fn release(
 }
 
 /// An admin's retry of a parked saga: due now with a fresh retry budget.
-/// `None` when there is no such saga, `Some(false)` when it is not parked.
-pub async fn retry(pool: &PgPool, saga_id: Uuid) -> Result<Option<bool>, sqlx::Error> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM sagas WHERE saga_id = $1")
+pub async fn retry(pool: &PgPool, saga_id: Uuid) -> Result<Retry, sqlx::Error> {
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sagas WHERE saga_id = $1")
         .bind(saga_id)
         .fetch_optional(pool)
         .await?;
-    let Some(_) = status else { return Ok(None) };
+    if exists.is_none() {
+        return Ok(Retry::NotFound);
+    }
     let done = sqlx::query(
         "UPDATE sagas SET status = 'RUNNING', attempts = 0, next_run_at = now(), \
              updated_at = now() \
@@ -233,7 +201,11 @@ pub async fn retry(pool: &PgPool, saga_id: Uuid) -> Result<Option<bool>, sqlx::E
     .bind(saga_id)
     .execute(pool)
     .await?;
-    Ok(Some(done.rows_affected() == 1))
+    Ok(if done.rows_affected() == 1 {
+        Retry::Restarted
+    } else {
+        Retry::NotParked
+    })
 }
 
 /// One saga by id.

@@ -1,34 +1,81 @@
 //! The fulfilment saga end to end: REST commands in, saga workers running,
 //! the event log and the simulated provider's books checked afterwards.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use async_trait::async_trait;
 use domain::booking::BookingStatus;
 use domain::payment::PaymentStatus;
 use domain::seats::SeatStatus;
-use gateway::SimulatedGateway;
+use gateway::{
+    Card, CardToken, ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway, RefundReceipt,
+    RefundRequest, SimulatedGateway,
+};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
+use sagas::tickets::{IssueError, TicketIssuer, TicketRequest};
 use serde_json::json;
 use sqlx::PgPool;
+use std::sync::atomic::AtomicBool;
+use test_support::*;
 
 const WAIT: Duration = Duration::from_secs(15);
+
+/// The engine with saga workers.
+async fn spawn(pool: PgPool) -> TestApp {
+    spawn_with(pool, Options::with_sagas()).await
+}
+
+/// A gateway that fails transiently while `down` is set.
+struct Flaky {
+    inner: SimulatedGateway,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl PaymentGateway for Flaky {
+    async fn tokenize(&self, card: &Card) -> Result<CardToken, GatewayError> {
+        self.inner.tokenize(card).await
+    }
+    async fn charge(&self, r: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(GatewayError::Transient("provider down".into()));
+        }
+        self.inner.charge(r).await
+    }
+    async fn refund(&self, r: &RefundRequest) -> Result<RefundReceipt, GatewayError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(GatewayError::Transient("provider down".into()));
+        }
+        self.inner.refund(r).await
+    }
+}
+
+/// An issuer that refuses every booking.
+struct RefusingIssuer;
+
+#[async_trait]
+impl TicketIssuer for RefusingIssuer {
+    async fn issue(
+        &self,
+        _: &TicketRequest,
+    ) -> Result<Vec<domain::values::TicketNumber>, IssueError> {
+        Err(IssueError::Refused("no ticket stock".into()))
+    }
+}
 
 fn dec(s: &str) -> Decimal {
     s.parse().unwrap()
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_paid_booking_is_charged_once_confirmed_ticketed_and_invoiced(pool: PgPool) {
     let app = spawn(pool).await;
     let (_, token) = app.user("customer").await;
     let flight = app.flight().await;
-    let booking = app.book(&token, flight, &["12A", "economy"]).await;
+    let booking = app.book_id(&token, flight, &["12A", "economy"]).await;
 
     let r = app.pay(&token, booking, CARD_OK).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
@@ -76,7 +123,7 @@ async fn a_paid_booking_is_charged_once_confirmed_ticketed_and_invoiced(pool: Pg
     assert_eq!(leaked, 0);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_declined_card_fails_the_payment_and_releases_the_seats(pool: PgPool) {
     let app = spawn(pool).await;
     let (_, token) = app.user("customer").await;
@@ -85,7 +132,7 @@ async fn a_declined_card_fails_the_payment_and_releases_the_seats(pool: PgPool) 
         (CARD_DECLINED, "declined"),
         (CARD_NO_FUNDS, "insufficient funds"),
     ] {
-        let booking = app.book(&token, flight, &["12A"]).await;
+        let booking = app.book_id(&token, flight, &["12A"]).await;
         assert_eq!(
             app.pay(&token, booking, card).await.status(),
             StatusCode::ACCEPTED
@@ -114,12 +161,12 @@ async fn a_declined_card_fails_the_payment_and_releases_the_seats(pool: PgPool) 
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_transient_failure_is_retried_and_charged_once(pool: PgPool) {
     let app = spawn(pool).await;
     let (_, token) = app.user("customer").await;
     let flight = app.flight().await;
-    let booking = app.book(&token, flight, &["economy"]).await;
+    let booking = app.book_id(&token, flight, &["economy"]).await;
     assert_eq!(
         app.pay(&token, booking, CARD_TRANSIENT).await.status(),
         StatusCode::ACCEPTED
@@ -138,13 +185,13 @@ async fn a_transient_failure_is_retried_and_charged_once(pool: PgPool) {
     assert_eq!(attempts, 3, "two transient failures, then the capture");
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn bad_cards_and_wrong_states_are_refused_and_change_nothing(pool: PgPool) {
     let app = spawn(pool).await;
     let (_, token) = app.user("customer").await;
     let (_, other) = app.user("customer").await;
     let flight = app.flight().await;
-    let booking = app.book(&token, flight, &["12A"]).await;
+    let booking = app.book_id(&token, flight, &["12A"]).await;
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM es_events")
         .fetch_one(&app.pool)
         .await
@@ -217,7 +264,7 @@ async fn bad_cards_and_wrong_states_are_refused_and_change_nothing(pool: PgPool)
     .await;
 
     // A failed, and a cancelled booking.
-    let failed = app.book(&token, flight, &["14A"]).await;
+    let failed = app.book_id(&token, flight, &["14A"]).await;
     app.pay(&token, failed, CARD_DECLINED).await;
     app.wait_for(failed, BookingStatus::PaymentFailed, WAIT)
         .await;
@@ -227,7 +274,7 @@ async fn bad_cards_and_wrong_states_are_refused_and_change_nothing(pool: PgPool)
         "INVALID_STATE",
     )
     .await;
-    let cancelled = app.book(&token, flight, &["15A"]).await;
+    let cancelled = app.book_id(&token, flight, &["15A"]).await;
     let r = app
         .post(
             &format!("/bookings/{cancelled}/cancel"),
@@ -244,19 +291,12 @@ async fn bad_cards_and_wrong_states_are_refused_and_change_nothing(pool: PgPool)
     .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn an_unpaid_hold_expires_once_and_frees_its_seats(pool: PgPool) {
-    let app = spawn_with(
-        pool,
-        Options {
-            hold_ttl: Duration::from_secs(1),
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = spawn_with(pool, Options::with_sagas().hold_ttl(Duration::from_secs(1))).await;
     let (_, token) = app.user("customer").await;
     let flight = app.flight().await;
-    let booking = app.book(&token, flight, &["12A", "12B"]).await;
+    let booking = app.book_id(&token, flight, &["12A", "12B"]).await;
     app.wait_for(booking, BookingStatus::Expired, WAIT).await;
     assert_eq!(
         app.saga_status(booking).await.as_deref(),
@@ -280,24 +320,22 @@ async fn an_unpaid_hold_expires_once_and_frees_its_seats(pool: PgPool) {
     assert!(seats.is_available("12A".parse().unwrap(), chrono::Utc::now()));
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_capture_after_the_hold_expired_is_refunded_in_full(pool: PgPool) {
     // The provider answers after the hold is gone.
     let gateway =
         Arc::new(SimulatedGateway::new(pool.clone()).with_latency(Duration::from_millis(2500)));
     let app = spawn_with(
         pool,
-        Options {
-            hold_ttl: Duration::from_secs(3),
-            gateway: Some(gateway),
-            ..Options::default()
-        },
+        Options::with_sagas()
+            .hold_ttl(Duration::from_secs(3))
+            .gateway(gateway),
     )
     .await;
     let (_, token) = app.user("customer").await;
     let flight = app.flight().await;
     // Tokenizing takes 2.5 s too, so the charge returns after 5 s.
-    let booking = app.book(&token, flight, &["12A"]).await;
+    let booking = app.book_id(&token, flight, &["12A"]).await;
     assert_eq!(
         app.pay(&token, booking, CARD_OK).await.status(),
         StatusCode::ACCEPTED
@@ -313,19 +351,12 @@ async fn a_capture_after_the_hold_expired_is_refunded_in_full(pool: PgPool) {
         .is_available("12A".parse().unwrap(), chrono::Utc::now()));
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_ticketing_failure_refunds_and_returns_the_seats(pool: PgPool) {
-    let app = spawn_with(
-        pool,
-        Options {
-            issuer: Some(Arc::new(RefusingIssuer)),
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = spawn_with(pool, Options::with_sagas().issuer(Arc::new(RefusingIssuer))).await;
     let (_, token) = app.user("customer").await;
     let flight = app.flight().await;
-    let booking = app.book(&token, flight, &["12A"]).await;
+    let booking = app.book_id(&token, flight, &["12A"]).await;
     app.pay(&token, booking, CARD_OK).await;
     let b = app.wait_for(booking, BookingStatus::Failed, WAIT).await;
     assert!(b.reason.unwrap().contains("ticketing failed"));
@@ -339,18 +370,18 @@ async fn a_ticketing_failure_refunds_and_returns_the_seats(pool: PgPool) {
         .is_available("12A".parse().unwrap(), chrono::Utc::now()));
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_cancelled_flight_cancels_and_fully_refunds_every_booking(pool: PgPool) {
     let app = spawn(pool).await;
     let (_, token) = app.user("customer").await;
     // Departing in 2 hours: a customer would get 50 % back, the flight's
     // cancellation gives everything back.
     let flight = app.flight_departing(chrono::Duration::hours(2)).await;
-    let held = app.book(&token, flight, &["12A"]).await;
-    let ticketed = app.book(&token, flight, &["12B", "12C"]).await;
+    let held = app.book_id(&token, flight, &["12A"]).await;
+    let ticketed = app.book_id(&token, flight, &["12B", "12C"]).await;
     app.pay(&token, ticketed, CARD_OK).await;
     app.wait_for(ticketed, BookingStatus::Ticketed, WAIT).await;
-    let failed = app.book(&token, flight, &["12D"]).await;
+    let failed = app.book_id(&token, flight, &["12D"]).await;
     app.pay(&token, failed, CARD_DECLINED).await;
     app.wait_for(failed, BookingStatus::PaymentFailed, WAIT)
         .await;
@@ -386,7 +417,7 @@ async fn a_cancelled_flight_cancels_and_fully_refunds_every_booking(pool: PgPool
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_customer_cancellation_refunds_by_the_policy(pool: PgPool) {
     let app = spawn(pool).await;
     let (_, token) = app.user("customer").await;
@@ -395,7 +426,7 @@ async fn a_customer_cancellation_refunds_by_the_policy(pool: PgPool) {
         (chrono::Duration::hours(3), "210.00"),
     ] {
         let flight = app.flight_departing(departs_in).await;
-        let booking = app.book(&token, flight, &["12A"]).await;
+        let booking = app.book_id(&token, flight, &["12A"]).await;
         app.pay(&token, booking, CARD_OK).await;
         app.wait_for(booking, BookingStatus::Ticketed, WAIT).await;
         let r = app
@@ -417,26 +448,24 @@ async fn a_customer_cancellation_refunds_by_the_policy(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_saga_that_keeps_failing_is_parked_and_an_admin_retries_it(pool: PgPool) {
     let flaky = Arc::new(Flaky {
         inner: SimulatedGateway::new(pool.clone()),
         down: true.into(),
     });
-    let mut config = fast();
+    let mut config = fast_sagas();
     config.max_attempts = 3;
     let app = spawn_with(
         pool,
-        Options {
-            gateway: Some(flaky.clone()),
-            config,
-            ..Options::default()
-        },
+        Options::with_sagas()
+            .gateway(flaky.clone())
+            .saga_config(config),
     )
     .await;
     let (_, token) = app.user("customer").await;
     let flight = app.flight().await;
-    let booking = app.book(&token, flight, &["12A"]).await;
+    let booking = app.book_id(&token, flight, &["12A"]).await;
     assert_eq!(
         app.pay(&token, booking, CARD_OK).await.status(),
         StatusCode::ACCEPTED
@@ -447,7 +476,7 @@ async fn a_saga_that_keeps_failing_is_parked_and_an_admin_retries_it(pool: PgPoo
         // The inbox creates the saga's row asynchronously: until it has
         // read the booking's events there may be no row at all.
         let row = sagas::store::get(&app.pool, saga_id).await.unwrap();
-        if let Some(row) = row.as_ref().filter(|r| r.status == "PARKED") {
+        if let Some(row) = row.as_ref().filter(|r| r.status.as_str() == "PARKED") {
             break row.clone();
         }
         assert!(
@@ -458,7 +487,7 @@ async fn a_saga_that_keeps_failing_is_parked_and_an_admin_retries_it(pool: PgPoo
     };
     assert_eq!(row.attempts, 3);
     assert!(row.last_error.unwrap().contains("provider down"));
-    assert_eq!(row.step, "CHARGING");
+    assert_eq!(row.step.as_str(), "CHARGING");
     assert_eq!(
         app.booking(booking).await.status,
         Some(BookingStatus::PaymentPending)
@@ -499,18 +528,17 @@ async fn a_saga_that_keeps_failing_is_parked_and_an_admin_retries_it(pool: PgPoo
     .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn competing_saga_processes_charge_and_ticket_each_booking_once(pool: PgPool) {
     // Three processes' workers race for the same sagas; leases are short so
     // they also steal each other's work mid-step.
-    let mut config = fast();
+    let mut config = fast_sagas();
     config.lease = Duration::from_millis(300);
     let app = spawn_with(
         pool,
         Options {
-            config,
             saga_processes: 3,
-            ..Options::default()
+            ..Options::with_sagas().saga_config(config)
         },
     )
     .await;
@@ -525,7 +553,7 @@ async fn competing_saga_processes_charge_and_ticket_each_booking_once(pool: PgPo
     ];
     let mut bookings = vec![];
     for i in 0..30 {
-        let b = app.book(&token, flight, &["economy"]).await;
+        let b = app.book_id(&token, flight, &["economy"]).await;
         let card = cards[i % cards.len()];
         assert_eq!(
             app.pay(&token, b, card).await.status(),

@@ -3,28 +3,14 @@
 //! Unexpected errors are logged with their cause and answered with a bare
 //! 500 whose details never reach the client.
 
+use application::CommandError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{json, Value};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use application::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -175,20 +161,45 @@ pub(crate) fn problem_response(
     res
 }
 
-impl From<eventstore::StoreError> for ApiError {
-    fn from(e: eventstore::StoreError) -> Self {
+/// The one mapping of command errors to HTTP answers.
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
         match e {
-            eventstore::StoreError::Conflict { .. } => Self::Conflict {
-                code: "CONFLICT",
-                detail: "the resource was changed concurrently; retry".into(),
+            CommandError::Invalid(errors) => Self::Validation(errors),
+            CommandError::Unauthorized(s) => Self::Unauthorized(s),
+            CommandError::Forbidden(s) => Self::Forbidden(s),
+            CommandError::NotFound(s) => Self::NotFound(s),
+            CommandError::SeatUnavailable(seats) => Self::SeatUnavailable(seats),
+            CommandError::CabinFull(detail) => Self::Conflict {
+                code: "SEAT_UNAVAILABLE",
+                detail,
             },
-            other => Self::internal(other),
+            CommandError::InvalidState(detail) => Self::Conflict {
+                code: "INVALID_STATE",
+                detail,
+            },
+            CommandError::AlreadyExists(detail) | CommandError::Concurrency(detail) => {
+                Self::Conflict {
+                    code: "CONFLICT",
+                    detail,
+                }
+            }
+            e @ CommandError::EmailTaken => Self::Conflict {
+                code: "EMAIL_TAKEN",
+                detail: e.to_string(),
+            },
+            CommandError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            CommandError::RateLimited { retry_after } => Self::TooManyRequests {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            CommandError::Unavailable(s) => Self::Unavailable(s),
+            CommandError::Internal(e) => Self::Internal(e),
         }
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::internal(e)
+impl From<auth::Error> for ApiError {
+    fn from(e: auth::Error) -> Self {
+        CommandError::from(e).into()
     }
 }

@@ -14,11 +14,19 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::error::FieldError;
-use crate::http::{auth, bookings, flights, payments, users};
+use crate::http::{auth, bookings, flights, payments, sagas, users};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request body.
+#[derive(Debug, ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub struct FieldErrorDoc {
+    pub field: String,
+    pub message: String,
+}
 
 /// An RFC 9457 problem document, the body of every error answer.
 #[derive(Debug, ToSchema)]
@@ -43,7 +51,7 @@ pub struct Problem {
     /// `CONFLICT`, `INVALID_STATE`, `RATE_LIMITED`, `INTERNAL`...
     pub code: String,
     /// With `VALIDATION_FAILED`: the invalid fields.
-    pub errors: Option<Vec<FieldError>>,
+    pub errors: Option<Vec<FieldErrorDoc>>,
     /// With `SEAT_UNAVAILABLE`: the seats held or sold.
     pub seats: Option<Vec<String>>,
 }
@@ -74,10 +82,11 @@ pub struct Problem {
         bookings::cancel,
         bookings::update_passenger,
         payments::pay,
+        sagas::retry,
     ),
     components(schemas(
         Problem,
-        FieldError,
+        FieldErrorDoc,
         auth::RegisterRequest,
         auth::RegisterResponse,
         auth::LoginRequest,
@@ -106,6 +115,7 @@ pub struct Problem {
         (name = "users", description = "Profiles, roles and erasure"),
         (name = "flights", description = "Scheduling and changing flights (admin)"),
         (name = "bookings", description = "Booking seats, cancelling, editing passengers"),
+        (name = "sagas", description = "The fulfilment process managers (admin)"),
     )
 )]
 pub struct ApiDoc;

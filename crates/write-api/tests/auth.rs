@@ -1,20 +1,18 @@
 //! `/auth`: registration, login, rate limits, refresh-token rotation, logout,
 //! access-token checks and the admin bootstrap, over HTTP against PostgreSQL.
 
-mod common;
-
 use std::time::Duration;
 
+use application::Settings;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
-use common::{problem, spawn, spawn_with, TestApp, ADMIN_EMAIL, PASSWORD, SECRET};
 use domain::user::User;
 use domain::values::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use test_support::{problem, spawn, spawn_with, Options, TestApp, ADMIN_EMAIL, PASSWORD, SECRET};
 use uuid::Uuid;
-use write_api::WriteConfig;
 
 async fn register(app: &TestApp, email: &str) -> reqwest::Response {
     app.post(
@@ -61,7 +59,7 @@ fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{field} missing in {v}"))
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_register_a_customer(pool: PgPool) {
     let app = spawn(pool).await;
     let r = register(&app, "  Ada@Example.com ").await;
@@ -96,7 +94,7 @@ async fn it_should_register_a_customer(pool: PgPool) {
     assert!(!raw[0].contains(PASSWORD) && !raw[0].contains("argon2"));
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_refuse_a_taken_email_whatever_its_case(pool: PgPool) {
     let app = spawn(pool).await;
     register_ok(&app, "ada@example.com").await;
@@ -116,7 +114,7 @@ async fn it_should_refuse_a_taken_email_whatever_its_case(pool: PgPool) {
     assert_eq!(credentials, 1);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_refuse_invalid_registrations_field_by_field(pool: PgPool) {
     let app = spawn(pool).await;
     let cases = [
@@ -180,7 +178,7 @@ async fn it_should_refuse_invalid_registrations_field_by_field(pool: PgPool) {
     assert_eq!(events, 0);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_answer_unreadable_bodies_with_problem_documents(pool: PgPool) {
     let app = spawn(pool).await;
     // A missing field and a wrong type: the body's shape is wrong.
@@ -224,7 +222,7 @@ async fn it_should_answer_unreadable_bodies_with_problem_documents(pool: PgPool)
     problem(r, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_log_in_with_the_right_password(pool: PgPool) {
     let app = spawn(pool).await;
     let user_id = register_ok(&app, "ada@example.com").await;
@@ -261,7 +259,7 @@ async fn it_should_log_in_with_the_right_password(pool: PgPool) {
     assert_ne!(stored, str_of(&body, "refresh_token").as_bytes());
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_refuse_wrong_credentials_alike(pool: PgPool) {
     let app = spawn(pool).await;
     register_ok(&app, "ada@example.com").await;
@@ -291,11 +289,18 @@ async fn it_should_refuse_wrong_credentials_alike(pool: PgPool) {
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_rate_limit_failed_logins_per_email(pool: PgPool) {
-    let mut config = WriteConfig::with_secret(SECRET.to_vec());
+    let mut config = Settings::with_secret(SECRET.to_vec());
     config.login_attempts_per_minute = 3;
-    let app = spawn_with(pool, config).await;
+    let app = spawn_with(
+        pool,
+        Options {
+            settings: config,
+            ..Options::default()
+        },
+    )
+    .await;
     register_ok(&app, "ada@example.com").await;
     for _ in 0..3 {
         let r = login_raw(&app, "ada@example.com", "wrong password 123").await;
@@ -314,11 +319,18 @@ async fn it_should_rate_limit_failed_logins_per_email(pool: PgPool) {
     problem(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_rate_limit_failed_logins_per_client_address(pool: PgPool) {
-    let mut config = WriteConfig::with_secret(SECRET.to_vec());
+    let mut config = Settings::with_secret(SECRET.to_vec());
     config.login_attempts_per_minute = 3;
-    let app = spawn_with(pool, config).await;
+    let app = spawn_with(
+        pool,
+        Options {
+            settings: config,
+            ..Options::default()
+        },
+    )
+    .await;
     register_ok(&app, "ada@example.com").await;
     for i in 0..3 {
         let r = login_raw(&app, &format!("guess{i}@example.com"), PASSWORD).await;
@@ -329,18 +341,25 @@ async fn it_should_rate_limit_failed_logins_per_client_address(pool: PgPool) {
     problem(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_not_count_successful_logins(pool: PgPool) {
-    let mut config = WriteConfig::with_secret(SECRET.to_vec());
+    let mut config = Settings::with_secret(SECRET.to_vec());
     config.login_attempts_per_minute = 2;
-    let app = spawn_with(pool, config).await;
+    let app = spawn_with(
+        pool,
+        Options {
+            settings: config,
+            ..Options::default()
+        },
+    )
+    .await;
     register_ok(&app, "ada@example.com").await;
     for _ in 0..5 {
         login_pair(&app, "ada@example.com").await;
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_rotate_refresh_tokens(pool: PgPool) {
     let app = spawn(pool).await;
     let user_id = register_ok(&app, "ada@example.com").await;
@@ -364,7 +383,7 @@ async fn it_should_rotate_refresh_tokens(pool: PgPool) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_revoke_the_family_when_a_spent_token_is_reused(pool: PgPool) {
     let app = spawn(pool).await;
     register_ok(&app, "ada@example.com").await;
@@ -392,7 +411,7 @@ async fn it_should_revoke_the_family_when_a_spent_token_is_reused(pool: PgPool) 
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_let_only_one_of_two_concurrent_refreshes_succeed(pool: PgPool) {
     let app = spawn(pool).await;
     register_ok(&app, "ada@example.com").await;
@@ -409,7 +428,7 @@ async fn it_should_let_only_one_of_two_concurrent_refreshes_succeed(pool: PgPool
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_refuse_unknown_and_expired_refresh_tokens(pool: PgPool) {
     let app = spawn(pool).await;
     register_ok(&app, "ada@example.com").await;
@@ -425,7 +444,7 @@ async fn it_should_refuse_unknown_and_expired_refresh_tokens(pool: PgPool) {
     problem(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_log_out_a_session(pool: PgPool) {
     let app = spawn(pool).await;
     register_ok(&app, "ada@example.com").await;
@@ -492,7 +511,7 @@ fn jwt(header: &Value, claims: &Value, signature: &str) -> String {
     )
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_refuse_bad_access_tokens(pool: PgPool) {
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 
@@ -575,10 +594,10 @@ async fn it_should_refuse_bad_access_tokens(pool: PgPool) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_bootstrap_the_admin_idempotently(pool: PgPool) {
     let app = spawn(pool).await;
-    let ensure = || write_api::http::auth::ensure_admin(&app.state, ADMIN_EMAIL, PASSWORD);
+    let ensure = || app.state.ensure_admin(ADMIN_EMAIL, PASSWORD);
     let (a, b) = tokio::join!(ensure(), ensure());
     let id = a.unwrap();
     assert_eq!(b.unwrap(), id);
@@ -591,19 +610,20 @@ async fn it_should_bootstrap_the_admin_idempotently(pool: PgPool) {
 
     // An existing customer is promoted and keeps their password.
     let customer = register_ok(&app, "ada@example.com").await;
-    let promoted =
-        write_api::http::auth::ensure_admin(&app.state, "ada@example.com", "another Password 1")
-            .await
-            .unwrap();
+    let promoted = app
+        .state
+        .ensure_admin("ada@example.com", "another Password 1")
+        .await
+        .unwrap();
     assert_eq!(promoted, customer);
     assert_eq!(login_pair(&app, "ada@example.com").await["role"], "admin");
 
     // A weak bootstrap password is refused.
-    let weak = write_api::http::auth::ensure_admin(&app.state, "root@example.com", "admin").await;
+    let weak = app.state.ensure_admin("root@example.com", "admin").await;
     assert!(weak.is_err());
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_answer_a_repeated_registration_from_its_idempotency_key(pool: PgPool) {
     let app = spawn(pool).await;
     let send = || {

@@ -1,16 +1,14 @@
 //! Bookings over HTTP: seats held atomically with the booking, 409s that
 //! name the seats, agents, cancellation, passenger edits, idempotency.
 
-mod common;
-
 use chrono::Duration;
-use common::{problem, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use test_support::{problem, spawn};
 use uuid::Uuid;
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_customer_books_two_passengers(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -65,7 +63,7 @@ async fn a_customer_books_two_passengers(pool: PgPool) {
     assert!(!raw.contains("Lovelace"), "{raw}");
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_taken_seat_is_a_409_naming_it_and_nothing_is_half_written(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -103,7 +101,7 @@ async fn a_taken_seat_is_a_409_naming_it_and_nothing_is_half_written(pool: PgPoo
     .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn bad_booking_requests_are_refused_and_change_nothing(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -202,7 +200,7 @@ async fn bad_booking_requests_are_refused_and_change_nothing(pool: PgPool) {
     assert_eq!(held, 0);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn who_may_book_for_whom(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -262,7 +260,7 @@ async fn who_may_book_for_whom(pool: PgPool) {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn cancelling_returns_the_seats_and_follows_the_refund_policy(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -330,14 +328,14 @@ async fn cancelling_returns_the_seats_and_follows_the_refund_policy(pool: PgPool
     .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn cancelling_after_departure_is_a_409(pool: PgPool) {
     let app = spawn(pool).await;
     // Everything slow (logins) first, so the booking lands before departure.
     let (_, ada) = app.user("customer").await;
     let admin = app.admin_token().await;
     let departs = chrono::Utc::now() + Duration::seconds(4);
-    let mut body = common::flight_body(Duration::days(1));
+    let mut body = test_support::flight_body(Duration::days(1));
     body["departs_at"] = json!(departs);
     body["arrives_at"] = json!(departs + Duration::hours(8));
     let flight: Value = app
@@ -370,7 +368,7 @@ async fn cancelling_after_departure_is_a_409(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn passengers_can_be_corrected(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -441,7 +439,7 @@ async fn passengers_can_be_corrected(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn an_idempotency_key_books_once(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -477,7 +475,7 @@ async fn an_idempotency_key_books_once(pool: PgPool) {
     assert_eq!(app.stream_count("booking").await, 1);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn the_request_id_becomes_the_events_correlation_id(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -509,9 +507,10 @@ async fn the_request_id_becomes_the_events_correlation_id(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn booking_references_are_unique_even_when_the_draw_clashes(pool: PgPool) {
-    use write_api::commands::pnr::PnrPool;
+    use application::pnr::PnrPool;
+    use application::CommandError;
     // Two processes drawing from the same tiny space of 32 codes (only the
     // first character varies).
     let a = PnrPool::new(pool.clone());
@@ -529,7 +528,7 @@ async fn booking_references_are_unique_even_when_the_draw_clashes(pool: PgPool) 
     // a's block took every code: b can have none of them.
     match b.next(&mut draw).await {
         Ok(pnr) => assert!(!handed.contains(&pnr), "{pnr} handed out twice"),
-        Err(e) => assert_eq!(e.code(), "UNAVAILABLE"),
+        Err(e) => assert!(matches!(e, CommandError::Unavailable(_)), "{e}"),
     }
     while let Ok(pnr) = a.next(&mut draw).await {
         assert!(handed.insert(pnr.clone()), "{pnr} handed out twice");

@@ -1,14 +1,12 @@
 //! Flights over HTTP: scheduling, fares, reschedule, cancellation (admin).
 
-mod common;
-
 use chrono::Duration;
-use common::{flight_body, problem, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use test_support::{flight_body, problem, spawn};
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn an_admin_schedules_a_flight_with_its_seat_map(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
@@ -29,7 +27,7 @@ async fn an_admin_schedules_a_flight_with_its_seat_map(pool: PgPool) {
     assert_eq!(opened["seats"].as_array().unwrap().len(), 80);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn only_admins_schedule_flights(pool: PgPool) {
     let app = spawn(pool).await;
     let (_, customer) = app.user("customer").await;
@@ -47,7 +45,7 @@ async fn only_admins_schedule_flights(pool: PgPool) {
     assert_eq!(app.stream_count("flight").await, 0);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn invalid_flights_are_refused_field_by_field(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
@@ -101,7 +99,7 @@ async fn invalid_flights_are_refused_field_by_field(pool: PgPool) {
     assert_eq!(app.stream_count("flight").await, 0);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn fares_change_and_flights_move_and_cancel(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;
@@ -177,7 +175,7 @@ async fn fares_change_and_flights_move_and_cancel(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn unknown_and_malformed_flight_ids(pool: PgPool) {
     let app = spawn(pool).await;
     let admin = app.admin_token().await;

@@ -1,18 +1,16 @@
 //! Overbooking races: many concurrent clients, one flight.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::spawn;
 use domain::seats::{SeatInventory, SeatStatus};
 use eventstore::EventStore;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use test_support::spawn;
 use uuid::Uuid;
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn three_hundred_clients_for_sixty_seats(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;
@@ -85,7 +83,7 @@ async fn three_hundred_clients_for_sixty_seats(pool: PgPool) {
     assert!(app.store.verify(None).await.unwrap().ok);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_hundred_clients_for_one_seat(pool: PgPool) {
     let app = spawn(pool).await;
     let flight = app.flight().await;

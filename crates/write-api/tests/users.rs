@@ -1,15 +1,13 @@
 //! `/users`: profile edits, role changes and erasure (crypto-shredding), with
 //! their ownership rules and idempotency keys.
 
-mod common;
-
-use common::{problem, spawn, TestApp, PASSWORD};
 use domain::user::{User, UserStatus};
 use domain::values::Role;
 use eventstore::{EventStore, Sealer, StreamId};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use test_support::{problem, spawn, TestApp, PASSWORD};
 use uuid::Uuid;
 
 const ADA: &str = "ada.lovelace@example.com";
@@ -86,7 +84,7 @@ async fn event_count(app: &TestApp, id: Uuid) -> u64 {
         .unwrap()
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_let_users_edit_their_own_profile(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, token, _) = ada(&app).await;
@@ -123,7 +121,7 @@ async fn it_should_let_users_edit_their_own_profile(pool: PgPool) {
     assert_eq!(event_count(&app, id).await, 3);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_refuse_invalid_profile_edits(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, token, _) = ada(&app).await;
@@ -148,7 +146,7 @@ async fn it_should_refuse_invalid_profile_edits(pool: PgPool) {
     assert_eq!(event_count(&app, id).await, 1);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_apply_ownership_to_profile_edits(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, _, _) = ada(&app).await;
@@ -183,7 +181,7 @@ async fn it_should_apply_ownership_to_profile_edits(pool: PgPool) {
     problem(r, StatusCode::BAD_REQUEST, "INVALID_ID").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_let_admins_change_roles(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, token, _) = ada(&app).await;
@@ -231,7 +229,7 @@ async fn it_should_let_admins_change_roles(pool: PgPool) {
     problem(r, StatusCode::CONFLICT, "INVALID_STATE").await;
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_erase_a_user_by_shredding_their_key(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, token, refresh_token) = ada(&app).await;
@@ -326,7 +324,7 @@ async fn it_should_erase_a_user_by_shredding_their_key(pool: PgPool) {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_apply_ownership_to_erasure(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, _, _) = ada(&app).await;
@@ -352,7 +350,7 @@ async fn it_should_apply_ownership_to_erasure(pool: PgPool) {
     assert!(app.store.verify(None).await.unwrap().ok);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_answer_a_repeated_edit_from_its_idempotency_key(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, token, _) = ada(&app).await;
@@ -404,7 +402,7 @@ async fn it_should_answer_a_repeated_edit_from_its_idempotency_key(pool: PgPool)
     assert_eq!(event_count(&app, id).await, 3);
 }
 
-#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn it_should_replay_an_erasure_from_its_idempotency_key(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, token, _) = ada(&app).await;

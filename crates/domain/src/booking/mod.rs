@@ -10,8 +10,10 @@
 //! ```
 //!
 //! Submodules: [`place`] (the multi-aggregate decision that holds seats and
-//! creates the booking together).
+//! creates the booking together) and [`cancel`] (cancellation with its
+//! seats given back).
 
+mod cancel;
 mod place;
 
 use std::collections::BTreeSet;
@@ -25,6 +27,7 @@ use crate::event::{Aggregate, DomainEvent};
 pub use crate::pricing::{refund_policy, RefundError};
 use crate::user::{validate_name, validate_phone};
 use crate::values::{Cabin, Email, Money, Personal, Pnr, Seat, TicketNumber};
+pub use cancel::{cancel_booking, CancelBooking, CancelBookingError};
 pub use place::{place_booking, PassengerRequest, PlaceBooking, PlaceBookingError};
 
 pub const MAX_PASSENGERS: usize = 9;
@@ -65,6 +68,41 @@ impl BookingStatus {
                 | BookingStatus::Expired
                 | BookingStatus::Failed
         )
+    }
+}
+
+impl BookingStatus {
+    pub const ALL: [BookingStatus; 8] = [
+        BookingStatus::Held,
+        BookingStatus::PaymentPending,
+        BookingStatus::Confirmed,
+        BookingStatus::Ticketed,
+        BookingStatus::Cancelled,
+        BookingStatus::PaymentFailed,
+        BookingStatus::Expired,
+        BookingStatus::Failed,
+    ];
+}
+
+/// A name that is no booking status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown booking status {0:?}")]
+pub struct UnknownBookingStatus(pub String);
+
+impl std::str::FromStr for BookingStatus {
+    type Err = UnknownBookingStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| UnknownBookingStatus(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for BookingStatus {
+    type Error = UnknownBookingStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

@@ -132,6 +132,13 @@ impl FromStr for Cabin {
     }
 }
 
+impl TryFrom<String> for Cabin {
+    type Error = CabinError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,24 +1,19 @@
 //! `/flights`: schedule, fares, reschedule, cancel (admin).
 
-use axum::http::StatusCode;
+use application::flights::{NewCabin, NewFlight};
+use axum::extract::State;
 use axum::routing::{post, put};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use domain::flight::{schedule_flight, CabinSpec, FlightCommand, FlightError, ScheduleFlight};
-use domain::seats::SeatInventory;
-use domain::values::{AirportCode, Cabin, Currency, FlightNumber, Money, Role};
-use domain::Aggregate;
-use eventstore::{ExpectedVersion, StreamAppend, StreamId};
+use domain::values::Cabin;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::Command;
-use crate::commands::lane::Decided;
-use crate::commands::{encode_events, Accepted};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::ApiResult;
 use crate::extract::{Json, Path};
+use crate::reply::Reply;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -86,84 +81,32 @@ pub struct CancelFlightRequest {
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(flight_number = %req.flight_number))]
 pub async fn schedule(
-    state: axum::extract::State<AppState>,
+    State(state): State<AppState>,
     cmd: Command,
     Json(req): Json<ScheduleFlightRequest>,
-) -> ApiResult<Accepted> {
-    cmd.caller.require(&[Role::Admin])?;
-    let mut errors = Vec::new();
-    let flight_number = FlightNumber::parse(&req.flight_number)
-        .map_err(|e| errors.push(FieldError::new("flight_number", e.to_string())))
-        .ok();
-    let origin = AirportCode::parse(&req.origin)
-        .map_err(|e| errors.push(FieldError::new("origin", e.to_string())))
-        .ok();
-    let destination = AirportCode::parse(&req.destination)
-        .map_err(|e| errors.push(FieldError::new("destination", e.to_string())))
-        .ok();
-    let currency = Currency::parse(&req.currency)
-        .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
-        .ok();
-    let mut cabins = Vec::new();
-    if let Some(currency) = currency {
-        for (i, c) in req.cabins.iter().enumerate() {
-            match Money::new(c.fare, currency) {
-                Ok(fare) => cabins.push(CabinSpec {
-                    cabin: c.cabin,
-                    first_row: c.first_row,
-                    last_row: c.last_row,
-                    seat_letters: c.seat_letters.clone(),
-                    fare,
-                }),
-                Err(e) => errors.push(FieldError::new(format!("cabins[{i}].fare"), e.to_string())),
-            }
-        }
-    }
-    let (Some(flight_number), Some(origin), Some(destination), Some(currency), true) = (
-        flight_number,
-        origin,
-        destination,
-        currency,
-        errors.is_empty(),
-    ) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let flight_id = Uuid::now_v7();
-    let (flight_events, seat_events) = schedule_flight(ScheduleFlight {
-        flight_id,
-        flight_number,
+) -> ApiResult<Reply> {
+    let flight = NewFlight {
+        flight_number: req.flight_number,
         airline: req.airline,
-        origin,
-        destination,
+        origin: req.origin,
+        destination: req.destination,
         departs_at: req.departs_at,
         arrives_at: req.arrives_at,
-        currency,
-        cabins,
-        now: cmd.ctx.now,
-    })
-    .map_err(flight_error)?;
-    let sealer = state.commands.sealer();
-    let appends = vec![
-        StreamAppend {
-            stream: StreamId::new(domain::flight::Flight::CATEGORY, flight_id),
-            expected: ExpectedVersion::NO_STREAM,
-            events: encode_events(sealer, &flight_events, &cmd.ctx).await?,
-        },
-        StreamAppend {
-            stream: StreamId::new(SeatInventory::CATEGORY, flight_id),
-            expected: ExpectedVersion::NO_STREAM,
-            events: encode_events(sealer, &seat_events, &cmd.ctx).await?,
-        },
-    ];
-    state
-        .commands
-        .append(
-            &cmd.ctx,
-            appends,
-            StatusCode::CREATED,
-            json!({ "flight_id": flight_id }),
-        )
-        .await
+        currency: req.currency,
+        cabins: req
+            .cabins
+            .into_iter()
+            .map(|c| NewCabin {
+                cabin: c.cabin,
+                first_row: c.first_row,
+                last_row: c.last_row,
+                seat_letters: c.seat_letters,
+                fare: c.fare,
+            })
+            .collect(),
+    };
+    let outcome = state.schedule_flight(&cmd.caller, cmd.ctx, flight).await?;
+    Ok(Reply::created(outcome))
 }
 
 /// Change a cabin's fare (for bookings made from now on).
@@ -173,26 +116,15 @@ pub async fn schedule(
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(flight_id = %id))]
 pub async fn change_fare(
-    state: axum::extract::State<AppState>,
+    State(state): State<AppState>,
     cmd: Command,
     Path(id): Path<Uuid>,
     Json(req): Json<ChangeFareRequest>,
-) -> ApiResult<Accepted> {
-    cmd.caller.require(&[Role::Admin])?;
-    let now = cmd.ctx.now;
-    flight_command(&state, cmd, id, move |currency| {
-        let fare = Money::new(req.fare, currency)
-            .map_err(|e| ApiError::validation("fare", e.to_string()))?;
-        Ok((
-            FlightCommand::ChangeFare {
-                cabin: req.cabin,
-                fare,
-                now,
-            },
-            json!({ "flight_id": id, "cabin": req.cabin, "fare": fare }),
-        ))
-    })
-    .await
+) -> ApiResult<Reply> {
+    let outcome = state
+        .change_fare(&cmd.caller, cmd.ctx, id, req.cabin, req.fare)
+        .await?;
+    Ok(Reply::ok(outcome))
 }
 
 /// Move a flight's departure and arrival.
@@ -202,24 +134,15 @@ pub async fn change_fare(
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(flight_id = %id))]
 pub async fn reschedule(
-    state: axum::extract::State<AppState>,
+    State(state): State<AppState>,
     cmd: Command,
     Path(id): Path<Uuid>,
     Json(req): Json<RescheduleRequest>,
-) -> ApiResult<Accepted> {
-    cmd.caller.require(&[Role::Admin])?;
-    let now = cmd.ctx.now;
-    flight_command(&state, cmd, id, move |_| {
-        Ok((
-            FlightCommand::Reschedule {
-                departs_at: req.departs_at,
-                arrives_at: req.arrives_at,
-                now,
-            },
-            json!({ "flight_id": id, "departs_at": req.departs_at, "arrives_at": req.arrives_at }),
-        ))
-    })
-    .await
+) -> ApiResult<Reply> {
+    let outcome = state
+        .reschedule_flight(&cmd.caller, cmd.ctx, id, req.departs_at, req.arrives_at)
+        .await?;
+    Ok(Reply::ok(outcome))
 }
 
 /// Cancel a flight. Its bookings are cancelled and refunded by the
@@ -230,64 +153,13 @@ pub async fn reschedule(
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(flight_id = %id))]
 pub async fn cancel(
-    state: axum::extract::State<AppState>,
+    State(state): State<AppState>,
     cmd: Command,
     Path(id): Path<Uuid>,
     Json(req): Json<CancelFlightRequest>,
-) -> ApiResult<Accepted> {
-    cmd.caller.require(&[Role::Admin])?;
-    let now = cmd.ctx.now;
-    let mut accepted = flight_command(&state, cmd, id, move |_| {
-        Ok((
-            FlightCommand::Cancel {
-                reason: req.reason.clone(),
-                now,
-            },
-            json!({ "flight_id": id, "status": "CANCELLED" }),
-        ))
-    })
-    .await?;
-    accepted.status = StatusCode::ACCEPTED;
-    Ok(accepted)
-}
-
-/// Runs a flight command on the flight's lane.
-async fn flight_command<F>(state: &AppState, cmd: Command, id: Uuid, make: F) -> ApiResult<Accepted>
-where
-    F: Fn(Currency) -> ApiResult<(FlightCommand, serde_json::Value)> + Send + Sync + 'static,
-{
-    state
-        .commands
-        .lanes
-        .submit(
-            id,
-            cmd.ctx,
-            Box::new(move |flight, _seats| {
-                let currency = flight
-                    .currency()
-                    .ok_or_else(|| ApiError::not_found("flight"))?;
-                let (command, body) = make(currency)?;
-                let events = flight.decide(command).map_err(flight_error)?;
-                Ok(Decided {
-                    flight: events,
-                    body,
-                    ..Decided::default()
-                })
-            }),
-        )
-        .await
-}
-
-pub(crate) fn flight_error(e: FlightError) -> ApiError {
-    match e.field() {
-        Some(field) => ApiError::validation(field, e.to_string()),
-        None => match e {
-            FlightError::NotScheduled => ApiError::not_found("flight"),
-            FlightError::AlreadyScheduled => ApiError::Conflict {
-                code: "CONFLICT",
-                detail: e.to_string(),
-            },
-            other => ApiError::invalid_state(other.to_string()),
-        },
-    }
+) -> ApiResult<Reply> {
+    let outcome = state
+        .cancel_flight(&cmd.caller, cmd.ctx, id, req.reason)
+        .await?;
+    Ok(Reply::accepted(outcome))
 }

@@ -6,17 +6,18 @@
 //! (same fingerprint) or 422 (different request). A new key travels to the
 //! handler, which records it atomically with the command's events.
 
+use application::Idempotency;
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::BODY_LIMIT;
-use crate::commands::{replay, Idempotency};
+use super::{success_status, BODY_LIMIT};
 use crate::error::ApiError;
+use crate::reply::Reply;
 use crate::state::AppState;
 
 /// Namespace of command ids derived from idempotency keys.
@@ -44,10 +45,14 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .and_then(|t| state.tokens.subject_of(t.trim()))
+        .and_then(::auth::bearer_token)
+        .and_then(|t| state.tokens.subject_of(t))
         .map_or_else(|| "anonymous".to_string(), |id| id.to_string());
 
+    let status = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|route| success_status(req.method(), route.as_str()));
     let (parts, body) = req.into_parts();
     let bytes = match to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
@@ -63,10 +68,13 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         command_id: Uuid::new_v5(&KEY_NAMESPACE, format!("{caller}\n{key}").as_bytes()),
         fingerprint: digest.finalize().to_vec(),
     };
-    match replay(&**state.commands.store(), &idem).await {
-        Ok(Some(first)) => return first.into_response(),
+    match state.commands.replay_of(&idem).await {
+        Ok(Some(first)) => {
+            let status = status.unwrap_or(axum::http::StatusCode::OK);
+            return Reply::new(status, first).into_response();
+        }
         Ok(None) => {}
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(idem);

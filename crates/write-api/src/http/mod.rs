@@ -5,6 +5,7 @@ pub mod bookings;
 pub mod flights;
 pub mod idempotency;
 pub mod payments;
+pub mod sagas;
 pub mod users;
 
 use std::time::Duration;
@@ -18,8 +19,9 @@ use chrono::Utc;
 use tower_http::timeout::TimeoutLayer;
 use uuid::Uuid;
 
-use crate::auth::Caller;
-use crate::commands::{CommandContext, Idempotency};
+use ::auth::Caller;
+use application::{CommandContext, Idempotency};
+
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,19 +33,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every REST route under `/api/v1`.
 pub fn router(state: AppState) -> Router {
-    router_with(state, Router::new())
-}
-
-/// The REST routes plus `extra` ones (other crates' commands, such as the
-/// sagas' admin retry), all under `/api/v1` with the same middleware.
-pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
         .merge(flights::router())
         .merge(bookings::router())
         .merge(payments::router())
-        .merge(extra)
+        .merge(sagas::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,
@@ -104,6 +100,32 @@ pub fn request_id(parts: &Parts) -> Uuid {
         .unwrap_or_else(Uuid::now_v7)
 }
 
+/// The authenticated caller, from `Authorization: Bearer <access token>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(::auth::bearer_token)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("expected `Authorization: Bearer <token>`".into())
+            })?;
+        Ok(Self(state.tokens.verify(token)?))
+    }
+}
+
 /// The context of a command run by an authenticated caller.
 pub struct Command {
     pub caller: Caller,
@@ -117,10 +139,10 @@ impl FromRequestParts<AppState> for Command {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
         let ctx = CommandContext {
             correlation_id: request_id(parts),
-            actor: caller.actor(),
+            actor: application::actor(&caller),
             idempotency: parts.extensions.get::<Idempotency>().cloned(),
             now: Utc::now(),
         };
@@ -145,5 +167,67 @@ impl FromRequestParts<AppState> for AnonymousCommand {
                 now: Utc::now(),
             },
         })
+    }
+}
+
+/// The status each command answers when it is accepted, by method and
+/// route: a replay of a command answers with it too. (`tests` check it
+/// against the OpenAPI document, which the handlers' annotations write.)
+pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
+    match (method.as_str(), route) {
+        ("POST", "/api/v1/auth/register" | "/api/v1/flights" | "/api/v1/bookings") => {
+            StatusCode::CREATED
+        }
+        (
+            "POST",
+            "/api/v1/flights/{id}/cancel"
+            | "/api/v1/bookings/{id}/cancel"
+            | "/api/v1/bookings/{id}/payment"
+            | "/api/v1/sagas/{id}/retry",
+        ) => StatusCode::ACCEPTED,
+        ("DELETE", "/api/v1/users/{id}") | ("POST", "/api/v1/auth/logout") => {
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::OK,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::success_status;
+
+    /// Every command's replay answers the success status its operation
+    /// documents.
+    #[test]
+    fn replays_answer_each_commands_documented_status() {
+        let doc = crate::openapi::document();
+        let mut checked = 0;
+        for (path, item) in &doc.paths.paths {
+            let operations = [
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op else { continue };
+                let documented: Vec<u16> = op
+                    .responses
+                    .responses
+                    .keys()
+                    .filter_map(|k| k.parse().ok())
+                    .filter(|s| (200..300).contains(s))
+                    .collect();
+                assert_eq!(
+                    documented,
+                    vec![success_status(&method, path).as_u16()],
+                    "{method} {path}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 16, "only {checked} commands documented");
     }
 }

@@ -1,36 +1,19 @@
-//! `POST /bookings/{id}/payment`: the card goes to the payment provider for
-//! a token, and the booking moves to `PAYMENT_PENDING` together with a new
-//! payment stream. The fulfilment saga charges, confirms and tickets.
-//!
-//! The card number stops here: it is checked (Luhn), handed to the gateway
-//! and dropped; the events keep the token, the brand and the last four
-//! digits.
+//! `POST /bookings/{id}/payment`: pay a held booking with a card. The card
+//! is checked and tokenized by the application and never stored; the
+//! fulfilment saga charges, confirms and tickets.
 
-use std::time::Duration;
-
+use application::payments::CardInput;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use chrono::{Datelike, Utc};
-use domain::booking::{Booking, BookingCommand};
-use domain::payment::{Payment, PaymentCommand};
-use domain::Aggregate;
-use eventstore::{ExpectedVersion, StreamAppend, StreamId};
-use gateway::{Card, GatewayError};
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
-use super::bookings::{booking_error, owned_by};
 use super::Command;
-use crate::commands::{encode_events, too_much_contention, Accepted, MAX_ATTEMPTS};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::ApiResult;
 use crate::extract::{Json, Path};
+use crate::reply::Reply;
 use crate::state::AppState;
-
-/// How long the provider gets to tokenize a card.
-const TOKENIZE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/bookings/{id}/payment", post(pay))
@@ -58,48 +41,6 @@ impl std::fmt::Debug for PaymentRequest {
     }
 }
 
-impl PaymentRequest {
-    fn validate(self) -> ApiResult<Card> {
-        let mut errors = vec![];
-        let number: String = self
-            .card_number
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
-        if !domain::payment::luhn_valid(&number) {
-            errors.push(FieldError::new("card_number", "not a valid card number"));
-        }
-        if !(1..=12).contains(&self.expiry_month) {
-            errors.push(FieldError::new("expiry_month", "must be 1 to 12"));
-        } else {
-            let today = Utc::now().date_naive();
-            let (year, month) = (today.year(), today.month());
-            if self.expiry_year < year || (self.expiry_year == year && self.expiry_month < month) {
-                errors.push(FieldError::new("expiry_year", "the card has expired"));
-            } else if self.expiry_year > year + 20 {
-                errors.push(FieldError::new("expiry_year", "is too far in the future"));
-            }
-        }
-        if !(3..=4).contains(&self.cvc.len()) || !self.cvc.chars().all(|c| c.is_ascii_digit()) {
-            errors.push(FieldError::new("cvc", "must be 3 or 4 digits"));
-        }
-        let holder = self.holder.trim();
-        if holder.is_empty() || holder.chars().count() > 100 {
-            errors.push(FieldError::new("holder", "must be 1 to 100 characters"));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        Ok(Card {
-            number,
-            expiry_month: self.expiry_month,
-            expiry_year: self.expiry_year,
-            cvc: self.cvc,
-            holder: holder.to_owned(),
-        })
-    }
-}
-
 /// Pay a held booking. The answer comes before the charge: follow the
 /// booking (GraphQL `booking`, `bookingUpdated`) to `TICKETED`, or
 /// `PAYMENT_FAILED` when the card is declined.
@@ -117,90 +58,14 @@ pub async fn pay(
     cmd: Command,
     Path(id): Path<Uuid>,
     Json(req): Json<PaymentRequest>,
-) -> ApiResult<Accepted> {
-    let card = req.validate()?;
-    let now = cmd.ctx.now;
-    // Refuse before the card goes anywhere.
-    let loaded = state.commands.load::<Booking>(id).await?;
-    owned_by(&loaded.state, cmd.caller)?;
-    loaded
-        .state
-        .decide(BookingCommand::SubmitPayment {
-            payment_id: Uuid::nil(),
-            now,
-        })
-        .map_err(booking_error)?;
-
-    let token = gateway::within(TOKENIZE_TIMEOUT, state.gateway.tokenize(&card))
-        .await
-        .map_err(|e| match e {
-            GatewayError::Rejected(reason) => ApiError::validation("card_number", reason),
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
-    drop(card);
-
-    let payment_id = Uuid::now_v7();
-    let mut loaded = loaded;
-    for attempt in 1..=MAX_ATTEMPTS {
-        if attempt > 1 {
-            loaded = state.commands.load::<Booking>(id).await?;
-        }
-        let booking_events = loaded
-            .state
-            .decide(BookingCommand::SubmitPayment { payment_id, now })
-            .map_err(booking_error)?;
-        let total = loaded
-            .state
-            .info
-            .as_ref()
-            .map(|i| i.total)
-            .ok_or_else(|| ApiError::not_found("booking"))?;
-        let payment_events = Payment::default()
-            .decide(PaymentCommand::Request {
-                payment_id,
-                booking_id: id,
-                amount: total,
-                card_brand: token.brand.clone(),
-                card_last4: token.last4.clone(),
-                card_token: Some(token.token.clone()),
-                now,
-            })
-            .map_err(ApiError::internal)?;
-        let sealer = state.commands.sealer();
-        let appends = vec![
-            StreamAppend {
-                stream: StreamId::new(Booking::CATEGORY, id),
-                expected: ExpectedVersion::Exact(loaded.version),
-                events: encode_events(sealer, &booking_events, &cmd.ctx).await?,
-            },
-            StreamAppend {
-                stream: StreamId::new(Payment::CATEGORY, payment_id),
-                expected: ExpectedVersion::NO_STREAM,
-                events: encode_events(sealer, &payment_events, &cmd.ctx).await?,
-            },
-        ];
-        let body = json!({
-            "booking_id": id,
-            "payment_id": payment_id,
-            "status": "PAYMENT_PENDING",
-            "amount": total,
-            "card_brand": token.brand,
-            "card_last4": token.last4,
-        });
-        match state
-            .commands
-            .append(&cmd.ctx, appends, StatusCode::ACCEPTED, body)
-            .await
-        {
-            Err(ApiError::Conflict {
-                code: "CONFLICT", ..
-            }) if attempt < MAX_ATTEMPTS => continue,
-            Ok(mut accepted) => {
-                accepted.status = StatusCode::ACCEPTED;
-                return Ok(accepted);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(too_much_contention())
+) -> ApiResult<Reply> {
+    let card = CardInput {
+        card_number: req.card_number,
+        expiry_month: req.expiry_month,
+        expiry_year: req.expiry_year,
+        cvc: req.cvc,
+        holder: req.holder,
+    };
+    let outcome = state.pay_booking(&cmd.caller, cmd.ctx, id, card).await?;
+    Ok(Reply::accepted(outcome))
 }

@@ -6,21 +6,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, put};
 use axum::Router;
-use domain::user::{User, UserCommand, UserError, UserStatus};
 use domain::values::Role;
-use domain::Aggregate;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Command;
-use crate::commands::Accepted;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Json, Path};
+use crate::reply::Reply;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -75,17 +71,6 @@ pub struct RoleResponse {
     pub position: String,
 }
 
-/// The domain's refusals as API errors.
-pub(crate) fn user_error(e: UserError) -> ApiError {
-    if let Some(field) = e.field() {
-        return ApiError::validation(field, e.to_string());
-    }
-    match e {
-        UserError::NotRegistered | UserError::Erased => ApiError::not_found("user"),
-        other => ApiError::invalid_state(other.to_string()),
-    }
-}
-
 /// Edit a profile (self or admin).
 #[utoipa::path(
     patch,
@@ -109,33 +94,11 @@ pub async fn update_profile(
     cmd: Command,
     Path(id): Path<Uuid>,
     Json(req): Json<UpdateProfileRequest>,
-) -> ApiResult<Accepted> {
-    cmd.caller.require_self_or(id, &[Role::Admin])?;
-    let now = cmd.ctx.now;
-    state
-        .commands
-        .execute::<User, _, _>(
-            &cmd.ctx,
-            id,
-            StatusCode::OK,
-            |u| {
-                u.decide(UserCommand::UpdateProfile {
-                    full_name: req.full_name.clone(),
-                    phone: req.phone.clone(),
-                    now,
-                })
-                .map_err(user_error)
-            },
-            |u| {
-                let personal = u.personal.known();
-                json!({
-                    "user_id": id,
-                    "full_name": personal.map(|p| &p.full_name),
-                    "phone": personal.and_then(|p| p.phone.as_ref()),
-                })
-            },
-        )
-        .await
+) -> ApiResult<Reply> {
+    let outcome = state
+        .update_profile(&cmd.caller, cmd.ctx, id, req.full_name, req.phone)
+        .await?;
+    Ok(Reply::ok(outcome))
 }
 
 /// Change a user's role (admin).
@@ -161,31 +124,11 @@ pub async fn change_role(
     cmd: Command,
     Path(id): Path<Uuid>,
     Json(req): Json<ChangeRoleRequest>,
-) -> ApiResult<Accepted> {
-    cmd.caller.require(&[Role::Admin])?;
-    // An admin demoting themselves could leave nobody able to undo it.
-    if id == cmd.caller.user_id && req.role != Role::Admin {
-        return Err(ApiError::invalid_state(
-            "admins cannot change their own role",
-        ));
-    }
-    let now = cmd.ctx.now;
-    state
-        .commands
-        .execute::<User, _, _>(
-            &cmd.ctx,
-            id,
-            StatusCode::OK,
-            |u| {
-                u.decide(UserCommand::ChangeRole {
-                    role: req.role,
-                    now,
-                })
-                .map_err(user_error)
-            },
-            |u| json!({ "user_id": id, "role": u.role }),
-        )
-        .await
+) -> ApiResult<Reply> {
+    let outcome = state
+        .change_role(&cmd.caller, cmd.ctx, id, req.role)
+        .await?;
+    Ok(Reply::ok(outcome))
 }
 
 /// Erase a user (self or admin): their personal data is crypto-shredded,
@@ -210,50 +153,7 @@ pub async fn erase(
     State(state): State<AppState>,
     cmd: Command,
     Path(id): Path<Uuid>,
-) -> ApiResult<Response> {
-    cmd.caller.require_self_or(id, &[Role::Admin])?;
-    let now = cmd.ctx.now;
-    let accepted = state
-        .commands
-        .execute::<User, _, _>(
-            &cmd.ctx,
-            id,
-            StatusCode::NO_CONTENT,
-            |u| match u.status {
-                UserStatus::Erased => Ok(vec![]),
-                _ => u.decide(UserCommand::Erase { now }).map_err(user_error),
-            },
-            |_| json!({ "user_id": id }),
-        )
-        .await?;
-    // After the event, so a failure here leaves an erased user whose
-    // clean-up a repeated DELETE completes.
-    state.sealer.shred(id).await?;
-    super::auth::delete_credential(&state.pool, id).await?;
-    sqlx::query("DELETE FROM auth_refresh_tokens WHERE user_id = $1")
-        .bind(id)
-        .execute(&state.pool)
-        .await?;
-    tracing::info!("user erased");
-    Ok(no_content(accepted))
-}
-
-/// A 204 carries no body: the position travels in a header instead.
-fn no_content(accepted: Accepted) -> Response {
-    let mut res = StatusCode::NO_CONTENT.into_response();
-    if let Some(position) = accepted
-        .body
-        .get("position")
-        .and_then(|p| p.as_str())
-        .and_then(|p| p.parse().ok())
-    {
-        res.headers_mut().insert("position", position);
-    }
-    if accepted.replayed {
-        res.headers_mut().insert(
-            "idempotent-replayed",
-            axum::http::HeaderValue::from_static("true"),
-        );
-    }
-    res
+) -> ApiResult<Reply> {
+    let outcome = state.erase_user(&cmd.caller, cmd.ctx, id).await?;
+    Ok(Reply::new(StatusCode::NO_CONTENT, outcome))
 }

@@ -1,0 +1,334 @@
+//! Accounts: register, log in, refresh, log out, and the admin bootstrap.
+//!
+//! Credentials (the normalised email and an argon2id hash) live in auth's
+//! `auth_credentials` table, never in events; the user's profile and role
+//! live in their `user-…` stream. Registration writes the credential row
+//! first (its unique email is the guard against duplicate accounts), then
+//! appends `UserRegistered`, and removes the row again if the append fails.
+//! A row left behind by a crash between the two (a credential without a
+//! stream) is recognised as an orphan and reclaimed.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use auth::credentials::{self, Credential};
+use auth::limiter::LimitKey;
+use auth::password::{self, Password};
+use auth::refresh::{self, RefreshToken};
+use auth::Caller;
+use chrono::Utc;
+use domain::user::{validate_name, User, UserCommand, UserStatus, MAX_NAME_LEN};
+use domain::values::{Email, Role};
+use domain::Aggregate;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::{user_error, CommandError, CommandResult, FieldError};
+use crate::{CommandContext, Outcome, Services};
+
+/// The one answer to every failed login, whatever failed.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+/// A fresh pair of tokens for a logged-in user.
+pub struct Session {
+    /// A short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque; exchanged once for the next pair.
+    pub refresh_token: RefreshToken,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_in", &self.expires_in)
+            .field("user_id", &self.user_id)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+impl Services {
+    /// Registers a customer account. Replies `{user_id}`.
+    pub async fn register(
+        &self,
+        ctx: CommandContext,
+        email: &str,
+        password: &Password,
+        full_name: String,
+    ) -> CommandResult<Outcome> {
+        let mut errors = Vec::new();
+        let parsed = match Email::parse(email) {
+            Ok(email) => Some(email),
+            Err(_) => {
+                errors.push(FieldError::new("email", "not a valid email address"));
+                None
+            }
+        };
+        if let Err(message) = password::check_strength(password.expose(), email) {
+            errors.push(FieldError::new("password", message));
+        }
+        if validate_name(&full_name).is_none() {
+            errors.push(FieldError::new(
+                "full_name",
+                format!("must be 1 to {MAX_NAME_LEN} characters"),
+            ));
+        }
+        let Some(email) = parsed.filter(|_| errors.is_empty()) else {
+            return Err(CommandError::Invalid(errors));
+        };
+        let (user_id, outcome) = self
+            .create_user(&ctx, email, password, full_name, Role::Customer)
+            .await?;
+        tracing::Span::current().record("user_id", tracing::field::display(user_id));
+        Ok(outcome)
+    }
+
+    /// Logs in: a token pair for an email and password. Failed attempts are
+    /// limited per email and per client address.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        client_ip: Option<IpAddr>,
+    ) -> CommandResult<Session> {
+        let parsed = Email::parse(email).ok();
+        let email_key = LimitKey::email(
+            &parsed
+                .as_ref()
+                .map_or_else(|| email.trim().to_lowercase(), |e| e.to_string()),
+        );
+        let mut keys = vec![email_key.clone()];
+        keys.extend(client_ip.map(LimitKey::Ip));
+        if let Err(wait) = self.login_limiter.check(&keys) {
+            metrics::counter!("booking_logins_total", "outcome" => "rate_limited").increment(1);
+            return Err(CommandError::RateLimited {
+                retry_after: Duration::from_secs_f64(wait.as_secs_f64().ceil().max(1.0)),
+            });
+        }
+
+        let credential = match &parsed {
+            Some(email) => credentials::find(&self.pool, email).await?,
+            None => None,
+        };
+        let verified = password::verify(
+            password,
+            credential.as_ref().map(|c| c.password_hash.clone()),
+        )
+        .await?;
+        let user = match credential {
+            Some(c) if verified => self.active_role(c.user_id).await?.map(|r| (c.user_id, r)),
+            _ => None,
+        };
+        let Some((user_id, role)) = user else {
+            self.login_limiter.failed(&keys);
+            metrics::counter!("booking_logins_total", "outcome" => "failed").increment(1);
+            return Err(CommandError::Unauthorized(BAD_CREDENTIALS.into()));
+        };
+        self.login_limiter.succeeded(&email_key);
+        tracing::Span::current().record("user_id", tracing::field::display(user_id));
+        metrics::counter!("booking_logins_total", "outcome" => "ok").increment(1);
+        let issued = refresh::issue(&self.pool, user_id, self.settings.refresh_ttl).await?;
+        self.session(user_id, role, issued.token)
+    }
+
+    /// Exchanges a refresh token for a new pair. The presented token is
+    /// spent; presenting it again revokes its whole family.
+    pub async fn refresh(&self, token: &RefreshToken) -> CommandResult<Session> {
+        let issued = match refresh::rotate(&self.pool, token, self.settings.refresh_ttl).await? {
+            Ok(issued) => issued,
+            Err(reason) => {
+                tracing::info!(%reason, "refresh refused");
+                return Err(auth::Error::from(reason).into());
+            }
+        };
+        let user_id = issued.user_id;
+        tracing::Span::current().record("user_id", tracing::field::display(user_id));
+        let Some(role) = self.active_role(user_id).await? else {
+            refresh::revoke_user(&self.pool, user_id).await?;
+            return Err(auth::Error::from(refresh::RefreshError::Revoked).into());
+        };
+        self.session(user_id, role, issued.token)
+    }
+
+    /// Logs out: revokes the refresh token's family if it is the caller's.
+    /// Another user's (or an unknown) token is left alone with the same
+    /// answer: logging out is idempotent and tells nothing about tokens.
+    pub async fn logout(&self, caller: &Caller, token: &RefreshToken) -> CommandResult<()> {
+        let revoked = refresh::revoke_family_of(&self.pool, token, caller.user_id).await?;
+        tracing::debug!(revoked, "logout");
+        Ok(())
+    }
+
+    /// Makes sure an admin with this email exists: registers it (with this
+    /// password) when the email is unknown, or gives the existing account
+    /// the admin role. An existing account keeps its password. Safe to call
+    /// on every start-up and from several processes at once.
+    pub async fn ensure_admin(&self, email: &str, password: &str) -> CommandResult<Uuid> {
+        let email = Email::parse(email)
+            .map_err(|_| CommandError::invalid("email", "not a valid email address"))?;
+        let password = Password::new(password);
+        password::check_strength(password.expose(), email.as_str())
+            .map_err(|m| CommandError::invalid("password", m))?;
+        let ctx = CommandContext {
+            correlation_id: Uuid::now_v7(),
+            actor: eventstore::Actor::system("bootstrap"),
+            idempotency: None,
+            now: Utc::now(),
+        };
+        for _ in 0..20 {
+            if let Some(credential) = credentials::find(&self.pool, &email).await? {
+                let loaded = self.commands.load::<User>(credential.user_id).await?;
+                if loaded.state.status == UserStatus::Active {
+                    if loaded.state.role != Some(Role::Admin) {
+                        self.set_role(&ctx, credential.user_id, Role::Admin).await?;
+                        tracing::info!(user_id = %credential.user_id, "bootstrap: made the admin an admin");
+                    }
+                    return Ok(credential.user_id);
+                }
+                // Being registered right now, or an orphan: `create_user` tells.
+            }
+            match self
+                .create_user(
+                    &ctx,
+                    email.clone(),
+                    &password,
+                    "Administrator".into(),
+                    Role::Admin,
+                )
+                .await
+            {
+                Ok((user_id, _)) => {
+                    tracing::info!(%user_id, "bootstrap: registered the admin");
+                    return Ok(user_id);
+                }
+                Err(CommandError::EmailTaken) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CommandError::Unavailable(
+            "the admin account is being created by someone else; retry".into(),
+        ))
+    }
+
+    /// Writes the credential row, then the `UserRegistered` event; undoes
+    /// the row when the event cannot be appended.
+    async fn create_user(
+        &self,
+        ctx: &CommandContext,
+        email: Email,
+        password: &Password,
+        full_name: String,
+        role: Role,
+    ) -> CommandResult<(Uuid, Outcome)> {
+        // Cheap early answer before the expensive hash; the insert below is
+        // what actually guards uniqueness.
+        if let Some(existing) = credentials::find(&self.pool, &email).await? {
+            if !self.is_orphan(&existing).await? {
+                return Err(CommandError::EmailTaken);
+            }
+        }
+        let hash = password::hash(password).await?;
+        let user_id = Uuid::now_v7();
+        self.insert_credential(&email, user_id, &hash).await?;
+        let now = ctx.now;
+        let result = self
+            .commands
+            .execute::<User, _, _>(
+                ctx,
+                user_id,
+                |u| {
+                    u.decide(UserCommand::Register {
+                        user_id,
+                        email: email.clone(),
+                        full_name: full_name.clone(),
+                        role,
+                        now,
+                    })
+                    .map_err(user_error)
+                },
+                |_| json!({ "user_id": user_id }),
+            )
+            .await;
+        match result {
+            // A replay is the reply of a twin request that registered first.
+            Ok(outcome) if !outcome.replayed => Ok((user_id, outcome)),
+            other => {
+                if let Err(e) = credentials::delete(&self.pool, user_id).await {
+                    tracing::error!(%user_id, error = %e, "could not undo a credential row");
+                }
+                other.map(|o| (user_id, o))
+            }
+        }
+    }
+
+    /// A credential row left behind by a crash: old, and without its stream.
+    async fn is_orphan(&self, credential: &Credential) -> CommandResult<bool> {
+        Ok(credential.old
+            && self
+                .commands
+                .load::<User>(credential.user_id)
+                .await?
+                .version
+                == 0)
+    }
+
+    async fn insert_credential(
+        &self,
+        email: &Email,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> CommandResult<()> {
+        for _ in 0..3 {
+            if credentials::insert(&self.pool, email, user_id, password_hash).await? {
+                return Ok(());
+            }
+            let existing = credentials::find(&self.pool, email).await?;
+            let orphan = match &existing {
+                Some(c) => self.is_orphan(c).await?,
+                None => false,
+            };
+            match existing {
+                Some(c) if orphan => {
+                    tracing::warn!(orphan = %c.user_id, "reclaiming a credential row without a user");
+                    credentials::delete_if_owned(&self.pool, email, c.user_id).await?;
+                }
+                Some(_) => return Err(CommandError::EmailTaken),
+                // Deleted in between (an erasure or an undo): try again.
+                None => {}
+            }
+        }
+        Err(CommandError::EmailTaken)
+    }
+
+    /// The user's role if they may log in (registered and not erased).
+    async fn active_role(&self, user_id: Uuid) -> CommandResult<Option<Role>> {
+        let user = self.commands.load::<User>(user_id).await?.state;
+        Ok(match (user.status, user.role) {
+            (UserStatus::Active, Some(role)) => Some(role),
+            _ => None,
+        })
+    }
+
+    fn session(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        refresh_token: RefreshToken,
+    ) -> CommandResult<Session> {
+        Ok(Session {
+            access_token: self.tokens.issue(user_id, role)?,
+            refresh_token,
+            expires_in: self.tokens.access_ttl.as_secs(),
+            user_id,
+            role,
+        })
+    }
+}

@@ -1,0 +1,346 @@
+//! Bookings: create (seats held atomically with the booking), cancel (seats
+//! given back in the same append), passenger edits.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use domain::booking::{
+    cancel_booking, place_booking, Booking, BookingCommand, BookingInfo, CancelBooking,
+    CancelBookingError, CancelledBy, Passenger, PassengerDetails, PassengerRequest, PlaceBooking,
+};
+use domain::seats::SeatRequest;
+use domain::user::User;
+use domain::values::{Cabin, Email, Personal, Role, Seat};
+use domain::Aggregate;
+use eventstore::ExpectedVersion;
+use rand::RngCore;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::command::lane::{Decide, Decided};
+use crate::error::{
+    booking_error, place_error, seat_error, CommandError, CommandResult, FieldError,
+};
+use crate::{CommandContext, Outcome, Services};
+use auth::Caller;
+
+/// A new booking: passengers with the seat or cabin each wants.
+#[derive(Debug, Clone)]
+pub struct CreateBooking {
+    pub flight_id: Uuid,
+    /// Agents book for a customer; customers book for themselves.
+    pub customer_id: Option<Uuid>,
+    pub passengers: Vec<NewPassenger>,
+}
+
+/// A passenger as entered: a `seat`, or a `cabin` to be given one.
+#[derive(Debug, Clone)]
+pub struct NewPassenger {
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: NaiveDate,
+    pub email: Option<Email>,
+    pub phone: Option<String>,
+    pub passport: Option<String>,
+    pub seat: Option<String>,
+    pub cabin: Option<Cabin>,
+}
+
+/// The passengers parsed into seat requests, every invalid field named.
+fn parse_passengers(input: Vec<NewPassenger>) -> CommandResult<Vec<PassengerRequest>> {
+    let mut errors = Vec::new();
+    let mut passengers = Vec::with_capacity(input.len());
+    for (i, p) in input.into_iter().enumerate() {
+        let seat = match (&p.seat, p.cabin) {
+            (Some(s), None) => match Seat::parse(s) {
+                Ok(seat) => Some(SeatRequest::Seat(seat)),
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        format!("passengers[{i}].seat"),
+                        e.to_string(),
+                    ));
+                    None
+                }
+            },
+            (None, Some(cabin)) => Some(SeatRequest::Cabin(cabin)),
+            _ => {
+                errors.push(FieldError::new(
+                    format!("passengers[{i}]"),
+                    "name exactly one of `seat` or `cabin`",
+                ));
+                None
+            }
+        };
+        if let Some(seat) = seat {
+            passengers.push(PassengerRequest {
+                passenger_id: Uuid::now_v7(),
+                seat,
+                details: PassengerDetails {
+                    first_name: p.first_name,
+                    last_name: p.last_name,
+                    date_of_birth: p.date_of_birth,
+                    email: p.email,
+                    phone: p.phone,
+                    passport: p.passport,
+                },
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(passengers)
+    } else {
+        Err(CommandError::Invalid(errors))
+    }
+}
+
+/// A passenger's fields to change; `None` keeps the value.
+#[derive(Debug, Clone, Default)]
+pub struct PassengerChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub email: Option<Email>,
+    pub phone: Option<String>,
+    pub passport: Option<String>,
+}
+
+impl Services {
+    /// Holds the seats and creates the booking, both or neither. Replies
+    /// with the booking's summary.
+    pub async fn create_booking(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        input: CreateBooking,
+    ) -> CommandResult<Outcome> {
+        caller.require(&[Role::Customer, Role::Agent])?;
+        let customer_id = match (caller.role, input.customer_id) {
+            (Role::Agent, Some(customer)) if customer != caller.user_id => {
+                let user = self.commands.load::<User>(customer).await?;
+                if user.version == 0 || user.state.personal.is_erased() {
+                    return Err(CommandError::invalid("customer_id", "no such customer"));
+                }
+                customer
+            }
+            (_, Some(customer)) if customer != caller.user_id => {
+                return Err(CommandError::Forbidden(
+                    "only agents book for someone else".into(),
+                ));
+            }
+            _ => caller.user_id,
+        };
+        let passengers = parse_passengers(input.passengers)?;
+        let booking_id = Uuid::now_v7();
+        let pnr = self
+            .pnrs
+            .next(|| {
+                let mut bytes = [0u8; 6];
+                rand::thread_rng().fill_bytes(&mut bytes);
+                bytes
+            })
+            .await?;
+        let now = ctx.now;
+        let hold = Duration::from_std(self.settings.hold_ttl).unwrap_or(Duration::minutes(10));
+        let place = PlaceBooking {
+            booking_id,
+            pnr,
+            customer_id,
+            created_by: caller.user_id,
+            passengers,
+            hold_expires_at: now + hold,
+            now,
+        };
+        self.commands
+            .lanes
+            .submit(
+                input.flight_id,
+                ctx,
+                Box::new(move |flight, seats| {
+                    let (seat_events, booking_events) =
+                        place_booking(flight, seats, place.clone()).map_err(place_error)?;
+                    let booking = booking_events
+                        .iter()
+                        .fold(Booking::default(), |b, e| b.evolve(e));
+                    Ok(Decided {
+                        seats: seat_events,
+                        booking: Some((
+                            place.booking_id,
+                            ExpectedVersion::NO_STREAM,
+                            booking_events,
+                        )),
+                        reply: summary(&booking),
+                        ..Decided::default()
+                    })
+                }),
+            )
+            .await
+    }
+
+    /// Cancels a booking: refund by policy, seats back on sale.
+    pub async fn cancel_booking(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        id: Uuid,
+        reason: String,
+    ) -> CommandResult<Outcome> {
+        let loaded = self.commands.load::<Booking>(id).await?;
+        let flight_id = owned_by(&loaded.state, caller)?.flight_id;
+        let by = match caller.role {
+            Role::Admin => CancelledBy::Admin,
+            Role::Agent => CancelledBy::Agent,
+            _ => CancelledBy::Customer,
+        };
+        let decide = cancellation(loaded.state, loaded.version, reason, by, ctx.now);
+        self.commands.lanes.submit(flight_id, ctx, decide).await
+    }
+
+    /// Corrects a passenger's details (until tickets are issued).
+    pub async fn update_passenger(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        id: Uuid,
+        passenger_id: Uuid,
+        changes: PassengerChanges,
+    ) -> CommandResult<Outcome> {
+        // Ownership is checked on the state the command is decided on.
+        let now = ctx.now;
+        self.commands
+            .execute::<Booking, _, _>(
+                &ctx,
+                id,
+                |booking| {
+                    owned_by(booking, caller)?;
+                    let current = booking
+                        .passengers
+                        .iter()
+                        .find(|p| p.passenger_id == passenger_id)
+                        .ok_or_else(|| CommandError::not_found("passenger"))?;
+                    let Personal::Known(details) = &current.personal else {
+                        return Err(CommandError::InvalidState(
+                            "the passenger's personal data was erased".into(),
+                        ));
+                    };
+                    let mut details = details.clone();
+                    let c = changes.clone();
+                    if let Some(v) = c.first_name {
+                        details.first_name = v;
+                    }
+                    if let Some(v) = c.last_name {
+                        details.last_name = v;
+                    }
+                    if let Some(v) = c.date_of_birth {
+                        details.date_of_birth = v;
+                    }
+                    if let Some(v) = c.email {
+                        details.email = Some(v);
+                    }
+                    if let Some(v) = c.phone {
+                        details.phone = Some(v);
+                    }
+                    if let Some(v) = c.passport {
+                        details.passport = Some(v);
+                    }
+                    booking
+                        .decide(BookingCommand::UpdatePassenger {
+                            passenger_id,
+                            details,
+                            now,
+                        })
+                        .map_err(booking_error)
+                },
+                |booking| {
+                    let p = booking
+                        .passengers
+                        .iter()
+                        .find(|p| p.passenger_id == passenger_id);
+                    json!({ "booking_id": id, "passenger": p.map(passenger_view) })
+                },
+            )
+            .await
+    }
+}
+
+/// The lane decision that cancels `booking` (read at `version`): held seats
+/// are released, sold seats returned, and the refund the policy allows is
+/// recorded on the booking for the saga to pay out.
+pub fn cancellation(
+    booking: Booking,
+    version: u64,
+    reason: String,
+    by: CancelledBy,
+    now: DateTime<Utc>,
+) -> Decide {
+    Box::new(move |flight, seats| {
+        let id = booking
+            .id()
+            .ok_or_else(|| CommandError::not_found("booking"))?;
+        let command = CancelBooking {
+            reason: reason.clone(),
+            by,
+            now,
+        };
+        let (events, seat_events) =
+            cancel_booking(&booking, flight, seats, command).map_err(|e| match e {
+                CancelBookingError::FlightNotFound => CommandError::not_found("flight"),
+                CancelBookingError::Booking(e) => booking_error(e),
+                CancelBookingError::Seats(e) => seat_error(e),
+            })?;
+        let refund = events.iter().find_map(|e| match e {
+            domain::booking::BookingEvent::BookingCancelled(c) => Some(c.refund),
+            _ => None,
+        });
+        Ok(Decided {
+            seats: seat_events,
+            booking: Some((id, ExpectedVersion::Exact(version), events)),
+            reply: json!({ "booking_id": id, "status": "CANCELLED", "refund": refund }),
+            ..Decided::default()
+        })
+    })
+}
+
+/// The booking, if the caller may act on it: its customer, an agent, an admin.
+pub fn owned_by<'a>(booking: &'a Booking, caller: &Caller) -> CommandResult<&'a BookingInfo> {
+    let info = booking
+        .info
+        .as_ref()
+        .ok_or_else(|| CommandError::not_found("booking"))?;
+    match caller.role {
+        Role::Agent | Role::Admin => Ok(info),
+        _ if info.customer_id == caller.user_id => Ok(info),
+        // Not a 404: the id is a UUID nobody guesses, and 403 tells the
+        // caller plainly that this booking is not theirs.
+        _ => Err(CommandError::Forbidden(
+            "this booking belongs to someone else".into(),
+        )),
+    }
+}
+
+fn passenger_view(p: &Passenger) -> Value {
+    let known = p.personal.known();
+    json!({
+        "passenger_id": p.passenger_id,
+        "seat": p.seat.to_string(),
+        "cabin": p.cabin,
+        "fare": p.fare,
+        "first_name": known.map(|d| d.first_name.clone()),
+        "last_name": known.map(|d| d.last_name.clone()),
+    })
+}
+
+/// The reply to a new booking.
+fn summary(b: &Booking) -> Value {
+    let Some(info) = &b.info else {
+        return Value::Null;
+    };
+    json!({
+        "booking_id": info.booking_id,
+        "pnr": info.pnr,
+        "status": b.status.map(|s| s.as_str()),
+        "flight_id": info.flight_id,
+        "customer_id": info.customer_id,
+        "hold_expires_at": info.hold_expires_at,
+        "seats": b.seats().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "total": info.total,
+        "passengers": b.passengers.iter().map(passenger_view).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,332 @@
+//! Booking creations end to end over HTTP: a real client against the engine
+//! listening on loopback, both in this process (so they share the machine's
+//! cores, as a client on the same host would).
+//!
+//! - spread: clients book one passenger each on random flights among many;
+//! - hot: every client books on the same flight until it is sold out
+//!   (1,089 seats), three flights in a row.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{latency, micros, new_histogram, scratch_database};
+use engine::app::{AppConfig, Application, Secret};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HttpBench {
+    /// Seconds of the spread run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Flights the spread run books on.
+    #[arg(long, default_value_t = 100)]
+    pub flights: usize,
+    /// The engine's `BOOKING_DB_MAX_CONNECTIONS`.
+    #[arg(long, default_value_t = 32)]
+    pub db_max_connections: u32,
+}
+
+const ADMIN: &str = "bench-admin@example.com";
+/// The password of every bench account.
+pub(super) const PASSWORD: &str = "bench password that is long";
+/// Rows 1-99, letters A-K: the largest seat map the domain allows.
+const HOT_SEATS: usize = 99 * 11;
+
+pub async fn run(database_url: &str, args: HttpBench) -> anyhow::Result<()> {
+    let (admin_pool, url, name) = scratch_database(database_url).await?;
+    let result = measure(&url, &args).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin_pool)
+        .await?;
+    result
+}
+
+async fn measure(url: &str, args: &HttpBench) -> anyhow::Result<()> {
+    let mut config = AppConfig::new(url);
+    config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.jwt_secret = Some(Secret::new("bench-secret-bench-secret-bench-secret"));
+    config.admin_email = Some(ADMIN.into());
+    config.admin_password = Some(Secret::new(PASSWORD));
+    config.db_max_connections = args.db_max_connections;
+    let app = Application::build(config).await?;
+    let base = format!("http://{}/api/v1", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let client = Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let admin = login(&client, &base, ADMIN).await?;
+    let customers = customers(&client, &base, args.clients.min(32)).await?;
+    let customers = Arc::new(customers);
+
+    println!(
+        "## Booking creations over HTTP ({} clients)\n",
+        args.clients
+    );
+    println!("| run | bookings | seconds | bookings/s | p50 ms | p99 ms | other answers |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+
+    let mut flights = Vec::new();
+    for _ in 0..args.flights {
+        flights.push(schedule(&client, &base, &admin).await?);
+    }
+    let flights = Arc::new(flights);
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let run = drive(&client, &base, args.clients, &customers, move |i| {
+        (Instant::now() < deadline).then(|| flights[(i * 7919) % flights.len()])
+    })
+    .await?;
+    run.print(&format!("spread over {} flights", args.flights));
+
+    let mut hot = Run::default();
+    for _ in 0..3 {
+        let flight = schedule(&client, &base, &admin).await?;
+        let sold_out = Arc::new(AtomicBool::new(false));
+        let r = drive_until(&client, &base, args.clients, &customers, flight, sold_out).await?;
+        anyhow::ensure!(
+            r.ok as usize == HOT_SEATS,
+            "sold {} of {HOT_SEATS} seats",
+            r.ok
+        );
+        hot.merge(r);
+    }
+    hot.print("one hot flight, sold out three times");
+
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+#[derive(Default)]
+struct Run {
+    ok: u64,
+    other: u64,
+    elapsed: Duration,
+    hist: Option<Histogram<u64>>,
+}
+
+impl Run {
+    fn merge(&mut self, r: Run) {
+        self.ok += r.ok;
+        self.other += r.other;
+        self.elapsed += r.elapsed;
+        match (&mut self.hist, r.hist) {
+            (Some(h), Some(o)) => h.add(o).unwrap_or(()),
+            (h @ None, o) => *h = o,
+            _ => {}
+        }
+    }
+
+    fn print(&self, name: &str) {
+        let l = self.hist.as_ref().map(latency);
+        println!(
+            "| {name} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {} |",
+            self.ok,
+            self.elapsed.as_secs_f64(),
+            self.ok as f64 / self.elapsed.as_secs_f64(),
+            l.as_ref().map_or(0.0, |l| l.p50),
+            l.as_ref().map_or(0.0, |l| l.p99),
+            self.other
+        );
+    }
+}
+
+/// `clients` tasks book while `next(i)` names a flight.
+async fn drive(
+    client: &Client,
+    base: &str,
+    clients: usize,
+    customers: &Arc<Vec<String>>,
+    next: impl Fn(usize) -> Option<Uuid> + Send + Sync + 'static,
+) -> anyhow::Result<Run> {
+    let next = Arc::new(next);
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, base, customers, next, counter) = (
+                client.clone(),
+                base.to_string(),
+                customers.clone(),
+                next.clone(),
+                counter.clone(),
+            );
+            tokio::spawn(async move {
+                let token = &customers[c % customers.len()];
+                let mut hist = new_histogram();
+                let (mut ok, mut other) = (0u64, 0u64);
+                loop {
+                    let i = counter.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(flight) = next(i) else { break };
+                    let t = Instant::now();
+                    let status = book(&client, &base, token, flight).await?;
+                    if status == StatusCode::CREATED {
+                        hist.record(micros(t.elapsed()))?;
+                        ok += 1;
+                    } else {
+                        other += 1;
+                    }
+                }
+                anyhow::Ok((ok, other, hist))
+            })
+        })
+        .collect();
+    collect(tasks, started).await
+}
+
+/// `clients` tasks book on one flight until it answers that it is full.
+async fn drive_until(
+    client: &Client,
+    base: &str,
+    clients: usize,
+    customers: &Arc<Vec<String>>,
+    flight: Uuid,
+    sold_out: Arc<AtomicBool>,
+) -> anyhow::Result<Run> {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, base, customers, sold_out) = (
+                client.clone(),
+                base.to_string(),
+                customers.clone(),
+                sold_out.clone(),
+            );
+            tokio::spawn(async move {
+                let token = &customers[c % customers.len()];
+                let mut hist = new_histogram();
+                let (mut ok, mut other) = (0u64, 0u64);
+                while !sold_out.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    match book(&client, &base, token, flight).await? {
+                        StatusCode::CREATED => {
+                            hist.record(micros(t.elapsed()))?;
+                            ok += 1;
+                        }
+                        StatusCode::CONFLICT => sold_out.store(true, Ordering::Relaxed),
+                        _ => other += 1,
+                    }
+                }
+                anyhow::Ok((ok, other, hist))
+            })
+        })
+        .collect();
+    collect(tasks, started).await
+}
+
+/// A client task's successes, other answers and latencies.
+type ClientTask = tokio::task::JoinHandle<anyhow::Result<(u64, u64, Histogram<u64>)>>;
+
+async fn collect(tasks: Vec<ClientTask>, started: Instant) -> anyhow::Result<Run> {
+    let mut run = Run {
+        hist: Some(new_histogram()),
+        ..Run::default()
+    };
+    for t in tasks {
+        let (ok, other, h) = t.await??;
+        run.ok += ok;
+        run.other += other;
+        if let Some(all) = &mut run.hist {
+            all.add(h)?;
+        }
+    }
+    run.elapsed = started.elapsed();
+    Ok(run)
+}
+
+/// Books one passenger in economy; anything but 201 and 409 is logged.
+pub(super) async fn book(
+    client: &Client,
+    base: &str,
+    token: &str,
+    flight: Uuid,
+) -> anyhow::Result<StatusCode> {
+    let r = client
+        .post(format!("{base}/bookings"))
+        .bearer_auth(token)
+        .json(&json!({"flight_id": flight, "passengers": [{
+            "first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
+            "email": "ada@example.com", "cabin": "economy"}]}))
+        .send()
+        .await?;
+    let status = r.status();
+    if status != StatusCode::CREATED && status != StatusCode::CONFLICT {
+        let body = r.text().await.unwrap_or_default();
+        tracing::warn!(%status, %body, "unexpected answer");
+    }
+    Ok(status)
+}
+
+pub(super) async fn login(client: &Client, base: &str, email: &str) -> anyhow::Result<String> {
+    let r: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    r["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("login of {email}: {r}"))
+}
+
+/// A flight with one economy cabin of 1,089 seats.
+/// Registers and logs in `n` customers (`bench-<i>@example.com`); their
+/// access tokens.
+pub(super) async fn customers(
+    client: &Client,
+    base: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::with_capacity(n);
+    for i in 0..n {
+        let email = format!("bench-{i}@example.com");
+        let r = client
+            .post(format!("{base}/auth/register"))
+            .json(&json!({"email": email, "password": PASSWORD, "full_name": "Bench Customer"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status() == StatusCode::CREATED,
+            "register: {}",
+            r.text().await?
+        );
+        tokens.push(login(client, base, &email).await?);
+    }
+    Ok(tokens)
+}
+
+/// Schedules a one-cabin flight of 1,089 economy seats in 30 days.
+pub(super) async fn schedule(client: &Client, base: &str, admin: &str) -> anyhow::Result<Uuid> {
+    let departs = chrono::Utc::now() + chrono::Duration::days(30);
+    let r: Value = client
+        .post(format!("{base}/flights"))
+        .bearer_auth(admin)
+        .json(&json!({
+            "flight_number": "BE100", "airline": "Bench Air", "origin": "LHR", "destination": "JFK",
+            "departs_at": departs, "arrives_at": departs + chrono::Duration::hours(8), "currency": "USD",
+            "cabins": [{"cabin": "economy", "first_row": 1, "last_row": 99,
+                        "seat_letters": "ABCDEFGHIJK", "fare": "420.00"}]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    r["flight_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("scheduling a flight: {r}"))
+}

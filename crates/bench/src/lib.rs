@@ -1,0 +1,66 @@
+//! `booking-bench`: the figures the README reports, measured on this
+//! machine. A binary of its own, so none of this ships in the engine.
+//!
+//! Each benchmark runs in a database of its own, created for the run and
+//! dropped afterwards, on the server named by `DATABASE_URL`.
+//!
+//! # Layout
+//! - [`store`]: event store appends and catch-up reads against plain
+//!   PostgreSQL.
+//! - [`http`]: bookings over HTTP against the whole engine.
+//! - [`read`]: projection rebuilds, search latency, projection lag.
+//! - [`saga`]: booking -> payment -> ticket throughput and latency.
+
+pub mod http;
+pub mod read;
+pub mod saga;
+pub mod store;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+/// Latency percentiles of one run, in milliseconds.
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+pub fn latency(h: &Histogram<u64>) -> Latency {
+    let ms = |q| h.value_at_quantile(q) as f64 / 1000.0;
+    Latency {
+        p50: ms(0.50),
+        p99: ms(0.99),
+    }
+}
+
+pub fn new_histogram() -> Histogram<u64> {
+    // Microseconds, up to 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("static histogram bounds")
+}
+
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().clamp(1, 60_000_000) as u64
+}
+
+/// Creates an empty database next to the one `url` names.
+pub async fn scratch_database(url: &str) -> anyhow::Result<(PgPool, String, String)> {
+    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let name = format!("booking_bench_{}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await?;
+    let bench = options.database(&name);
+    Ok((admin, bench.to_url_lossy().to_string(), name))
+}

@@ -1,0 +1,455 @@
+//! Running a saga's actions: the fulfilment decides with the pure
+//! [`domain::fulfilment::next`], and each action goes through the
+//! application's command path (seat moves on the flight's lane, with the
+//! booking transition in the same append) and the gateway and ticket ports.
+
+use application::command::lane::{Decide, Decided};
+use application::{CommandContext, Idempotency, Loaded};
+use chrono::{DateTime, Utc};
+use domain::booking::{Booking, BookingCommand, CancelledBy};
+use domain::flight::Flight;
+use domain::fulfilment::{
+    self, Action, Outcome, Progress, SagaStatus, Step, StepEvents, StepRefused,
+};
+use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
+use domain::seats::SeatInventory;
+use domain::Aggregate;
+use eventstore::{Actor, ExpectedVersion};
+use gateway::{ChargeOutcome, ChargeRequest, GatewayError, RefundRequest};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::store::{self, Release, SagaRow};
+use crate::tickets::{IssueError, TicketRequest};
+use crate::worker::{Sagas, StepError};
+
+/// A missing id or record the step needs: a broken invariant, retried (and
+/// in the end parked) rather than acted on with a made-up value.
+fn missing(what: &str) -> StepError {
+    StepError::Other(format!("{what} is missing"))
+}
+
+impl Sagas {
+    /// Runs the fulfilment until it waits or ends; `current` follows the
+    /// step being worked on, for the row when a step fails.
+    pub(crate) async fn fulfil(
+        &self,
+        row: &SagaRow,
+        progress: &mut Progress,
+        current: &mut Step,
+    ) -> Result<Release, StepError> {
+        let booking_id = row
+            .booking_id
+            .ok_or_else(|| StepError::Other("fulfilment saga without a booking".into()))?;
+        // Each pass does one action; the bound only guards against a bug
+        // turning into a busy loop.
+        for _ in 0..32 {
+            let now = Utc::now();
+            let booking = self.inner.commands.load::<Booking>(booking_id).await?;
+            let payment = match booking.state.payment_id {
+                Some(id) => Some(self.inner.commands.load::<Payment>(id).await?),
+                None => None,
+            };
+            let action = fulfilment::next(
+                &booking.state,
+                payment.as_ref().map(|p| &p.state),
+                progress,
+                now,
+            );
+            let step = action.step();
+            *current = step;
+            match action {
+                Action::Wait { until, .. } => {
+                    return Ok(Release {
+                        status: SagaStatus::Running,
+                        step,
+                        // No deadline: look again in a while anyway.
+                        next_run_at: until.unwrap_or(now + chrono::Duration::minutes(5)),
+                        attempts: 0,
+                        last_error: None,
+                    });
+                }
+                Action::Finish(outcome) => {
+                    metrics::counter!("sagas_finished_total", "outcome" => match outcome {
+                        Outcome::Completed => "completed",
+                        Outcome::Compensated => "compensated",
+                    })
+                    .increment(1);
+                    return Ok(Release {
+                        status: match outcome {
+                            Outcome::Completed => SagaStatus::Completed,
+                            Outcome::Compensated => SagaStatus::Compensated,
+                        },
+                        step,
+                        next_run_at: now,
+                        attempts: 0,
+                        last_error: None,
+                    });
+                }
+                action => {
+                    let mut save = false;
+                    if let Some(c) = action.registers() {
+                        save |= progress.register(c);
+                    }
+                    if action == Action::Charge && !progress.charge_started {
+                        progress.charge_started = true;
+                        save = true;
+                    }
+                    if save
+                        && !store::save_progress(
+                            &self.inner.pool,
+                            row.saga_id,
+                            self.inner.worker,
+                            step,
+                            progress,
+                        )
+                        .await?
+                    {
+                        return Err(StepError::Other("lost the saga's lease".into()));
+                    }
+                    tracing::debug!(?action, "saga step");
+                    self.perform(row, &booking, payment.as_ref(), action, progress, now)
+                        .await?;
+                }
+            }
+        }
+        Err(StepError::Other("too many steps in one run".into()))
+    }
+
+    /// The context of a step's command: its id derives from the saga and
+    /// the step, so a step run twice appends once.
+    fn ctx(&self, row: &SagaRow, step: &str, now: DateTime<Utc>) -> CommandContext {
+        CommandContext {
+            correlation_id: row.saga_id,
+            actor: Actor::saga(row.saga_id),
+            idempotency: Some(Idempotency {
+                command_id: Uuid::new_v5(&row.saga_id, step.as_bytes()),
+                fingerprint: step.as_bytes().to_vec(),
+            }),
+            now,
+        }
+    }
+
+    async fn perform(
+        &self,
+        row: &SagaRow,
+        booking: &Loaded<Booking>,
+        payment: Option<&Loaded<Payment>>,
+        action: Action,
+        progress: &mut Progress,
+        now: DateTime<Utc>,
+    ) -> Result<(), StepError> {
+        let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
+        let payment_of = || payment.ok_or_else(|| missing("the booking's payment"));
+        match action {
+            Action::ExpireHold => {
+                self.on_lane(row, "expire", now, booking, move |b, seats| {
+                    fulfilment::expire_hold(b, seats, now)
+                })
+                .await
+            }
+            Action::Charge => {
+                let p = &payment_of()?.state;
+                let requested = p
+                    .requested
+                    .as_ref()
+                    .ok_or_else(|| StepError::Other("payment not requested".into()))?;
+                let payment_id = requested.payment_id;
+                let outcome = match &requested.card_token {
+                    None => ChargeOutcome::Declined {
+                        code: "no_card".into(),
+                        reason: "no card was given".into(),
+                    },
+                    Some(token) => {
+                        let request = ChargeRequest {
+                            idempotency_key: format!("{}:charge", row.saga_id),
+                            token: token.clone(),
+                            amount: requested.amount,
+                            merchant_reference: payment_id.to_string(),
+                        };
+                        let call = self.inner.gateway.charge(&request);
+                        match gateway::within(self.inner.config.gateway_timeout, call).await {
+                            Ok(o) => o,
+                            Err(GatewayError::Rejected(reason)) => ChargeOutcome::Declined {
+                                code: "rejected".into(),
+                                reason,
+                            },
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                };
+                let (step, command) = match outcome {
+                    ChargeOutcome::Captured { reference } => (
+                        "capture",
+                        PaymentCommand::Capture {
+                            gateway_reference: reference,
+                            now,
+                        },
+                    ),
+                    ChargeOutcome::Declined { code, reason } => {
+                        ("decline", PaymentCommand::Decline { code, reason, now })
+                    }
+                };
+                self.on_payment(row, step, payment_id, command, now).await
+            }
+            Action::VoidPayment => {
+                let payment_id = booking
+                    .state
+                    .payment_id
+                    .ok_or_else(|| missing("the booking's payment id"))?;
+                let command = PaymentCommand::Decline {
+                    code: "voided".into(),
+                    reason: "the booking ended before the card was charged".into(),
+                    now,
+                };
+                self.on_payment(row, "void", payment_id, command, now).await
+            }
+            Action::Confirm => {
+                self.on_lane(row, "confirm", now, booking, move |b, seats| {
+                    fulfilment::confirm(b, seats, now)
+                })
+                .await
+            }
+            Action::FailPayment { reason } => {
+                self.on_lane(row, "fail-payment", now, booking, move |b, seats| {
+                    fulfilment::fail_payment(b, seats, &reason)
+                })
+                .await
+            }
+            Action::IssueTickets => self.issue_tickets(row, booking, booking_id, now).await,
+            Action::IssueInvoice => {
+                let p = payment_of()?;
+                let payment_id = p
+                    .state
+                    .requested
+                    .as_ref()
+                    .map(|r| r.payment_id)
+                    .ok_or_else(|| missing("the payment request"))?;
+                let info = booking
+                    .state
+                    .info
+                    .as_ref()
+                    .ok_or_else(|| missing("the booking"))?;
+                let lines: Vec<InvoiceLineInput> = booking
+                    .state
+                    .passengers
+                    .iter()
+                    .map(|p| InvoiceLineInput {
+                        description: format!("Fare, {} seat {}", p.cabin, p.seat),
+                        quantity: 1,
+                        unit_price: p.fare,
+                    })
+                    .collect();
+                let command = PaymentCommand::IssueInvoice {
+                    invoice_number: format!("INV-{}", info.pnr),
+                    tax_rate: self.inner.config.tax_rate,
+                    lines,
+                    now,
+                };
+                self.on_payment(row, "invoice", payment_id, command, now)
+                    .await
+            }
+            Action::Refund { amount } => {
+                let p = &payment_of()?.state;
+                let requested = p
+                    .requested
+                    .as_ref()
+                    .ok_or_else(|| StepError::Other("payment not requested".into()))?;
+                let charge = p
+                    .gateway_reference
+                    .clone()
+                    .ok_or_else(|| StepError::Other("a refund without a capture".into()))?;
+                // The n-th refund of this saga: same n, same key, one refund.
+                let step = format!("refund:{}", p.refunds.len());
+                let request = RefundRequest {
+                    idempotency_key: format!("{}:{step}", row.saga_id),
+                    charge_reference: charge,
+                    amount,
+                };
+                let call = self.inner.gateway.refund(&request);
+                gateway::within(self.inner.config.gateway_timeout, call).await?;
+                let reason = match booking.state.status {
+                    Some(s) => format!("booking {}", s.as_str().to_ascii_lowercase()),
+                    None => "refund".into(),
+                };
+                let command = PaymentCommand::Refund {
+                    refund_id: Uuid::new_v5(&row.saga_id, step.as_bytes()),
+                    amount,
+                    reason,
+                    now,
+                };
+                self.on_payment(row, &step, requested.payment_id, command, now)
+                    .await
+            }
+            Action::MarkDone(c) => {
+                progress.mark_done(c);
+                if store::save_progress(
+                    &self.inner.pool,
+                    row.saga_id,
+                    self.inner.worker,
+                    Step::Compensating,
+                    progress,
+                )
+                .await?
+                {
+                    Ok(())
+                } else {
+                    Err(StepError::Other("lost the saga's lease".into()))
+                }
+            }
+            Action::Wait { .. } | Action::Finish(_) => Ok(()),
+        }
+    }
+
+    /// Tickets from the issuer, one per passenger; a refusal fails the
+    /// booking and returns its seats.
+    async fn issue_tickets(
+        &self,
+        row: &SagaRow,
+        booking: &Loaded<Booking>,
+        booking_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StepError> {
+        let flight = self.inner.commands.load::<Flight>(row.flight_id).await?;
+        let airline = flight
+            .state
+            .schedule
+            .as_ref()
+            .map(|s| s.flight_number.airline_designator().to_owned())
+            .ok_or_else(|| missing("the booking's flight"))?;
+        let passengers: Vec<Uuid> = booking
+            .state
+            .passengers
+            .iter()
+            .map(|p| p.passenger_id)
+            .collect();
+        let request = TicketRequest {
+            booking_id,
+            airline,
+            passengers: passengers.clone(),
+            idempotency_key: format!("{}:tickets", row.saga_id),
+        };
+        match self.inner.issuer.issue(&request).await {
+            Ok(numbers) => {
+                let tickets: Vec<_> = passengers.into_iter().zip(numbers).collect();
+                let ctx = self.ctx(row, "tickets", now);
+                self.inner
+                    .commands
+                    .execute::<Booking, _, _>(
+                        &ctx,
+                        booking_id,
+                        |b| {
+                            b.decide(BookingCommand::IssueTickets {
+                                tickets: tickets.clone(),
+                                now,
+                            })
+                            .map_err(|e| StepRefused::from(e).into())
+                        },
+                        |_| json!({}),
+                    )
+                    .await?;
+                Ok(())
+            }
+            Err(IssueError::Refused(reason)) => {
+                self.on_lane(row, "fail-ticketing", now, booking, move |b, seats| {
+                    fulfilment::fail_ticketing(b, seats, &reason)
+                })
+                .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A payment command, decided on the payment's current state.
+    async fn on_payment(
+        &self,
+        row: &SagaRow,
+        step: &str,
+        payment_id: Uuid,
+        command: PaymentCommand,
+        now: DateTime<Utc>,
+    ) -> Result<(), StepError> {
+        let ctx = self.ctx(row, step, now);
+        self.inner
+            .commands
+            .execute::<Payment, _, _>(
+                &ctx,
+                payment_id,
+                |p| {
+                    p.decide(command.clone())
+                        .map_err(|e| application::CommandError::InvalidState(e.to_string()))
+                },
+                |_| json!({}),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A booking transition with its seat movement, on the flight's lane:
+    /// both commit together.
+    async fn on_lane<F>(
+        &self,
+        row: &SagaRow,
+        step: &str,
+        now: DateTime<Utc>,
+        booking: &Loaded<Booking>,
+        decide: F,
+    ) -> Result<(), StepError>
+    where
+        F: Fn(&Booking, &SeatInventory) -> Result<StepEvents, StepRefused> + Send + Sync + 'static,
+    {
+        let (state, version) = (booking.state.clone(), booking.version);
+        let booking_id = state.id().ok_or_else(|| missing("the booking"))?;
+        let decide: Decide = Box::new(move |_flight, seats| {
+            let (events, seat_events) = decide(&state, seats)?;
+            Ok(Decided {
+                seats: seat_events,
+                booking: Some((booking_id, ExpectedVersion::Exact(version), events)),
+                reply: json!({}),
+                ..Decided::default()
+            })
+        });
+        self.inner
+            .commands
+            .lanes
+            .submit(row.flight_id, self.ctx(row, step, now), decide)
+            .await?;
+        Ok(())
+    }
+
+    /// Cancels every live booking of a cancelled flight; each booking's own
+    /// saga then refunds it in full.
+    pub(crate) async fn cancel_flight(&self, row: &SagaRow) -> Result<Release, StepError> {
+        let bookings = store::bookings_of_flight(&self.inner.pool, row.flight_id).await?;
+        let mut cancelled = 0usize;
+        for booking_id in bookings {
+            let loaded = self.inner.commands.load::<Booking>(booking_id).await?;
+            if loaded.state.status.is_none_or(|s| s.is_terminal()) {
+                continue;
+            }
+            let now = Utc::now();
+            let decide = application::bookings::cancellation(
+                loaded.state,
+                loaded.version,
+                "flight cancelled".into(),
+                CancelledBy::FlightCancelled,
+                now,
+            );
+            let ctx = self.ctx(row, &format!("cancel:{booking_id}"), now);
+            self.inner
+                .commands
+                .lanes
+                .submit(row.flight_id, ctx, decide)
+                .await?;
+            cancelled += 1;
+        }
+        tracing::info!(cancelled, "flight's bookings cancelled");
+        Ok(Release {
+            status: SagaStatus::Completed,
+            step: Step::Done,
+            next_run_at: Utc::now(),
+            attempts: 0,
+            last_error: None,
+        })
+    }
+}
