@@ -14,20 +14,22 @@
 //! seats given back).
 
 mod cancel;
+mod decide;
+mod events;
 mod place;
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{Aggregate, DomainEvent};
+use crate::event::Aggregate;
 pub use crate::pricing::{refund_policy, RefundError};
 use crate::user::{validate_name, validate_phone};
 use crate::values::{Cabin, Email, Money, Personal, Pnr, Seat, TicketNumber};
 pub use cancel::{cancel_booking, CancelBooking, CancelBookingError};
+pub use events::*;
 pub use place::{place_booking, PassengerRequest, PlaceBooking, PlaceBookingError};
 
 pub const MAX_PASSENGERS: usize = 9;
@@ -186,134 +188,6 @@ pub enum BookingCommand {
         details: PassengerDetails,
         now: DateTime<Utc>,
     },
-}
-
-/// The non-personal part of a passenger, readable after erasure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BookedPassenger {
-    pub passenger_id: Uuid,
-    pub seat: Seat,
-    pub cabin: Cabin,
-    pub fare: Money,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PassengerPersonal {
-    pub passenger_id: Uuid,
-    pub details: PassengerDetails,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BookingCreated {
-    pub booking_id: Uuid,
-    /// The customer: their key encrypts `personal`.
-    pub subject: Uuid,
-    pub pnr: Pnr,
-    pub flight_id: Uuid,
-    pub customer_id: Uuid,
-    pub created_by: Uuid,
-    pub passengers: Vec<BookedPassenger>,
-    pub total: Money,
-    pub hold_expires_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub personal: Personal<Vec<PassengerPersonal>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PaymentSubmitted {
-    pub booking_id: Uuid,
-    pub payment_id: Uuid,
-    pub amount: Money,
-    pub submitted_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BookingConfirmed {
-    pub booking_id: Uuid,
-    pub confirmed_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BookingPaymentFailed {
-    pub booking_id: Uuid,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BookingExpired {
-    pub booking_id: Uuid,
-    pub expired_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuedTicket {
-    pub passenger_id: Uuid,
-    pub ticket_number: TicketNumber,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TicketsIssued {
-    pub booking_id: Uuid,
-    pub tickets: Vec<IssuedTicket>,
-    pub issued_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BookingFailed {
-    pub booking_id: Uuid,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BookingCancelled {
-    pub booking_id: Uuid,
-    pub reason: String,
-    /// What the customer is owed back; zero for an unpaid booking.
-    pub refund: Money,
-    pub cancelled_by: CancelledBy,
-    /// The status the booking was cancelled from, so the saga knows whether
-    /// seats were held (release) or sold (return).
-    pub previous_status: BookingStatus,
-    pub cancelled_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PassengerUpdated {
-    pub booking_id: Uuid,
-    pub passenger_id: Uuid,
-    pub subject: Uuid,
-    pub personal: Personal<PassengerDetails>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data")]
-pub enum BookingEvent {
-    BookingCreated(BookingCreated),
-    PaymentSubmitted(PaymentSubmitted),
-    BookingConfirmed(BookingConfirmed),
-    BookingPaymentFailed(BookingPaymentFailed),
-    BookingExpired(BookingExpired),
-    TicketsIssued(TicketsIssued),
-    BookingFailed(BookingFailed),
-    BookingCancelled(BookingCancelled),
-    PassengerUpdated(PassengerUpdated),
-}
-
-impl DomainEvent for BookingEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            BookingEvent::BookingCreated(_) => "BookingCreated",
-            BookingEvent::PaymentSubmitted(_) => "PaymentSubmitted",
-            BookingEvent::BookingConfirmed(_) => "BookingConfirmed",
-            BookingEvent::BookingPaymentFailed(_) => "BookingPaymentFailed",
-            BookingEvent::BookingExpired(_) => "BookingExpired",
-            BookingEvent::TicketsIssued(_) => "TicketsIssued",
-            BookingEvent::BookingFailed(_) => "BookingFailed",
-            BookingEvent::BookingCancelled(_) => "BookingCancelled",
-            BookingEvent::PassengerUpdated(_) => "PassengerUpdated",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -497,8 +371,6 @@ fn non_empty(reason: String) -> Result<String, BookingError> {
     }
 }
 
-use BookingStatus as S;
-
 impl Aggregate for Booking {
     const CATEGORY: &'static str = "booking";
     type Command = BookingCommand;
@@ -506,286 +378,10 @@ impl Aggregate for Booking {
     type Error = BookingError;
 
     fn decide(&self, command: BookingCommand) -> Result<Vec<BookingEvent>, BookingError> {
-        match command {
-            BookingCommand::Create {
-                booking_id,
-                pnr,
-                flight_id,
-                customer_id,
-                created_by,
-                passengers,
-                total,
-                hold_expires_at,
-                now,
-            } => {
-                if self.info.is_some() {
-                    return Err(BookingError::AlreadyCreated);
-                }
-                if passengers.is_empty() || passengers.len() > MAX_PASSENGERS {
-                    return Err(BookingError::PassengerCount);
-                }
-                if hold_expires_at <= now {
-                    return Err(BookingError::HoldExpiryNotInFuture);
-                }
-                let mut ids = BTreeSet::new();
-                let mut seats = BTreeSet::new();
-                let mut booked = Vec::with_capacity(passengers.len());
-                let mut personal = Vec::with_capacity(passengers.len());
-                for p in passengers {
-                    if !ids.insert(p.passenger_id) {
-                        return Err(BookingError::DuplicatePassenger(p.passenger_id));
-                    }
-                    if !seats.insert(p.seat) {
-                        return Err(BookingError::DuplicateSeat(p.seat));
-                    }
-                    personal.push(PassengerPersonal {
-                        passenger_id: p.passenger_id,
-                        details: validate_details(p.details, now.date_naive())?,
-                    });
-                    booked.push(BookedPassenger {
-                        passenger_id: p.passenger_id,
-                        seat: p.seat,
-                        cabin: p.cabin,
-                        fare: p.fare,
-                    });
-                }
-                let fares = Money::sum(total.currency(), booked.iter().map(|p| &p.fare))?;
-                if fares != total {
-                    return Err(BookingError::TotalMismatch { total, fares });
-                }
-                Ok(vec![BookingEvent::BookingCreated(BookingCreated {
-                    booking_id,
-                    subject: customer_id,
-                    pnr,
-                    flight_id,
-                    customer_id,
-                    created_by,
-                    passengers: booked,
-                    total,
-                    hold_expires_at,
-                    created_at: now,
-                    personal: Personal::Known(personal),
-                })])
-            }
-            BookingCommand::SubmitPayment { payment_id, now } => {
-                let info = self.expect(&[S::Held], "submit payment")?;
-                if now >= info.hold_expires_at {
-                    return Err(BookingError::HoldExpired(info.hold_expires_at));
-                }
-                Ok(vec![BookingEvent::PaymentSubmitted(PaymentSubmitted {
-                    booking_id: info.booking_id,
-                    payment_id,
-                    amount: info.total,
-                    submitted_at: now,
-                })])
-            }
-            BookingCommand::Confirm { now } => {
-                let info = self.expect(&[S::PaymentPending], "confirm")?;
-                Ok(vec![BookingEvent::BookingConfirmed(BookingConfirmed {
-                    booking_id: info.booking_id,
-                    confirmed_at: now,
-                })])
-            }
-            BookingCommand::MarkPaymentFailed { reason } => {
-                let info = self.expect(&[S::PaymentPending], "mark payment failed")?;
-                Ok(vec![BookingEvent::BookingPaymentFailed(
-                    BookingPaymentFailed {
-                        booking_id: info.booking_id,
-                        reason: non_empty(reason)?,
-                    },
-                )])
-            }
-            BookingCommand::Expire { now } => {
-                let info = self.expect(&[S::Held, S::PaymentPending], "expire")?;
-                if now < info.hold_expires_at {
-                    return Err(BookingError::HoldNotExpired(info.hold_expires_at));
-                }
-                Ok(vec![BookingEvent::BookingExpired(BookingExpired {
-                    booking_id: info.booking_id,
-                    expired_at: now,
-                })])
-            }
-            BookingCommand::IssueTickets { tickets, now } => {
-                let info = self.expect(&[S::Confirmed], "issue tickets")?;
-                let wanted: BTreeSet<Uuid> =
-                    self.passengers.iter().map(|p| p.passenger_id).collect();
-                let given: BTreeSet<Uuid> = tickets.iter().map(|(id, _)| *id).collect();
-                let numbers: BTreeSet<&TicketNumber> = tickets.iter().map(|(_, n)| n).collect();
-                if tickets.len() != wanted.len()
-                    || given != wanted
-                    || numbers.len() != tickets.len()
-                {
-                    return Err(BookingError::TicketsMismatch);
-                }
-                Ok(vec![BookingEvent::TicketsIssued(TicketsIssued {
-                    booking_id: info.booking_id,
-                    tickets: tickets
-                        .into_iter()
-                        .map(|(passenger_id, ticket_number)| IssuedTicket {
-                            passenger_id,
-                            ticket_number,
-                        })
-                        .collect(),
-                    issued_at: now,
-                })])
-            }
-            BookingCommand::Fail { reason } => {
-                let info = self.expect(&[S::Held, S::PaymentPending, S::Confirmed], "fail")?;
-                Ok(vec![BookingEvent::BookingFailed(BookingFailed {
-                    booking_id: info.booking_id,
-                    reason: non_empty(reason)?,
-                })])
-            }
-            BookingCommand::Cancel {
-                reason,
-                now,
-                departs_at,
-                by,
-            } => {
-                let (info, status) = self.created()?;
-                if status == S::Cancelled {
-                    return Err(BookingError::AlreadyCancelled);
-                }
-                // While payment is in flight only the flight's cancellation
-                // may cut in: the saga refunds whatever gets captured.
-                let allowed: &[BookingStatus] = match by {
-                    CancelledBy::FlightCancelled => {
-                        &[S::Held, S::PaymentPending, S::Confirmed, S::Ticketed]
-                    }
-                    _ => &[S::Held, S::Confirmed, S::Ticketed],
-                };
-                let info = if allowed.contains(&status) {
-                    info
-                } else {
-                    return Err(BookingError::InvalidState {
-                        status,
-                        action: "cancel",
-                    });
-                };
-                let reason = non_empty(reason)?;
-                let refund = match (by, status) {
-                    (CancelledBy::FlightCancelled, S::Held) => Money::zero(info.total.currency()),
-                    (CancelledBy::FlightCancelled, _) => info.total,
-                    (_, S::Held) => {
-                        if now >= departs_at {
-                            return Err(BookingError::Departed);
-                        }
-                        Money::zero(info.total.currency())
-                    }
-                    _ => refund_policy(info.total, departs_at, now).map_err(|e| match e {
-                        RefundError::AfterDeparture => BookingError::Departed,
-                        RefundError::Money(m) => BookingError::Money(m),
-                    })?,
-                };
-                Ok(vec![BookingEvent::BookingCancelled(BookingCancelled {
-                    booking_id: info.booking_id,
-                    reason,
-                    refund,
-                    cancelled_by: by,
-                    previous_status: status,
-                    cancelled_at: now,
-                })])
-            }
-            BookingCommand::UpdatePassenger {
-                passenger_id,
-                details,
-                now,
-            } => {
-                let info = self.expect(
-                    &[S::Held, S::PaymentPending, S::Confirmed],
-                    "update a passenger",
-                )?;
-                let passenger = self
-                    .passengers
-                    .iter()
-                    .find(|p| p.passenger_id == passenger_id)
-                    .ok_or(BookingError::UnknownPassenger(passenger_id))?;
-                let details = validate_details(details, now.date_naive())?;
-                if passenger.personal.known() == Some(&details) {
-                    return Ok(vec![]);
-                }
-                Ok(vec![BookingEvent::PassengerUpdated(PassengerUpdated {
-                    booking_id: info.booking_id,
-                    passenger_id,
-                    subject: info.customer_id,
-                    personal: Personal::Known(details),
-                    updated_at: now,
-                })])
-            }
-        }
+        decide::decide(self, command)
     }
 
-    fn evolve(mut self, event: &BookingEvent) -> Self {
-        match event {
-            BookingEvent::BookingCreated(e) => {
-                self.info = Some(BookingInfo {
-                    booking_id: e.booking_id,
-                    pnr: e.pnr.clone(),
-                    flight_id: e.flight_id,
-                    customer_id: e.customer_id,
-                    created_by: e.created_by,
-                    total: e.total,
-                    hold_expires_at: e.hold_expires_at,
-                    created_at: e.created_at,
-                });
-                self.status = Some(S::Held);
-                let details = e.personal.known();
-                self.passengers = e
-                    .passengers
-                    .iter()
-                    .map(|p| Passenger {
-                        passenger_id: p.passenger_id,
-                        seat: p.seat,
-                        cabin: p.cabin,
-                        fare: p.fare,
-                        personal: details
-                            .and_then(|all| all.iter().find(|d| d.passenger_id == p.passenger_id))
-                            .map_or(Personal::Erased, |d| Personal::Known(d.details.clone())),
-                        ticket_number: None,
-                    })
-                    .collect();
-            }
-            BookingEvent::PaymentSubmitted(e) => {
-                self.status = Some(S::PaymentPending);
-                self.payment_id = Some(e.payment_id);
-            }
-            BookingEvent::BookingConfirmed(_) => self.status = Some(S::Confirmed),
-            BookingEvent::BookingPaymentFailed(e) => {
-                self.status = Some(S::PaymentFailed);
-                self.reason = Some(e.reason.clone());
-            }
-            BookingEvent::BookingExpired(_) => self.status = Some(S::Expired),
-            BookingEvent::TicketsIssued(e) => {
-                self.status = Some(S::Ticketed);
-                for ticket in &e.tickets {
-                    if let Some(p) = self
-                        .passengers
-                        .iter_mut()
-                        .find(|p| p.passenger_id == ticket.passenger_id)
-                    {
-                        p.ticket_number = Some(ticket.ticket_number.clone());
-                    }
-                }
-            }
-            BookingEvent::BookingFailed(e) => {
-                self.status = Some(S::Failed);
-                self.reason = Some(e.reason.clone());
-            }
-            BookingEvent::BookingCancelled(e) => {
-                self.status = Some(S::Cancelled);
-                self.refund = Some(e.refund);
-                self.reason = Some(e.reason.clone());
-            }
-            BookingEvent::PassengerUpdated(e) => {
-                if let Some(p) = self
-                    .passengers
-                    .iter_mut()
-                    .find(|p| p.passenger_id == e.passenger_id)
-                {
-                    p.personal = e.personal.clone();
-                }
-            }
-        }
-        self
+    fn evolve(self, event: &BookingEvent) -> Self {
+        decide::evolve(self, event)
     }
 }

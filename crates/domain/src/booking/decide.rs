@@ -1,0 +1,295 @@
+//! The booking's decisions (`decide`) and how its events fold into its
+//! state (`evolve`).
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::values::Personal;
+
+use BookingStatus as S;
+
+/// What `command` does to `booking`: the events, or why not.
+pub(super) fn decide(
+    booking: &Booking,
+    command: BookingCommand,
+) -> Result<Vec<BookingEvent>, BookingError> {
+    match command {
+        BookingCommand::Create {
+            booking_id,
+            pnr,
+            flight_id,
+            customer_id,
+            created_by,
+            passengers,
+            total,
+            hold_expires_at,
+            now,
+        } => {
+            if booking.info.is_some() {
+                return Err(BookingError::AlreadyCreated);
+            }
+            if passengers.is_empty() || passengers.len() > MAX_PASSENGERS {
+                return Err(BookingError::PassengerCount);
+            }
+            if hold_expires_at <= now {
+                return Err(BookingError::HoldExpiryNotInFuture);
+            }
+            let mut ids = BTreeSet::new();
+            let mut seats = BTreeSet::new();
+            let mut booked = Vec::with_capacity(passengers.len());
+            let mut personal = Vec::with_capacity(passengers.len());
+            for p in passengers {
+                if !ids.insert(p.passenger_id) {
+                    return Err(BookingError::DuplicatePassenger(p.passenger_id));
+                }
+                if !seats.insert(p.seat) {
+                    return Err(BookingError::DuplicateSeat(p.seat));
+                }
+                personal.push(PassengerPersonal {
+                    passenger_id: p.passenger_id,
+                    details: validate_details(p.details, now.date_naive())?,
+                });
+                booked.push(BookedPassenger {
+                    passenger_id: p.passenger_id,
+                    seat: p.seat,
+                    cabin: p.cabin,
+                    fare: p.fare,
+                });
+            }
+            let fares = Money::sum(total.currency(), booked.iter().map(|p| &p.fare))?;
+            if fares != total {
+                return Err(BookingError::TotalMismatch { total, fares });
+            }
+            Ok(vec![BookingEvent::BookingCreated(BookingCreated {
+                booking_id,
+                subject: customer_id,
+                pnr,
+                flight_id,
+                customer_id,
+                created_by,
+                passengers: booked,
+                total,
+                hold_expires_at,
+                created_at: now,
+                personal: Personal::Known(personal),
+            })])
+        }
+        BookingCommand::SubmitPayment { payment_id, now } => {
+            let info = booking.expect(&[S::Held], "submit payment")?;
+            if now >= info.hold_expires_at {
+                return Err(BookingError::HoldExpired(info.hold_expires_at));
+            }
+            Ok(vec![BookingEvent::PaymentSubmitted(PaymentSubmitted {
+                booking_id: info.booking_id,
+                payment_id,
+                amount: info.total,
+                submitted_at: now,
+            })])
+        }
+        BookingCommand::Confirm { now } => {
+            let info = booking.expect(&[S::PaymentPending], "confirm")?;
+            Ok(vec![BookingEvent::BookingConfirmed(BookingConfirmed {
+                booking_id: info.booking_id,
+                confirmed_at: now,
+            })])
+        }
+        BookingCommand::MarkPaymentFailed { reason } => {
+            let info = booking.expect(&[S::PaymentPending], "mark payment failed")?;
+            Ok(vec![BookingEvent::BookingPaymentFailed(
+                BookingPaymentFailed {
+                    booking_id: info.booking_id,
+                    reason: non_empty(reason)?,
+                },
+            )])
+        }
+        BookingCommand::Expire { now } => {
+            let info = booking.expect(&[S::Held, S::PaymentPending], "expire")?;
+            if now < info.hold_expires_at {
+                return Err(BookingError::HoldNotExpired(info.hold_expires_at));
+            }
+            Ok(vec![BookingEvent::BookingExpired(BookingExpired {
+                booking_id: info.booking_id,
+                expired_at: now,
+            })])
+        }
+        BookingCommand::IssueTickets { tickets, now } => {
+            let info = booking.expect(&[S::Confirmed], "issue tickets")?;
+            let wanted: BTreeSet<Uuid> =
+                booking.passengers.iter().map(|p| p.passenger_id).collect();
+            let given: BTreeSet<Uuid> = tickets.iter().map(|(id, _)| *id).collect();
+            let numbers: BTreeSet<&TicketNumber> = tickets.iter().map(|(_, n)| n).collect();
+            if tickets.len() != wanted.len() || given != wanted || numbers.len() != tickets.len() {
+                return Err(BookingError::TicketsMismatch);
+            }
+            Ok(vec![BookingEvent::TicketsIssued(TicketsIssued {
+                booking_id: info.booking_id,
+                tickets: tickets
+                    .into_iter()
+                    .map(|(passenger_id, ticket_number)| IssuedTicket {
+                        passenger_id,
+                        ticket_number,
+                    })
+                    .collect(),
+                issued_at: now,
+            })])
+        }
+        BookingCommand::Fail { reason } => {
+            let info = booking.expect(&[S::Held, S::PaymentPending, S::Confirmed], "fail")?;
+            Ok(vec![BookingEvent::BookingFailed(BookingFailed {
+                booking_id: info.booking_id,
+                reason: non_empty(reason)?,
+            })])
+        }
+        BookingCommand::Cancel {
+            reason,
+            now,
+            departs_at,
+            by,
+        } => {
+            let (info, status) = booking.created()?;
+            if status == S::Cancelled {
+                return Err(BookingError::AlreadyCancelled);
+            }
+            // While payment is in flight only the flight's cancellation
+            // may cut in: the saga refunds whatever gets captured.
+            let allowed: &[BookingStatus] = match by {
+                CancelledBy::FlightCancelled => {
+                    &[S::Held, S::PaymentPending, S::Confirmed, S::Ticketed]
+                }
+                _ => &[S::Held, S::Confirmed, S::Ticketed],
+            };
+            let info = if allowed.contains(&status) {
+                info
+            } else {
+                return Err(BookingError::InvalidState {
+                    status,
+                    action: "cancel",
+                });
+            };
+            let reason = non_empty(reason)?;
+            let refund = match (by, status) {
+                (CancelledBy::FlightCancelled, S::Held) => Money::zero(info.total.currency()),
+                (CancelledBy::FlightCancelled, _) => info.total,
+                (_, S::Held) => {
+                    if now >= departs_at {
+                        return Err(BookingError::Departed);
+                    }
+                    Money::zero(info.total.currency())
+                }
+                _ => refund_policy(info.total, departs_at, now).map_err(|e| match e {
+                    RefundError::AfterDeparture => BookingError::Departed,
+                    RefundError::Money(m) => BookingError::Money(m),
+                })?,
+            };
+            Ok(vec![BookingEvent::BookingCancelled(BookingCancelled {
+                booking_id: info.booking_id,
+                reason,
+                refund,
+                cancelled_by: by,
+                previous_status: status,
+                cancelled_at: now,
+            })])
+        }
+        BookingCommand::UpdatePassenger {
+            passenger_id,
+            details,
+            now,
+        } => {
+            let info = booking.expect(
+                &[S::Held, S::PaymentPending, S::Confirmed],
+                "update a passenger",
+            )?;
+            let passenger = booking
+                .passengers
+                .iter()
+                .find(|p| p.passenger_id == passenger_id)
+                .ok_or(BookingError::UnknownPassenger(passenger_id))?;
+            let details = validate_details(details, now.date_naive())?;
+            if passenger.personal.known() == Some(&details) {
+                return Ok(vec![]);
+            }
+            Ok(vec![BookingEvent::PassengerUpdated(PassengerUpdated {
+                booking_id: info.booking_id,
+                passenger_id,
+                subject: info.customer_id,
+                personal: Personal::Known(details),
+                updated_at: now,
+            })])
+        }
+    }
+}
+
+/// `booking` after `event`.
+pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
+    match event {
+        BookingEvent::BookingCreated(e) => {
+            booking.info = Some(BookingInfo {
+                booking_id: e.booking_id,
+                pnr: e.pnr.clone(),
+                flight_id: e.flight_id,
+                customer_id: e.customer_id,
+                created_by: e.created_by,
+                total: e.total,
+                hold_expires_at: e.hold_expires_at,
+                created_at: e.created_at,
+            });
+            booking.status = Some(S::Held);
+            let details = e.personal.known();
+            booking.passengers = e
+                .passengers
+                .iter()
+                .map(|p| Passenger {
+                    passenger_id: p.passenger_id,
+                    seat: p.seat,
+                    cabin: p.cabin,
+                    fare: p.fare,
+                    personal: details
+                        .and_then(|all| all.iter().find(|d| d.passenger_id == p.passenger_id))
+                        .map_or(Personal::Erased, |d| Personal::Known(d.details.clone())),
+                    ticket_number: None,
+                })
+                .collect();
+        }
+        BookingEvent::PaymentSubmitted(e) => {
+            booking.status = Some(S::PaymentPending);
+            booking.payment_id = Some(e.payment_id);
+        }
+        BookingEvent::BookingConfirmed(_) => booking.status = Some(S::Confirmed),
+        BookingEvent::BookingPaymentFailed(e) => {
+            booking.status = Some(S::PaymentFailed);
+            booking.reason = Some(e.reason.clone());
+        }
+        BookingEvent::BookingExpired(_) => booking.status = Some(S::Expired),
+        BookingEvent::TicketsIssued(e) => {
+            booking.status = Some(S::Ticketed);
+            for ticket in &e.tickets {
+                if let Some(p) = booking
+                    .passengers
+                    .iter_mut()
+                    .find(|p| p.passenger_id == ticket.passenger_id)
+                {
+                    p.ticket_number = Some(ticket.ticket_number.clone());
+                }
+            }
+        }
+        BookingEvent::BookingFailed(e) => {
+            booking.status = Some(S::Failed);
+            booking.reason = Some(e.reason.clone());
+        }
+        BookingEvent::BookingCancelled(e) => {
+            booking.status = Some(S::Cancelled);
+            booking.refund = Some(e.refund);
+            booking.reason = Some(e.reason.clone());
+        }
+        BookingEvent::PassengerUpdated(e) => {
+            if let Some(p) = booking
+                .passengers
+                .iter_mut()
+                .find(|p| p.passenger_id == e.passenger_id)
+            {
+                p.personal = e.personal.clone();
+            }
+        }
+    }
+    booking
+}

@@ -1,0 +1,137 @@
+//! What happens to a booking, as recorded in its stream.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{BookingStatus, CancelledBy, PassengerDetails};
+use crate::event::DomainEvent;
+use crate::values::{Cabin, Money, Personal, Pnr, Seat, TicketNumber};
+
+/// The non-personal part of a passenger, readable after erasure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedPassenger {
+    pub passenger_id: Uuid,
+    pub seat: Seat,
+    pub cabin: Cabin,
+    pub fare: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassengerPersonal {
+    pub passenger_id: Uuid,
+    pub details: PassengerDetails,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingCreated {
+    pub booking_id: Uuid,
+    /// The customer: their key encrypts `personal`.
+    pub subject: Uuid,
+    pub pnr: Pnr,
+    pub flight_id: Uuid,
+    pub customer_id: Uuid,
+    pub created_by: Uuid,
+    pub passengers: Vec<BookedPassenger>,
+    pub total: Money,
+    pub hold_expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub personal: Personal<Vec<PassengerPersonal>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentSubmitted {
+    pub booking_id: Uuid,
+    pub payment_id: Uuid,
+    pub amount: Money,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingConfirmed {
+    pub booking_id: Uuid,
+    pub confirmed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingPaymentFailed {
+    pub booking_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingExpired {
+    pub booking_id: Uuid,
+    pub expired_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedTicket {
+    pub passenger_id: Uuid,
+    pub ticket_number: TicketNumber,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketsIssued {
+    pub booking_id: Uuid,
+    pub tickets: Vec<IssuedTicket>,
+    pub issued_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingFailed {
+    pub booking_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingCancelled {
+    pub booking_id: Uuid,
+    pub reason: String,
+    /// What the customer is owed back; zero for an unpaid booking.
+    pub refund: Money,
+    pub cancelled_by: CancelledBy,
+    /// The status the booking was cancelled from, so the saga knows whether
+    /// seats were held (release) or sold (return).
+    pub previous_status: BookingStatus,
+    pub cancelled_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassengerUpdated {
+    pub booking_id: Uuid,
+    pub passenger_id: Uuid,
+    pub subject: Uuid,
+    pub personal: Personal<PassengerDetails>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum BookingEvent {
+    BookingCreated(BookingCreated),
+    PaymentSubmitted(PaymentSubmitted),
+    BookingConfirmed(BookingConfirmed),
+    BookingPaymentFailed(BookingPaymentFailed),
+    BookingExpired(BookingExpired),
+    TicketsIssued(TicketsIssued),
+    BookingFailed(BookingFailed),
+    BookingCancelled(BookingCancelled),
+    PassengerUpdated(PassengerUpdated),
+}
+
+impl DomainEvent for BookingEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            BookingEvent::BookingCreated(_) => "BookingCreated",
+            BookingEvent::PaymentSubmitted(_) => "PaymentSubmitted",
+            BookingEvent::BookingConfirmed(_) => "BookingConfirmed",
+            BookingEvent::BookingPaymentFailed(_) => "BookingPaymentFailed",
+            BookingEvent::BookingExpired(_) => "BookingExpired",
+            BookingEvent::TicketsIssued(_) => "TicketsIssued",
+            BookingEvent::BookingFailed(_) => "BookingFailed",
+            BookingEvent::BookingCancelled(_) => "BookingCancelled",
+            BookingEvent::PassengerUpdated(_) => "PassengerUpdated",
+        }
+    }
+}
