@@ -10,11 +10,10 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# Only what the build reads: the workspace, its crates, and the migrations
-# that `sqlx::migrate!` embeds at compile time.
+# Only what the build reads: the workspace and its crates (each crate's
+# migrations, which `sqlx::migrate!` embeds at compile time, are inside it).
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
-COPY schema schema
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p engine \

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend (the default).
 //!
 //! One append is one call of the `es_append` SQL function (see
-//! `schema/migrations/0001_event_store.sql`): one round trip that locks the
+//! `migrations/0001_event_store.sql`): one round trip that locks the
 //! streams, checks their versions, chains the hashes and inserts events and
 //! commands. The global order is `(tx, position)`, read only below the oldest
 //! running transaction (`pg_snapshot_xmin`), so a reader's cursor never passes

@@ -1,4 +1,5 @@
-//! The `Query` root: every read of `CONTRACT.md`, with its role rule.
+//! The `Query` root: every read of the API contract (`docs/api.md`), with
+//! its role rule.
 //!
 //! | field | who |
 //! | --- | --- |
