@@ -61,7 +61,22 @@ impl Services {
         email: &str,
         password: &Password,
         full_name: String,
+        client_ip: Option<IpAddr>,
     ) -> CommandResult<Outcome> {
+        // Per address, before anything else: accounts cost a slow hash
+        // each, which every login shares.
+        if let (Some(limiter), Some(ip)) = (&self.registrations, client_ip) {
+            if let Err(not_until) = limiter.check_key(&ip) {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                metrics::counter!("booking_registrations_total", "outcome" => "rate_limited")
+                    .increment(1);
+                return Err(CommandError::RateLimited {
+                    retry_after: Duration::from_secs(wait.as_secs().max(1)),
+                });
+            }
+        }
         let mut errors = Vec::new();
         let parsed = match Email::parse(email) {
             Ok(email) => Some(email),
@@ -76,7 +91,10 @@ impl Services {
         if validate_name(&full_name).is_none() {
             errors.push(FieldError::new(
                 "full_name",
-                format!("must be 1 to {MAX_NAME_LEN} characters"),
+                format!(
+                    "must be 1 to {MAX_NAME_LEN} characters, none of them control or \
+                     invisible formatting characters"
+                ),
             ));
         }
         let Some(email) = parsed.filter(|_| errors.is_empty()) else {
@@ -103,9 +121,11 @@ impl Services {
                 .as_ref()
                 .map_or_else(|| email.trim().to_lowercase(), |e| e.to_string()),
         );
-        let mut keys = vec![email_key.clone()];
+        let mut keys = vec![email_key];
         keys.extend(client_ip.map(LimitKey::Ip));
-        if let Err(wait) = self.login_limiter.check(&keys) {
+        // Counted before the (slow) password check: parallel guesses queue
+        // on the same bucket as sequential ones.
+        if let Err(wait) = self.login_limiter.attempt(&keys) {
             metrics::counter!("booking_logins_total", "outcome" => "rate_limited").increment(1);
             return Err(CommandError::RateLimited {
                 retry_after: Duration::from_secs_f64(wait.as_secs_f64().ceil().max(1.0)),
@@ -126,15 +146,14 @@ impl Services {
             _ => None,
         };
         let Some((user_id, role)) = user else {
-            self.login_limiter.failed(&keys);
             metrics::counter!("booking_logins_total", "outcome" => "failed").increment(1);
             return Err(CommandError::Unauthorized(BAD_CREDENTIALS.into()));
         };
-        self.login_limiter.succeeded(&email_key);
+        self.login_limiter.succeeded(&keys);
         tracing::Span::current().record("user_id", tracing::field::display(user_id));
         metrics::counter!("booking_logins_total", "outcome" => "ok").increment(1);
         let issued = refresh::issue(&self.pool, user_id, self.settings.refresh_ttl).await?;
-        self.session(user_id, role, issued.token)
+        self.session(user_id, role, issued)
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is
@@ -150,19 +169,37 @@ impl Services {
         let user_id = issued.user_id;
         tracing::Span::current().record("user_id", tracing::field::display(user_id));
         let Some(role) = self.active_role(user_id).await? else {
-            refresh::revoke_user(&self.pool, user_id).await?;
+            self.end_sessions_of(user_id).await?;
             return Err(auth::Error::from(refresh::RefreshError::Revoked).into());
         };
-        self.session(user_id, role, issued.token)
+        self.session(user_id, role, issued)
     }
 
-    /// Logs out: revokes the refresh token's family if it is the caller's.
-    /// Another user's (or an unknown) token is left alone with the same
-    /// answer: logging out is idempotent and tells nothing about tokens.
+    /// Logs out: revokes the refresh token's family if it is the caller's,
+    /// and ends that session: its access tokens stop working at once.
+    /// Another user's (or an unknown) refresh token is left alone with the
+    /// same answer: logging out is idempotent and tells nothing about
+    /// tokens.
     pub async fn logout(&self, caller: &Caller, token: &RefreshToken) -> CommandResult<()> {
-        let revoked = refresh::revoke_family_of(&self.pool, token, caller.user_id).await?;
-        tracing::debug!(revoked, "logout");
+        let ended = refresh::revoke_family_of(&self.pool, token, caller.user_id).await?;
+        self.note_ended(&ended);
+        tracing::debug!(sessions = ended.len(), "logout");
         Ok(())
+    }
+
+    /// Ends every session of a user: their access and refresh tokens stop
+    /// working at once, here and, within a second, in every process.
+    pub async fn end_sessions_of(&self, user_id: uuid::Uuid) -> CommandResult<()> {
+        let ended = refresh::revoke_user(&self.pool, user_id).await?;
+        self.note_ended(&ended);
+        Ok(())
+    }
+
+    fn note_ended(&self, sessions: &[uuid::Uuid]) {
+        let now = Utc::now();
+        self.tokens
+            .revocations
+            .note(sessions.iter().map(|s| (*s, now)));
     }
 
     /// Makes sure an admin with this email exists: registers it (with this
@@ -179,6 +216,7 @@ impl Services {
             correlation_id: Uuid::now_v7(),
             actor: eventstore::Actor::system("bootstrap"),
             idempotency: None,
+            data_subject: None,
             now: Utc::now(),
         };
         for _ in 0..20 {
@@ -317,15 +355,16 @@ impl Services {
         })
     }
 
+    /// The token pair of a session (a refresh token family).
     fn session(
         &self,
         user_id: Uuid,
         role: Role,
-        refresh_token: RefreshToken,
+        issued: refresh::Issued,
     ) -> CommandResult<Session> {
         Ok(Session {
-            access_token: self.tokens.issue(user_id, role)?,
-            refresh_token,
+            access_token: self.tokens.issue(user_id, role, issued.family_id)?,
+            refresh_token: issued.token,
             expires_in: self.tokens.access_ttl.as_secs(),
             user_id,
             role,

@@ -10,12 +10,11 @@ use domain::seats::SeatRequest;
 use domain::user::User;
 use domain::values::{Cabin, Email, Personal, Role, Seat};
 use domain::Aggregate;
-use eventstore::ExpectedVersion;
 use rand::RngCore;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::command::lane::{Decide, Decided};
+use crate::command::lane::{BookingRef, Decide, Decided};
 use crate::error::{
     booking_error, place_error, seat_error, CommandError, CommandResult, FieldError,
 };
@@ -128,6 +127,21 @@ impl Services {
             _ => caller.user_id,
         };
         let passengers = parse_passengers(input.passengers)?;
+        // One customer's bookings are decided one at a time here, so the
+        // caps count every earlier one.
+        let turn = match self.settings.hold_caps {
+            Some(caps) => {
+                let turn = self.turns.take(customer_id).await;
+                let unpaid = self
+                    .holdings
+                    .unpaid(customer_id, *turn)
+                    .await
+                    .map_err(CommandError::Internal)?;
+                crate::holdings::check(caps, unpaid, passengers.len() as u32)?;
+                Some(turn)
+            }
+            None => None,
+        };
         let booking_id = Uuid::now_v7();
         let pnr = self
             .pnrs
@@ -148,12 +162,17 @@ impl Services {
             hold_expires_at: now + hold,
             now,
         };
-        self.commands
+        // The reply names the customer's passengers: its record is theirs.
+        let mut ctx = ctx;
+        ctx.data_subject = Some(customer_id);
+        let outcome = self
+            .commands
             .lanes
             .submit(
                 input.flight_id,
                 ctx,
-                Box::new(move |flight, seats| {
+                Some(BookingRef::new(booking_id)),
+                Box::new(move |flight, seats, _new| {
                     let (seat_events, booking_events) =
                         place_booking(flight, seats, place.clone()).map_err(place_error)?;
                     let booking = booking_events
@@ -161,17 +180,17 @@ impl Services {
                         .fold(Booking::default(), |b, e| b.evolve(e));
                     Ok(Decided {
                         seats: seat_events,
-                        booking: Some((
-                            place.booking_id,
-                            ExpectedVersion::NO_STREAM,
-                            booking_events,
-                        )),
+                        booking: booking_events,
                         reply: summary(&booking),
                         ..Decided::default()
                     })
                 }),
             )
-            .await
+            .await;
+        if let (Some(mut turn), Ok(o)) = (turn, &outcome) {
+            *turn = Some(o.position);
+        }
+        outcome
     }
 
     /// Cancels a booking: refund by policy, seats back on sale.
@@ -189,8 +208,11 @@ impl Services {
             Role::Agent => CancelledBy::Agent,
             _ => CancelledBy::Customer,
         };
-        let decide = cancellation(loaded.state, loaded.version, reason, by, ctx.now);
-        self.commands.lanes.submit(flight_id, ctx, decide).await
+        let decide = cancellation(reason, by, ctx.now);
+        self.commands
+            .lanes
+            .submit(flight_id, ctx, Some(BookingRef::read(id, loaded)), decide)
+            .await
     }
 
     /// Corrects a passenger's details (until tickets are issued).
@@ -260,17 +282,11 @@ impl Services {
     }
 }
 
-/// The lane decision that cancels `booking` (read at `version`): held seats
-/// are released, sold seats returned, and the refund the policy allows is
+/// The lane decision that cancels the command's booking: held seats are
+/// released, sold seats returned, and the refund the policy allows is
 /// recorded on the booking for the saga to pay out.
-pub fn cancellation(
-    booking: Booking,
-    version: u64,
-    reason: String,
-    by: CancelledBy,
-    now: DateTime<Utc>,
-) -> Decide {
-    Box::new(move |flight, seats| {
+pub fn cancellation(reason: String, by: CancelledBy, now: DateTime<Utc>) -> Decide {
+    Box::new(move |flight, seats, booking| {
         let id = booking
             .id()
             .ok_or_else(|| CommandError::not_found("booking"))?;
@@ -280,7 +296,7 @@ pub fn cancellation(
             now,
         };
         let (events, seat_events) =
-            cancel_booking(&booking, flight, seats, command).map_err(|e| match e {
+            cancel_booking(booking, flight, seats, command).map_err(|e| match e {
                 CancelBookingError::FlightNotFound => CommandError::not_found("flight"),
                 CancelBookingError::Booking(e) => booking_error(e),
                 CancelBookingError::Seats(e) => seat_error(e),
@@ -291,7 +307,7 @@ pub fn cancellation(
         });
         Ok(Decided {
             seats: seat_events,
-            booking: Some((id, ExpectedVersion::Exact(version), events)),
+            booking: events,
             reply: json!({ "booking_id": id, "status": "CANCELLED", "refund": refund }),
             ..Decided::default()
         })

@@ -54,6 +54,9 @@ pub enum CommandError {
     /// What the command would create exists already.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The customer holds as much unpaid as they may.
+    #[error("{0}")]
+    HoldLimit(String),
     /// The email belongs to another account.
     #[error("this email is registered already")]
     EmailTaken,
@@ -108,6 +111,7 @@ impl CommandError {
             Self::CabinFull(s) => Self::CabinFull(s.clone()),
             Self::InvalidState(s) => Self::InvalidState(s.clone()),
             Self::AlreadyExists(s) => Self::AlreadyExists(s.clone()),
+            Self::HoldLimit(s) => Self::HoldLimit(s.clone()),
             Self::EmailTaken => Self::EmailTaken,
             Self::Concurrency(s) => Self::Concurrency(s.clone()),
             Self::IdempotencyKeyReused => Self::IdempotencyKeyReused,

@@ -212,7 +212,8 @@ impl Services {
             .submit(
                 id,
                 ctx,
-                Box::new(move |flight, _seats| {
+                None,
+                Box::new(move |flight, _seats, _booking| {
                     let currency = flight
                         .currency()
                         .ok_or_else(|| CommandError::not_found("flight"))?;

@@ -15,6 +15,7 @@
 //! - [`bookings`], [`payments`], [`flights`], [`users`], [`accounts`]: the
 //!   commands, one module per area, as methods of [`Services`].
 //! - [`pnr`]: booking references reserved in blocks.
+//! - [`holdings`]: the per-customer caps on unpaid holds.
 //! - [`sagas`]: the port through which admins retry parked sagas.
 //! - [`error`]: [`CommandError`] and the domain's refusals mapped to it.
 //! - [`MIGRATOR`]: this crate's tables (`booking_pnrs`).
@@ -24,6 +25,7 @@ pub mod bookings;
 pub mod command;
 pub mod error;
 pub mod flights;
+pub mod holdings;
 pub mod payments;
 pub mod pnr;
 pub mod sagas;
@@ -55,8 +57,22 @@ pub struct Settings {
     pub refresh_ttl: Duration,
     /// How long seats stay held for an unpaid booking.
     pub hold_ttl: Duration,
-    /// Failed logins allowed per email (and per client address) per minute.
+    /// Login attempts allowed per email (and per client address) per
+    /// minute, counted before the password is checked; a success gives its
+    /// attempt back. `0`: no limit.
     pub login_attempts_per_minute: u32,
+    /// Accounts one client address may register per hour; `None`: no limit.
+    pub registrations_per_hour: Option<u32>,
+    /// Caps on what one customer may hold unpaid; `None`: no caps.
+    pub hold_caps: Option<HoldCaps>,
+}
+
+/// What one customer may hold unpaid at once, so nobody can hoard a
+/// flight's seats by holding them over and over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldCaps {
+    pub max_held_seats: u32,
+    pub max_unpaid_bookings: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -78,6 +94,8 @@ impl Settings {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             hold_ttl: Duration::from_secs(600),
             login_attempts_per_minute: 10,
+            registrations_per_hour: None,
+            hold_caps: None,
         }
     }
 }
@@ -95,10 +113,15 @@ pub struct Inner {
     pub settings: Settings,
     pub commands: Commands,
     pub login_limiter: LoginLimiter,
+    /// Registrations per client address, when limited.
+    pub registrations: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
     /// Unique booking references, reserved in blocks.
     pub pnrs: pnr::PnrPool,
     /// The card provider: the payment command tokenizes cards with it.
     pub gateway: Arc<dyn PaymentGateway>,
+    /// What customers hold unpaid (for the hold caps).
+    pub holdings: Arc<dyn holdings::Holdings>,
+    pub(crate) turns: holdings::Turns,
 }
 
 impl Services {
@@ -114,10 +137,26 @@ impl Services {
         settings: Settings,
         gateway: Arc<dyn PaymentGateway>,
     ) -> Self {
+        Self::with_ports(store, pool, settings, gateway, Arc::new(holdings::Unknown))
+    }
+
+    /// The commands with these ports: the card provider, and where the
+    /// hold caps count what customers hold.
+    pub fn with_ports(
+        store: Arc<dyn EventStore>,
+        pool: PgPool,
+        settings: Settings,
+        gateway: Arc<dyn PaymentGateway>,
+        holdings: Arc<dyn holdings::Holdings>,
+    ) -> Self {
         let sealer = Sealer::postgres(pool.clone());
         let tokens = TokenKeys::new(&settings.jwt_secret, settings.access_ttl);
         let commands = Commands::new(store.clone(), sealer.clone());
         let login_limiter = LoginLimiter::new(settings.login_attempts_per_minute);
+        let registrations = settings.registrations_per_hour.and_then(|n| {
+            let n = std::num::NonZeroU32::new(n)?;
+            Some(governor::RateLimiter::keyed(governor::Quota::per_hour(n)))
+        });
         let pnrs = pnr::PnrPool::new(pool.clone());
         Self(Arc::new(Inner {
             store,
@@ -127,8 +166,11 @@ impl Services {
             settings,
             commands,
             login_limiter,
+            registrations,
             pnrs,
             gateway,
+            holdings,
+            turns: holdings::Turns::default(),
         }))
     }
 }

@@ -66,9 +66,12 @@ impl CardInput {
         if !(3..=4).contains(&self.cvc.len()) || !self.cvc.chars().all(|c| c.is_ascii_digit()) {
             errors.push(FieldError::new("cvc", "must be 3 or 4 digits"));
         }
-        let holder = self.holder.trim();
-        if holder.is_empty() || holder.chars().count() > 100 {
-            errors.push(FieldError::new("holder", "must be 1 to 100 characters"));
+        let holder = domain::values::plain_text(&self.holder, 100);
+        if holder.is_err() {
+            errors.push(FieldError::new(
+                "holder",
+                "must be 1 to 100 characters, none of them control or invisible formatting characters",
+            ));
         }
         if !errors.is_empty() {
             return Err(CommandError::Invalid(errors));
@@ -78,7 +81,7 @@ impl CardInput {
             expiry_month: self.expiry_month,
             expiry_year: self.expiry_year,
             cvc: self.cvc,
-            holder: holder.to_owned(),
+            holder: holder.unwrap_or_default(),
         })
     }
 }

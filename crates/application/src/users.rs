@@ -76,7 +76,8 @@ impl Services {
         role: Role,
     ) -> CommandResult<Outcome> {
         let now = ctx.now;
-        self.commands
+        let outcome = self
+            .commands
             .execute::<User, _, _>(
                 ctx,
                 id,
@@ -86,7 +87,10 @@ impl Services {
                 },
                 |u| json!({ "user_id": id, "role": u.role }),
             )
-            .await
+            .await?;
+        // Tokens carry the role: the old ones must not outlive it.
+        self.end_sessions_of(id).await?;
+        Ok(outcome)
     }
 
     /// Erases a user (self or admin): their personal data is
@@ -115,6 +119,7 @@ impl Services {
             .await?;
         // After the event, so a failure here leaves an erased user whose
         // clean-up a repeated erasure completes.
+        self.end_sessions_of(id).await?;
         self.sealer.shred(id).await?;
         auth::credentials::delete_user(&self.pool, id).await?;
         tracing::info!("user erased");

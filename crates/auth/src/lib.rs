@@ -10,6 +10,7 @@
 //! - [`tokens`]: issuing and verifying access tokens.
 //! - [`password`]: hashing, verifying and the strength rule.
 //! - [`refresh`]: opaque refresh tokens, rotated in families.
+//! - [`sessions`]: sessions ended at once in every process.
 //! - [`limiter`]: failed-login limits.
 //! - [`credentials`]: the email and password hash of each account.
 //! - [`MIGRATOR`]: this crate's tables (`auth_*`).
@@ -18,6 +19,7 @@ pub mod credentials;
 pub mod limiter;
 pub mod password;
 pub mod refresh;
+pub mod sessions;
 pub mod tokens;
 
 use domain::values::Role;
@@ -51,6 +53,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Caller {
     pub user_id: Uuid,
     pub role: Role,
+    /// The session the caller's token belongs to.
+    pub session: Uuid,
 }
 
 impl Caller {

@@ -1,4 +1,4 @@
-//! Failed-login limits: a token bucket per email and per client address.
+//! Login attempt limits: a token bucket per email and per client address.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -74,14 +74,15 @@ impl LoginLimiter {
         }
     }
 
-    /// `Err(wait)` when any of `keys` has no failures left: the caller
-    /// should answer 429 without checking the password.
-    pub fn check(&self, keys: &[LimitKey]) -> Result<(), Duration> {
+    /// Takes one attempt from each of `keys`: `Err(wait)`, taking nothing,
+    /// when any has none left (the caller answers 429 without checking the
+    /// password).
+    pub fn attempt(&self, keys: &[LimitKey]) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
         let now = Instant::now();
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = Duration::ZERO;
         for key in keys {
             if let Some(b) = buckets.get(key) {
@@ -92,20 +93,9 @@ impl LoginLimiter {
                 }
             }
         }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait)
+        if !wait.is_zero() {
+            return Err(wait);
         }
-    }
-
-    /// Counts one failed login against each of `keys`.
-    pub fn failed(&self, keys: &[LimitKey]) {
-        if self.per_minute == 0 {
-            return;
-        }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_BUCKETS {
             let full = self.capacity();
             buckets.retain(|_, b| self.refilled(*b, now).tokens < full);
@@ -119,14 +109,26 @@ impl LoginLimiter {
             next.tokens = (next.tokens - 1.0).max(0.0);
             *b = next;
         }
+        Ok(())
     }
 
-    /// Forgets past failures of `key` (a successful login for that email).
-    pub fn succeeded(&self, key: &LimitKey) {
-        self.buckets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+    /// A successful login: gives its attempt back to every key, and forgets
+    /// the email's past failures.
+    pub fn succeeded(&self, keys: &[LimitKey]) {
+        if self.per_minute == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        for key in keys {
+            if matches!(key, LimitKey::Email(_)) {
+                buckets.remove(key);
+            } else if let Some(b) = buckets.get_mut(key) {
+                let mut next = self.refilled(*b, now);
+                next.tokens = (next.tokens + 1.0).min(self.capacity());
+                *b = next;
+            }
+        }
     }
 }
 
@@ -135,17 +137,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn it_should_allow_per_minute_failures_then_refuse() {
+    fn it_should_allow_per_minute_attempts_then_refuse_before_checking() {
         let limiter = LoginLimiter::new(3);
         let keys = [LimitKey::email("ada@example.com")];
         for _ in 0..3 {
-            assert!(limiter.check(&keys).is_ok());
-            limiter.failed(&keys);
+            assert!(limiter.attempt(&keys).is_ok());
         }
-        let wait = limiter.check(&keys).unwrap_err();
+        let wait = limiter.attempt(&keys).unwrap_err();
         assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20));
-        assert!(limiter.check(&[LimitKey::email("bob@example.com")]).is_ok());
-        limiter.succeeded(&keys[0]);
-        assert!(limiter.check(&keys).is_ok());
+        assert!(limiter
+            .attempt(&[LimitKey::email("bob@example.com")])
+            .is_ok());
+        limiter.succeeded(&keys);
+        assert!(limiter.attempt(&keys).is_ok());
     }
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::Error;
+use crate::{sessions, Error};
 
 /// An opaque refresh token: never printed, never logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -185,6 +185,7 @@ pub async fn rotate(
     Ok(Ok(next))
 }
 
+/// Revokes a family's tokens and ends its session.
 async fn revoke_family_in(conn: &mut PgConnection, family_id: Uuid) -> Result<(), Error> {
     sqlx::query(
         "UPDATE auth_refresh_tokens SET revoked_at = now() \
@@ -193,38 +194,58 @@ async fn revoke_family_in(conn: &mut PgConnection, family_id: Uuid) -> Result<()
     .bind(family_id)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    sessions::end(conn, &[family_id]).await
 }
 
-/// Revokes the family of `token` if the token is `user_id`'s (logout).
-/// Answers whether a family was revoked.
+/// Logs out: revokes the family of `token` if it is `user_id`'s, and ends
+/// that session (its access tokens included). Answers the sessions that
+/// ended.
 pub async fn revoke_family_of(
     pool: &PgPool,
     token: &RefreshToken,
     user_id: Uuid,
-) -> Result<bool, Error> {
-    let revoked = sqlx::query(
-        "UPDATE auth_refresh_tokens SET revoked_at = now() \
-         WHERE revoked_at IS NULL AND family_id = ( \
-             SELECT family_id FROM auth_refresh_tokens WHERE token_hash = $1 AND user_id = $2)",
+) -> Result<Vec<Uuid>, Error> {
+    let mut tx = pool.begin().await?;
+    let families: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT family_id FROM auth_refresh_tokens WHERE token_hash = $1 AND user_id = $2",
     )
     .bind(token.digest())
     .bind(user_id)
-    .execute(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(revoked.rows_affected() > 0)
+    sqlx::query(
+        "UPDATE auth_refresh_tokens SET revoked_at = now() \
+         WHERE revoked_at IS NULL AND family_id = ANY($1)",
+    )
+    .bind(&families)
+    .execute(&mut *tx)
+    .await?;
+    sessions::end(&mut tx, &families).await?;
+    tx.commit().await?;
+    Ok(families)
 }
 
-/// Revokes every family of one user.
-pub async fn revoke_user(pool: &PgPool, user_id: Uuid) -> Result<(), Error> {
+/// Revokes every family of one user and ends all their sessions (a role
+/// change, an erasure). Answers the sessions that ended.
+pub async fn revoke_user(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>, Error> {
+    let mut tx = pool.begin().await?;
+    let families: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT family_id FROM auth_refresh_tokens \
+         WHERE user_id = $1 AND expires_at > now()",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?;
     sqlx::query(
         "UPDATE auth_refresh_tokens SET revoked_at = now() \
          WHERE user_id = $1 AND revoked_at IS NULL",
     )
     .bind(user_id)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    sessions::end(&mut tx, &families).await?;
+    tx.commit().await?;
+    Ok(families)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Access tokens: HS256 JWTs carrying the user id and role, short-lived.
-//! Only HS256 is accepted, so `alg: none` and algorithm-confusion tokens are
-//! refused by construction.
+//! Access tokens: HS256 JWTs carrying the user id, role and session,
+//! short-lived. Only HS256 is accepted, so `alg: none` and
+//! algorithm-confusion tokens are refused by construction; a token of a
+//! session that ended is refused at once ([`crate::sessions`]).
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::sessions::Revocations;
 use crate::{Caller, Error};
 
 const ISSUER: &str = "booking-engine";
@@ -18,6 +20,9 @@ const ISSUER: &str = "booking-engine";
 struct Claims {
     sub: Uuid,
     role: String,
+    /// The session (refresh token family) the token belongs to.
+    #[serde(default)]
+    sid: Option<Uuid>,
     iat: i64,
     exp: i64,
     iss: String,
@@ -30,6 +35,8 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     pub access_ttl: Duration,
+    /// Sessions that ended: their tokens are refused.
+    pub revocations: Revocations,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -49,14 +56,17 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl,
+            revocations: Revocations::default(),
         }
     }
 
-    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<String, Error> {
+    /// A token for `user_id` in `role`, in `session`.
+    pub fn issue(&self, user_id: Uuid, role: Role, session: Uuid) -> Result<String, Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,
             role: role.as_str().to_string(),
+            sid: Some(session),
             iat: now,
             exp: now + self.access_ttl.as_secs() as i64,
             iss: ISSUER.into(),
@@ -66,7 +76,20 @@ impl TokenKeys {
             .map_err(|e| Error::Internal(format!("cannot sign an access token: {e}")))
     }
 
+    /// The caller of a valid token of a live session.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        let caller = self.verify_even_if_ended(token)?;
+        if self.revocations.has_ended(caller.session) {
+            return Err(Error::Unauthorized(
+                "the session has ended; log in again".into(),
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// The caller of a valid token, whether or not its session has ended:
+    /// only for ending a session again (logging out twice is no error).
+    pub fn verify_even_if_ended(&self, token: &str) -> Result<Caller, Error> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             Error::Unauthorized(
@@ -84,19 +107,14 @@ impl TokenKeys {
             .role
             .parse::<Role>()
             .map_err(|_| Error::Unauthorized("the access token's role is unknown".into()))?;
+        let session = data
+            .claims
+            .sid
+            .ok_or_else(|| Error::Unauthorized("the access token names no session".into()))?;
         Ok(Caller {
             user_id: data.claims.sub,
             role,
+            session,
         })
-    }
-
-    /// The user id in a token whose signature is valid, expired or not:
-    /// scopes idempotency keys per caller.
-    pub fn subject_of(&self, token: &str) -> Option<Uuid> {
-        let mut lax = self.validation.clone();
-        lax.validate_exp = false;
-        decode::<Claims>(token, &self.decoding, &lax)
-            .ok()
-            .map(|d| d.claims.sub)
     }
 }

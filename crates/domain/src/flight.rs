@@ -12,10 +12,14 @@ use uuid::Uuid;
 
 use crate::event::{Aggregate, DomainEvent};
 use crate::seats::{InventoryOpened, InventorySeat, SeatEvent};
-use crate::values::{AirportCode, Cabin, Currency, FlightNumber, Money, Seat};
+use crate::values::{plain_text, AirportCode, Cabin, Currency, FlightNumber, Money, Seat};
 
 pub const MAX_AIRLINE_LEN: usize = 100;
 pub const MAX_REASON_LEN: usize = 500;
+/// The highest fare of a seat, in the flight's currency: nine passengers'
+/// fares, refunds and invoice lines then stay far from any overflow.
+pub const MAX_FARE: rust_decimal::Decimal =
+    rust_decimal::Decimal::from_parts(1_000_000, 0, 0, false, 0);
 
 /// One cabin's block of rows. `seat_letters` such as `"ABCDEF"` is
 /// normalised to upper case in the event.
@@ -145,7 +149,7 @@ pub enum FlightError {
     Cancelled,
     #[error("flight has departed")]
     Departed,
-    #[error("airline must be 1 to {MAX_AIRLINE_LEN} characters")]
+    #[error("airline must be 1 to {MAX_AIRLINE_LEN} characters, none of them control or invisible formatting characters")]
     InvalidAirline,
     #[error("origin and destination must differ")]
     SameOriginAndDestination,
@@ -165,11 +169,13 @@ pub enum FlightError {
     InvalidSeatLetters(Cabin),
     #[error("fare for {0} must be greater than zero")]
     InvalidFare(Cabin),
+    #[error("fare for {0} must be at most {MAX_FARE}")]
+    FareTooHigh(Cabin),
     #[error("fare must be in {expected}, got {found}")]
     WrongCurrency { expected: Currency, found: Currency },
     #[error("flight has no {0} cabin")]
     UnknownCabin(Cabin),
-    #[error("reason must be 1 to {MAX_REASON_LEN} characters")]
+    #[error("reason must be 1 to {MAX_REASON_LEN} characters, none of them control or invisible formatting characters")]
     InvalidReason,
     #[error("flight is already cancelled")]
     AlreadyCancelled,
@@ -189,7 +195,9 @@ impl FlightError {
             | FlightError::InvalidRows(_)
             | FlightError::OverlappingRows(..)
             | FlightError::InvalidSeatLetters(_) => "cabins",
-            FlightError::InvalidFare(_) | FlightError::WrongCurrency { .. } => "fare",
+            FlightError::InvalidFare(_)
+            | FlightError::FareTooHigh(_)
+            | FlightError::WrongCurrency { .. } => "fare",
             FlightError::UnknownCabin(_) => "cabin",
             FlightError::InvalidReason => "reason",
             FlightError::AlreadyScheduled
@@ -317,6 +325,9 @@ fn validate_fare(cabin: Cabin, fare: Money, currency: Currency) -> Result<(), Fl
     if fare.is_zero() {
         return Err(FlightError::InvalidFare(cabin));
     }
+    if fare.amount() > MAX_FARE {
+        return Err(FlightError::FareTooHigh(cabin));
+    }
     Ok(())
 }
 
@@ -359,12 +370,7 @@ fn validate_cabins(
 }
 
 fn validate_reason(reason: &str) -> Result<String, FlightError> {
-    let reason = reason.trim();
-    let len = reason.chars().count();
-    if len == 0 || len > MAX_REASON_LEN {
-        return Err(FlightError::InvalidReason);
-    }
-    Ok(reason.to_owned())
+    plain_text(reason, MAX_REASON_LEN).map_err(|_| FlightError::InvalidReason)
 }
 
 impl Aggregate for Flight {
@@ -379,10 +385,8 @@ impl Aggregate for Flight {
                 if self.schedule.is_some() {
                     return Err(FlightError::AlreadyScheduled);
                 }
-                let airline = cmd.airline.trim();
-                if airline.is_empty() || airline.chars().count() > MAX_AIRLINE_LEN {
-                    return Err(FlightError::InvalidAirline);
-                }
+                let airline = plain_text(&cmd.airline, MAX_AIRLINE_LEN)
+                    .map_err(|_| FlightError::InvalidAirline)?;
                 if cmd.origin == cmd.destination {
                     return Err(FlightError::SameOriginAndDestination);
                 }
@@ -391,7 +395,7 @@ impl Aggregate for Flight {
                 Ok(vec![FlightEvent::FlightScheduled(FlightScheduled {
                     flight_id: cmd.flight_id,
                     flight_number: cmd.flight_number,
-                    airline: airline.to_owned(),
+                    airline,
                     origin: cmd.origin,
                     destination: cmd.destination,
                     departs_at: cmd.departs_at,

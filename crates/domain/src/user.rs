@@ -138,7 +138,7 @@ pub enum UserError {
     NotRegistered,
     #[error("user has been erased")]
     Erased,
-    #[error("full name must be 1 to {MAX_NAME_LEN} characters")]
+    #[error("full name must be 1 to {MAX_NAME_LEN} characters, none of them control or invisible formatting characters")]
     InvalidFullName,
     #[error("phone number is not valid")]
     InvalidPhone,
@@ -175,12 +175,10 @@ pub struct User {
     pub erased_at: Option<DateTime<Utc>>,
 }
 
-/// Trims, and refuses empty or over-long names (counted in characters).
+/// Trims, and refuses empty or over-long names (counted in characters) and
+/// names with control or invisible formatting characters.
 pub fn validate_name(name: &str) -> Option<String> {
-    let trimmed = name.trim();
-    let len = trimmed.chars().count();
-    (len > 0 && len <= MAX_NAME_LEN && !trimmed.chars().any(char::is_control))
-        .then(|| trimmed.to_owned())
+    crate::values::plain_text(name, MAX_NAME_LEN).ok()
 }
 
 /// A loose E.164-ish check: digits with optional `+`, spaces, dashes,

@@ -152,6 +152,9 @@ impl Engine {
             )
             .env("BOOKING_DB_MAX_CONNECTIONS", "12")
             .env("BOOKING_ROLE", self.role)
+            // A load test: the request and hold limits are for real clients.
+            .env("BOOKING_RATE_LIMITS", "off")
+            .env("BOOKING_HOLD_LIMITS", "off")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("clone the log file")))

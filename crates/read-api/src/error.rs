@@ -15,6 +15,11 @@ pub enum Code {
     StaleRead,
     QueryTooDeep,
     QueryTooComplex,
+    /// More root fields (aliases included) than one operation may ask for.
+    QueryTooWide,
+    /// Too many requests or subscriptions.
+    RateLimited,
+    PayloadTooLarge,
     Internal,
 }
 
@@ -28,6 +33,9 @@ impl Code {
             Code::StaleRead => "STALE_READ",
             Code::QueryTooDeep => "QUERY_TOO_DEEP",
             Code::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Code::QueryTooWide => "QUERY_TOO_WIDE",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Code::Internal => "INTERNAL",
         }
     }

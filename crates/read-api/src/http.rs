@@ -11,8 +11,12 @@
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use eventstore::Position;
@@ -20,6 +24,7 @@ use serde_json::json;
 
 use crate::auth::{viewer_from_authorization, viewer_from_headers, Viewer};
 use crate::error::Code;
+use crate::subscription::ConnectionSubscriptions;
 use crate::Served;
 
 pub const READ_AFTER: &str = "x-read-after";
@@ -37,11 +42,47 @@ fn failure(status: StatusCode, code: Code, message: &str) -> Response {
     res
 }
 
+/// Largest accepted request body, as on the REST side.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The body of `POST /graphql`, at most [`BODY_LIMIT`] bytes, as one
+/// GraphQL request (batches are not accepted: each would be a query).
+fn request_of(body: Result<Bytes, BytesRejection>) -> Result<async_graphql::Request, Response> {
+    let bytes = match body {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::PayloadTooLarge,
+                "the request body is larger than 64 KiB",
+            ))
+        }
+        Err(_) => {
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                Code::BadRequest,
+                "the request body could not be read",
+            ))
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|_| {
+        failure(
+            StatusCode::BAD_REQUEST,
+            Code::BadRequest,
+            "the body must be one GraphQL request as JSON: {\"query\", \"variables\", \"operationName\"}",
+        )
+    })
+}
+
 pub(crate) async fn graphql(
     State(served): State<Served>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let request = match request_of(body) {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let viewer = match viewer_from_headers(&served.state.tokens, &headers) {
         Ok(v) => v,
         Err(message) => return failure(StatusCode::UNAUTHORIZED, Code::Unauthorized, &message),
@@ -78,7 +119,7 @@ pub(crate) async fn graphql(
             }
         }
     }
-    let request = request.into_inner().data(viewer);
+    let request = request.data(viewer);
     GraphQLResponse::from(served.schema.execute(request).await).into_response()
 }
 
@@ -98,6 +139,7 @@ pub async fn graphiql() -> Html<String> {
 /// token closes the connection.
 pub(crate) async fn graphql_ws(
     State(served): State<Served>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
@@ -106,11 +148,32 @@ pub(crate) async fn graphql_ws(
         Ok(v) => v,
         Err(message) => return failure(StatusCode::UNAUTHORIZED, Code::Unauthorized, &message),
     };
+    // Websockets per address are bounded (its subscriptions per websocket
+    // are too): one client cannot make the watchers do unbounded work.
+    let max = served.state.settings.max_connections_per_address;
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let place = match peer {
+        Some(ip) => match served.sockets.open(ip, max) {
+            Some(place) => Some(place),
+            None => {
+                return failure(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Code::RateLimited,
+                    &format!("at most {max} open subscription connections per address"),
+                )
+            }
+        },
+        None => None,
+    };
     let tokens = served.state.tokens.clone();
     let schema = served.schema.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            // Held until the socket closes.
+            let _place = place;
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let token = ["Authorization", "authorization", "token"]
@@ -124,8 +187,10 @@ pub(crate) async fn graphql_ws(
                     };
                     let mut data = Data::default();
                     data.insert::<Viewer>(viewer);
+                    data.insert(ConnectionSubscriptions::default());
                     Ok(data)
                 })
                 .serve()
+                .await
         })
 }

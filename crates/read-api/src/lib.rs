@@ -37,9 +37,11 @@ use std::time::Duration;
 use ::auth::TokenKeys;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptyMutation, Schema};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 use sqlx::PgPool;
+use tower_http::timeout::TimeoutLayer;
 
 pub use auth::Viewer;
 pub use query::Query;
@@ -55,6 +57,16 @@ pub struct ReadSettings {
     pub read_after_timeout: Duration,
     /// How often subscriptions look at the read models.
     pub poll_interval: Duration,
+    /// Whether `GET /graphql` serves the GraphiQL explorer.
+    pub graphiql: bool,
+    /// Whether the schema answers introspection queries.
+    pub introspection: bool,
+    /// The longest a query may run before it is answered 503.
+    pub query_timeout: Duration,
+    /// Subscriptions one websocket may hold at once.
+    pub max_subscriptions_per_connection: usize,
+    /// Websockets one client address may hold open at once.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ReadSettings {
@@ -62,6 +74,11 @@ impl Default for ReadSettings {
         Self {
             read_after_timeout: Duration::from_secs(2),
             poll_interval: Duration::from_millis(200),
+            graphiql: true,
+            introspection: true,
+            query_timeout: Duration::from_secs(10),
+            max_subscriptions_per_connection: 16,
+            max_connections_per_address: 8,
         }
     }
 }
@@ -93,11 +110,15 @@ pub fn schema(state: &ReadState) -> ReadSchema {
         },
         tokio::spawn,
     );
-    builder()
+    let mut builder = builder()
         .data(state.pool.clone())
         .data(loader)
-        .data(state.settings.clone())
-        .finish()
+        .data(subscription::Hub::default())
+        .data(state.settings.clone());
+    if !state.settings.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
 }
 
 fn builder() -> async_graphql::SchemaBuilder<Query, EmptyMutation, Subscription> {
@@ -116,14 +137,33 @@ pub fn sdl() -> String {
 pub(crate) struct Served {
     state: ReadState,
     schema: ReadSchema,
+    /// Open websockets per client address.
+    sockets: subscription::Sockets,
 }
 
-/// `POST /graphql` (queries), `GET /graphql` (GraphiQL) and
-/// `GET /graphql/ws` (subscriptions).
+/// `POST /graphql` (queries), `GET /graphql` (GraphiQL, unless turned
+/// off) and `GET /graphql/ws` (subscriptions).
 pub fn router(state: ReadState) -> Router {
     let schema = schema(&state);
+    let timeout = TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        state.settings.query_timeout,
+    );
+    let query = if state.settings.graphiql {
+        get(http::graphiql).post(http::graphql)
+    } else {
+        post(http::graphql)
+    };
+    let graphql = Router::new()
+        .route("/graphql", query)
+        .layer(DefaultBodyLimit::max(http::BODY_LIMIT))
+        .layer(timeout);
     Router::new()
-        .route("/graphql", get(http::graphiql).post(http::graphql))
         .route("/graphql/ws", get(http::graphql_ws))
-        .with_state(Served { state, schema })
+        .merge(graphql)
+        .with_state(Served {
+            state,
+            schema,
+            sockets: Default::default(),
+        })
 }

@@ -9,6 +9,11 @@
 //!   times its node, a seat map 50 ([`crate::cursor::page_cost`]); over
 //!   [`MAX_COMPLEXITY`]: `QUERY_TOO_COMPLEX`.
 //!
+//! - **Width**: at most [`MAX_ROOT_FIELDS`] root fields per operation,
+//!   aliases and fragments included: a hundred aliases of a cheap search
+//!   each cost a query, which complexity alone does not see. Too wide:
+//!   `QUERY_TOO_WIDE`.
+//!
 //! Other validation failures keep async-graphql's message and get the code
 //! `GRAPHQL_VALIDATION_FAILED`.
 
@@ -26,6 +31,7 @@ use async_graphql::{Name, Positioned, ServerError, ServerResult, ValidationResul
 use crate::error::Code;
 
 pub const MAX_DEPTH: usize = 10;
+pub const MAX_ROOT_FIELDS: usize = 10;
 pub const MAX_COMPLEXITY: usize = 5_000;
 /// The built-in limit, which counts introspection too.
 pub const MAX_DEPTH_WITH_INTROSPECTION: usize = 20;
@@ -66,6 +72,18 @@ impl Extension for Limits {
             return Err(coded(
                 format!("the query is nested {depth} deep; at most {MAX_DEPTH} is allowed"),
                 Code::QueryTooDeep.as_str(),
+            ));
+        }
+        let width = document
+            .operations
+            .iter()
+            .map(|(_, op)| width(&op.node.selection_set.node, &document.fragments, 0))
+            .max()
+            .unwrap_or(0);
+        if width > MAX_ROOT_FIELDS {
+            return Err(coded(
+                format!("the operation asks for {width} root fields; at most {MAX_ROOT_FIELDS} are allowed"),
+                Code::QueryTooWide.as_str(),
             ));
         }
         Ok(document)
@@ -122,4 +140,29 @@ fn depth(
         })
         .max()
         .unwrap_or(0)
+}
+
+/// Fields of a selection set, fragments inlined (`__typename` and
+/// introspection not counted). `hops` guards against fragment cycles.
+fn width(
+    set: &SelectionSet,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+    hops: usize,
+) -> usize {
+    if hops > 64 {
+        return usize::MAX / 2;
+    }
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(f) if f.node.name.node.starts_with("__") => 0,
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(f) => width(&f.node.selection_set.node, fragments, hops + 1),
+            Selection::FragmentSpread(s) => {
+                fragments.get(&s.node.fragment_name.node).map_or(0, |f| {
+                    width(&f.node.selection_set.node, fragments, hops + 1)
+                })
+            }
+        })
+        .fold(0usize, usize::saturating_add)
 }

@@ -177,14 +177,27 @@ impl Query {
             (None, Some(pnr)) => (None, Some(pnr.trim().to_ascii_uppercase())),
             _ => return Err(bad_request("give exactly one of `id` and `pnr`")),
         };
+        if pnr
+            .as_deref()
+            .is_some_and(|p| !domain::values::text::is_plain(p))
+        {
+            return Err(bad_request("pnr must not contain control characters"));
+        }
+        let by_pnr = pnr.is_some();
         let Some(row) = booking_by(pool(ctx), id, pnr.as_deref())
             .await
             .or_internal()?
         else {
             return Ok(None);
         };
-        viewer.owner_or_staff(row.customer_id)?;
-        Ok(Some(Booking(row)))
+        // A PNR is six characters anyone can guess at: someone else's
+        // answers as a PNR that does not exist, so guessing tells nothing.
+        // (An id is a UUID nobody guesses: someone else's is FORBIDDEN.)
+        match viewer.owner_or_staff(row.customer_id) {
+            Ok(_) => Ok(Some(Booking(row))),
+            Err(_) if by_pnr => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The caller's own bookings (as the customer), newest first.
@@ -266,6 +279,9 @@ impl Query {
     async fn invoice(&self, ctx: &Context<'_>, number: String) -> Result<Option<Invoice>> {
         let viewer = Viewer::of(ctx);
         viewer.user()?;
+        if !domain::values::text::is_plain(&number) {
+            return Err(bad_request("number must not contain control characters"));
+        }
         type Row = (
             String,
             Uuid,
@@ -305,10 +321,15 @@ impl Query {
         else {
             return Ok(None);
         };
-        match owner {
-            Some(owner) => viewer.owner_or_staff(owner)?,
-            None => viewer.with_role(&[Role::Agent, Role::Admin])?,
+        // Invoice numbers follow PNRs, which anyone can guess at: someone
+        // else's answers as one that does not exist.
+        let allowed = match owner {
+            Some(owner) => viewer.owner_or_staff(owner).is_ok(),
+            None => viewer.with_role(&[Role::Agent, Role::Admin]).is_ok(),
         };
+        if !allowed {
+            return Ok(None);
+        }
         let lines: Vec<InvoiceLine> = serde_json::from_value(lines).or_internal()?;
         Ok(Some(Invoice {
             number,

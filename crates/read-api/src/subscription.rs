@@ -1,22 +1,35 @@
-//! Subscriptions, by polling the read models every
-//! [`ReadSettings::poll_interval`](crate::ReadSettings): the projectors do
-//! not notify yet. Each pushes the current state first, then every change.
-//! A poll is one primary-key query, so an idle subscription is cheap.
+//! Subscriptions, fed by one watcher per flight or booking, whatever the
+//! number of subscribers.
+//!
+//! A watcher looks at its row of the read models every
+//! [`ReadSettings::poll_interval`](crate::ReadSettings) (one primary-key
+//! query), and reads the seat map or the booking again only when the
+//! projectors changed it (or a hold lapsed). What it reads is shared with
+//! every subscriber in memory: two thousand subscriptions to one flight cost
+//! what one does. A watcher ends when its last subscriber goes.
+//!
+//! Limits: [`ReadSettings::max_subscriptions_per_connection`] per websocket
+//! and [`ReadSettings::max_connections_per_address`] websockets per client
+//! address; past them, `RATE_LIMITED`.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::{Context, Result, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt as _};
+use projections::model::bookings::{booking_by, BookingRow};
+use projections::model::flights::next_lapse;
 use sqlx::PgPool;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::error::{error, internal, Code, OrInternal};
-use projections::model::bookings::{booking_by, BookingRow};
-use projections::model::flights::next_lapse;
-
 use crate::types::{id, parse_id, pool, seat_map, Booking, SeatChange, SeatState, SeatStatus};
 use crate::ReadSettings;
 
@@ -32,6 +45,7 @@ impl Subscription {
         id: ID,
     ) -> Result<impl Stream<Item = Result<Booking>>> {
         let booking = parse_id(&id, "id")?;
+        let slot = Slot::take(ctx)?;
         let pool = pool(ctx).clone();
         let row = booking_by(&pool, Some(booking), None)
             .await
@@ -39,8 +53,10 @@ impl Subscription {
             .ok_or_else(|| error(Code::NotFound, "no such booking"))?;
         Viewer::of(ctx).owner_or_staff(row.customer_id)?;
         let every = ctx.data_unchecked::<ReadSettings>().poll_interval;
-        Ok(poll(every, move |last| {
-            booking_step(pool.clone(), booking, last)
+        let feeds = ctx.data_unchecked::<Hub>().bookings.clone();
+        let feed = feeds.watch(booking, move |tx| watch_booking(pool, booking, every, tx));
+        Ok(follow(feed, slot, |snapshot: &BookingSnapshot, _| {
+            Some(snapshot.row.clone().map(Booking))
         }))
     }
 
@@ -52,58 +68,141 @@ impl Subscription {
         flight_id: ID,
     ) -> Result<impl Stream<Item = Result<SeatChange>>> {
         let flight = parse_id(&flight_id, "flightId")?;
+        let slot = Slot::take(ctx)?;
         let pool = pool(ctx).clone();
         flight_version(&pool, flight)
             .await
             .or_internal()?
             .ok_or_else(|| error(Code::NotFound, "no such flight"))?;
         let every = ctx.data_unchecked::<ReadSettings>().poll_interval;
-        Ok(poll(every, move |last| {
-            seats_step(pool.clone(), flight, last)
+        let feeds = ctx.data_unchecked::<Hub>().flights.clone();
+        let feed = feeds.watch(flight, move |tx| watch_flight(pool, flight, every, tx));
+        Ok(follow(feed, slot, move |snapshot: &SeatsSnapshot, last| {
+            let seats = match &snapshot.seats {
+                Ok(s) => s,
+                Err(e) => return Some(Err(e.clone())),
+            };
+            let changed: Vec<SeatState> = match last {
+                None => seats.clone(),
+                Some(previous) => match &previous.seats {
+                    Ok(before) => {
+                        let before: HashMap<&str, SeatStatus> =
+                            before.iter().map(|s| (s.seat.as_str(), s.status)).collect();
+                        seats
+                            .iter()
+                            .filter(|s| before.get(s.seat.as_str()) != Some(&s.status))
+                            .cloned()
+                            .collect()
+                    }
+                    Err(_) => seats.clone(),
+                },
+            };
+            let push = match last {
+                None => true,
+                Some(previous) => !changed.is_empty() || previous.cancelled != snapshot.cancelled,
+            };
+            push.then(|| {
+                Ok(SeatChange {
+                    flight_id: id(flight),
+                    seats: changed,
+                    available_seats: seats
+                        .iter()
+                        .filter(|s| s.status == SeatStatus::Available)
+                        .count() as i32,
+                    cancelled: snapshot.cancelled,
+                })
+            })
         }))
     }
 }
 
-/// What a booking looked like when last pushed.
-type Fingerprint = (
-    DateTime<Utc>,
-    domain::booking::BookingStatus,
-    Option<DateTime<Utc>>,
-);
-
-/// What a seat map looked like when last pushed.
-struct SeatsSeen {
-    updated_at: DateTime<Utc>,
-    cancelled: bool,
-    next_lapse: Option<DateTime<Utc>>,
-    statuses: HashMap<String, SeatStatus>,
+/// The shared watchers of one schema.
+#[derive(Default)]
+pub struct Hub {
+    flights: Arc<Feeds<Uuid, SeatsSnapshot>>,
+    bookings: Arc<Feeds<Uuid, BookingSnapshot>>,
 }
 
-/// One poll: the new state and, when something changed, what to push. A
-/// failed poll keeps the last state and pushes the error.
-type Step<S, T> = (Option<S>, Option<Result<T>>);
+/// What a subscriber is sent: the newest snapshot, `None` before the first.
+type Feed<T> = watch::Receiver<Option<Arc<T>>>;
 
-/// Calls `step` at once and then every `every`, threading its state, and
-/// yields what it pushes.
-fn poll<S, T, F, Fut>(every: Duration, step: F) -> impl Stream<Item = Result<T>>
+/// One watcher per key, shared by every subscriber of that key.
+pub struct Feeds<K, T> {
+    live: Mutex<HashMap<K, Feed<T>>>,
+}
+
+impl<K, T> Default for Feeds<K, T> {
+    fn default() -> Self {
+        Self {
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K, T> Feeds<K, T>
 where
-    S: Send + 'static,
-    T: Send + 'static,
-    F: Fn(Option<S>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Step<S, T>> + Send,
+    K: Eq + Hash + Copy + Send + Sync + 'static,
+    T: Send + Sync + 'static,
 {
+    /// A receiver of `key`'s snapshots; starts its watcher (`start`) if none
+    /// runs. The watcher stops when nobody receives any more.
+    fn watch<F, Fut>(self: &Arc<Self>, key: K, start: F) -> Feed<T>
+    where
+        F: FnOnce(watch::Sender<Option<Arc<T>>>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = live.get(&key) {
+            if rx.has_changed().is_ok() {
+                return rx.clone();
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        live.insert(key, rx.clone());
+        let feeds = Arc::clone(self);
+        let run = start(tx);
+        tokio::spawn(async move {
+            run.await;
+            let mut live = feeds.live.lock().unwrap_or_else(|p| p.into_inner());
+            // A newer watcher of the key may have replaced this one.
+            if live.get(&key).is_some_and(|rx| rx.has_changed().is_err()) {
+                live.remove(&key);
+            }
+        });
+        rx
+    }
+}
+
+/// Turns a feed into a subscription's stream: `render` makes what to push
+/// from the new snapshot and the last one this subscriber saw (`None` to
+/// push nothing). The slot is held for as long as the stream lives.
+fn follow<T, I, R>(feed: Feed<T>, slot: Slot, render: R) -> impl Stream<Item = Result<I>>
+where
+    T: Send + Sync + 'static,
+    I: Send + 'static,
+    R: Fn(&T, Option<&T>) -> Option<Result<I>> + Send + Sync + 'static,
+{
+    let render = Arc::new(render);
     futures::stream::unfold(
-        (None::<S>, false, step),
-        move |(mut state, mut started, step)| async move {
-            loop {
-                if started {
-                    tokio::time::sleep(every).await;
-                }
-                started = true;
-                let (next, item) = step(state).await;
-                state = next;
-                if let Some(item) = item {
-                    return Some((item, (state, started, step)));
+        (feed, None::<Arc<T>>, slot),
+        move |(mut feed, mut last, slot)| {
+            let render = render.clone();
+            async move {
+                loop {
+                    let current = feed.borrow_and_update().clone();
+                    if let Some(now) = current {
+                        let changed = last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &now));
+                        if changed {
+                            let item = render(&now, last.as_deref());
+                            last = Some(now);
+                            if let Some(item) = item {
+                                return Some((item, (feed, last, slot)));
+                            }
+                        }
+                    }
+                    if feed.changed().await.is_err() {
+                        return None;
+                    }
                 }
             }
         },
@@ -111,87 +210,194 @@ where
     .boxed()
 }
 
-async fn booking_step(
-    pool: PgPool,
-    booking: Uuid,
-    last: Option<Fingerprint>,
-) -> Step<Fingerprint, Booking> {
-    let (row, payment_at) = match booking_and_payment(&pool, booking).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            return (
-                last,
-                Some(Err(error(Code::NotFound, "the booking is gone"))),
-            )
+/// A subscription's place among its connection's: given back when the
+/// subscription ends.
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(ctx: &Context<'_>) -> Result<Self> {
+        let max = ctx
+            .data_unchecked::<ReadSettings>()
+            .max_subscriptions_per_connection;
+        let count = ctx
+            .data_opt::<ConnectionSubscriptions>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        if count.fetch_add(1, Ordering::SeqCst) >= max {
+            count.fetch_sub(1, Ordering::SeqCst);
+            return Err(error(
+                Code::RateLimited,
+                format!("at most {max} subscriptions per connection"),
+            ));
         }
-        Err(e) => return (last, Some(Err(internal(e)))),
-    };
-    let now = (row.updated_at, row.status, payment_at);
-    if last.as_ref() == Some(&now) {
-        return (last, None);
+        Ok(Self(count))
     }
-    (Some(now), Some(Ok(Booking(row))))
 }
 
-async fn seats_step(
-    pool: PgPool,
-    flight: Uuid,
-    last: Option<SeatsSeen>,
-) -> Step<SeatsSeen, SeatChange> {
-    let (updated_at, cancelled) = match flight_version(&pool, flight).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return (last, Some(Err(error(Code::NotFound, "the flight is gone")))),
-        Err(e) => return (last, Some(Err(internal(e)))),
-    };
-    // Reload the seats only when the flight changed or a hold may have
-    // lapsed since the last look.
-    if let Some(seen) = &last {
-        let lapse_due = seen.next_lapse.is_some_and(|t| t <= Utc::now());
-        if seen.updated_at == updated_at && seen.cancelled == cancelled && !lapse_due {
-            return (last, None);
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The subscriptions one websocket holds.
+#[derive(Clone, Default)]
+pub struct ConnectionSubscriptions(Arc<AtomicUsize>);
+
+/// Websockets open per client address.
+#[derive(Clone, Default)]
+pub struct Sockets(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One open websocket of an address; closing it frees its place.
+pub struct SocketGuard {
+    sockets: Sockets,
+    ip: IpAddr,
+}
+
+impl Sockets {
+    /// A place for one more websocket of `ip`, unless it has `max` open.
+    pub fn open(&self, ip: IpAddr, max: usize) -> Option<SocketGuard> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SocketGuard {
+            sockets: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let mut open = self.sockets.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
         }
     }
-    let loaded = async {
-        Ok::<_, sqlx::Error>((
-            seat_map(&pool, flight).await?,
-            next_lapse(&pool, flight).await?,
-        ))
-    };
-    let (seats, next_lapse) = match loaded.await {
-        Ok(v) => v,
-        Err(e) => return (last, Some(Err(internal(e)))),
-    };
-    let changed: Vec<SeatState> = match &last {
-        None => seats.clone(),
-        Some(seen) => seats
-            .iter()
-            .filter(|s| seen.statuses.get(&s.seat) != Some(&s.status))
-            .cloned()
-            .collect(),
-    };
-    let push = match &last {
-        None => true,
-        Some(seen) => !changed.is_empty() || seen.cancelled != cancelled,
-    };
-    let available = seats
-        .iter()
-        .filter(|s| s.status == SeatStatus::Available)
-        .count() as i32;
-    let now = SeatsSeen {
-        updated_at,
-        cancelled,
-        next_lapse,
-        statuses: seats.into_iter().map(|s| (s.seat, s.status)).collect(),
-    };
-    let change = push.then(|| {
-        Ok(SeatChange {
-            flight_id: id(flight),
-            seats: changed,
-            available_seats: available,
-            cancelled,
-        })
-    });
-    (Some(now), change)
+}
+
+/// A seat map as the watcher last read it.
+pub struct SeatsSnapshot {
+    seats: Result<Vec<SeatState>, async_graphql::Error>,
+    cancelled: bool,
+}
+
+/// A booking as the watcher last read it (an error once it is gone).
+pub struct BookingSnapshot {
+    row: Result<BookingRow, async_graphql::Error>,
+}
+
+async fn watch_flight(
+    pool: PgPool,
+    flight: Uuid,
+    every: Duration,
+    tx: watch::Sender<Option<Arc<SeatsSnapshot>>>,
+) {
+    let mut seen: Option<(DateTime<Utc>, bool, Option<DateTime<Utc>>)> = None;
+    while !tx.is_closed() {
+        match flight_version(&pool, flight).await {
+            Ok(Some((updated_at, cancelled))) => {
+                // Read the seats again only when the flight changed or a
+                // hold may have lapsed since the last look.
+                let due = match &seen {
+                    None => true,
+                    Some((at, was_cancelled, lapse)) => {
+                        *at != updated_at
+                            || *was_cancelled != cancelled
+                            || lapse.is_some_and(|t| t <= Utc::now())
+                    }
+                };
+                if due {
+                    let read = async {
+                        Ok::<_, sqlx::Error>((
+                            seat_map(&pool, flight).await?,
+                            next_lapse(&pool, flight).await?,
+                        ))
+                    };
+                    match read.await {
+                        Ok((seats, lapse)) => {
+                            seen = Some((updated_at, cancelled, lapse));
+                            tx.send_replace(Some(Arc::new(SeatsSnapshot {
+                                seats: Ok(seats),
+                                cancelled,
+                            })));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, %flight, "cannot read a seat map");
+                        }
+                    }
+                }
+            }
+            Ok(None) => {
+                tx.send_replace(Some(Arc::new(SeatsSnapshot {
+                    seats: Err(error(Code::NotFound, "the flight is gone")),
+                    cancelled: false,
+                })));
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, %flight, "cannot read a flight"),
+        }
+        tokio::select! {
+            () = tx.closed() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn watch_booking(
+    pool: PgPool,
+    booking: Uuid,
+    every: Duration,
+    tx: watch::Sender<Option<Arc<BookingSnapshot>>>,
+) {
+    type Fingerprint = (
+        DateTime<Utc>,
+        domain::booking::BookingStatus,
+        Option<DateTime<Utc>>,
+    );
+    let mut seen: Option<Fingerprint> = None;
+    while !tx.is_closed() {
+        match booking_and_payment(&pool, booking).await {
+            Ok(Some((row, payment_at))) => {
+                let now = (row.updated_at, row.status, payment_at);
+                if seen.as_ref() != Some(&now) {
+                    seen = Some(now);
+                    tx.send_replace(Some(Arc::new(BookingSnapshot { row: Ok(row) })));
+                }
+            }
+            Ok(None) => {
+                tx.send_replace(Some(Arc::new(BookingSnapshot {
+                    row: Err(error(Code::NotFound, "the booking is gone")),
+                })));
+                return;
+            }
+            Err(e) => {
+                tx.send_replace(Some(Arc::new(BookingSnapshot {
+                    row: Err(internal(e)),
+                })));
+            }
+        }
+        tokio::select! {
+            () = tx.closed() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn flight_version(
+    pool: &PgPool,
+    flight: Uuid,
+) -> Result<Option<(DateTime<Utc>, bool)>, sqlx::Error> {
+    sqlx::query_as("SELECT updated_at, cancelled FROM rm_flights WHERE flight_id = $1")
+        .bind(flight)
+        .fetch_optional(pool)
+        .await
 }
 
 async fn booking_and_payment(
@@ -211,14 +417,4 @@ async fn booking_and_payment(
         None => None,
     };
     Ok(Some((row, payment_at)))
-}
-
-async fn flight_version(
-    pool: &PgPool,
-    flight: Uuid,
-) -> Result<Option<(DateTime<Utc>, bool)>, sqlx::Error> {
-    sqlx::query_as("SELECT updated_at, cancelled FROM rm_flights WHERE flight_id = $1")
-        .bind(flight)
-        .fetch_optional(pool)
-        .await
 }

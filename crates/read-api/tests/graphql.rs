@@ -306,8 +306,14 @@ async fn a_booking_is_read_by_its_owner_and_staff_only(pool: PgPool) {
         .gql_err(Some(&other), BOOKING, json!({"id": booking}), "FORBIDDEN")
         .await;
     assert!(body["data"]["booking"].is_null(), "no data leaks: {body}");
-    app.gql_err(Some(&other), BOOKING, json!({"pnr": pnr}), "FORBIDDEN")
+    // By PNR (six guessable characters) someone else's booking answers
+    // exactly as a PNR that does not exist: no existence oracle.
+    let theirs = app.gql(Some(&other), BOOKING, json!({"pnr": pnr})).await;
+    let missing = app
+        .gql(Some(&other), BOOKING, json!({"pnr": "ZZZZZZ"}))
         .await;
+    assert!(theirs["booking"].is_null(), "{theirs}");
+    assert_eq!(theirs, missing);
     let (_, analyst) = app.token(Role::Analyst);
     app.gql_err(Some(&analyst), BOOKING, json!({"id": booking}), "FORBIDDEN")
         .await;
@@ -537,7 +543,18 @@ async fn payments_and_invoices_are_the_customers_own(pool: PgPool) {
     let data = app.gql(Some(&ada), inv, json!({})).await;
     assert_eq!(data["invoice"]["lines"][0]["unitPrice"]["amount"], "420.00");
     assert_eq!(data["invoice"]["tax"]["amount"], "70.00");
-    app.gql_err(Some(&bob), inv, json!({}), "FORBIDDEN").await;
+    // Someone else's invoice answers exactly as one that does not exist:
+    // invoice numbers follow guessable PNRs.
+    let theirs = app.gql(Some(&bob), inv, json!({})).await;
+    let missing = app
+        .gql(
+            Some(&bob),
+            "{ invoice(number: \"INV-NOPE\") { number total { amount } tax { amount } lines { description unitPrice { amount currency } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(theirs["invoice"].is_null(), "{theirs}");
+    assert_eq!(theirs, missing);
 }
 
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
@@ -673,6 +690,7 @@ async fn booking_updated_pushes_the_booking_then_its_changes(pool: PgPool) {
     let caller = auth::Caller {
         user_id: owner_id,
         role: Role::Customer,
+        session: uuid::Uuid::now_v7(),
     };
     let request = async_graphql::Request::new(
         "subscription($id: ID!) { bookingUpdated(id: $id) { id status passengers { seat } } }",

@@ -3,7 +3,7 @@
 //! application's command path (seat moves on the flight's lane, with the
 //! booking transition in the same append) and the gateway and ticket ports.
 
-use application::command::lane::{Decide, Decided};
+use application::command::lane::{BookingRef, Decide, Decided};
 use application::{CommandContext, Idempotency, Loaded};
 use chrono::{DateTime, Utc};
 use domain::booking::{Booking, BookingCommand, CancelledBy};
@@ -14,7 +14,7 @@ use domain::fulfilment::{
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
 use domain::seats::SeatInventory;
 use domain::Aggregate;
-use eventstore::{Actor, ExpectedVersion};
+use eventstore::Actor;
 use gateway::{ChargeOutcome, ChargeRequest, GatewayError, RefundRequest};
 use serde_json::json;
 use uuid::Uuid;
@@ -126,6 +126,7 @@ impl Sagas {
                 command_id: Uuid::new_v5(&row.saga_id, step.as_bytes()),
                 fingerprint: step.as_bytes().to_vec(),
             }),
+            data_subject: None,
             now,
         }
     }
@@ -398,21 +399,23 @@ impl Sagas {
     where
         F: Fn(&Booking, &SeatInventory) -> Result<StepEvents, StepRefused> + Send + Sync + 'static,
     {
-        let (state, version) = (booking.state.clone(), booking.version);
-        let booking_id = state.id().ok_or_else(|| missing("the booking"))?;
-        let decide: Decide = Box::new(move |_flight, seats| {
-            let (events, seat_events) = decide(&state, seats)?;
+        let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
+        // Decided on the booking as the lane reads it: the one read here,
+        // unless it proves stale.
+        let decide: Decide = Box::new(move |_flight, seats, booking| {
+            let (events, seat_events) = decide(booking, seats)?;
             Ok(Decided {
                 seats: seat_events,
-                booking: Some((booking_id, ExpectedVersion::Exact(version), events)),
+                booking: events,
                 reply: json!({}),
                 ..Decided::default()
             })
         });
+        let read = BookingRef::read(booking_id, booking.clone());
         self.inner
             .commands
             .lanes
-            .submit(row.flight_id, self.ctx(row, step, now), decide)
+            .submit(row.flight_id, self.ctx(row, step, now), Some(read), decide)
             .await?;
         Ok(())
     }
@@ -429,17 +432,16 @@ impl Sagas {
             }
             let now = Utc::now();
             let decide = application::bookings::cancellation(
-                loaded.state,
-                loaded.version,
                 "flight cancelled".into(),
                 CancelledBy::FlightCancelled,
                 now,
             );
             let ctx = self.ctx(row, &format!("cancel:{booking_id}"), now);
+            let read = BookingRef::read(booking_id, loaded);
             self.inner
                 .commands
                 .lanes
-                .submit(row.flight_id, ctx, decide)
+                .submit(row.flight_id, ctx, Some(read), decide)
                 .await?;
             cancelled += 1;
         }

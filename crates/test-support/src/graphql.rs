@@ -45,7 +45,10 @@ impl TestApp {
     /// A token for a user who need not exist (the read side only checks it).
     pub fn token(&self, role: Role) -> (Uuid, String) {
         let id = Uuid::now_v7();
-        (id, self.state.tokens.issue(id, role).unwrap())
+        (
+            id,
+            self.state.tokens.issue(id, role, Uuid::now_v7()).unwrap(),
+        )
     }
 
     /// Schedules a flight: business rows 1-2 (AC, 4 seats) at

@@ -51,6 +51,9 @@ pub struct Options {
     pub saga_processes: usize,
     pub gateway: Option<Arc<dyn PaymentGateway>>,
     pub issuer: Option<Arc<dyn TicketIssuer>>,
+    /// Limits, CORS and the like; none unless given (tests of other things
+    /// send many requests quickly).
+    pub edge: Option<engine::app::Edge>,
 }
 
 impl Default for Options {
@@ -60,11 +63,13 @@ impl Default for Options {
             read: ReadSettings {
                 read_after_timeout: Duration::from_millis(300),
                 poll_interval: Duration::from_millis(50),
+                ..ReadSettings::default()
             },
             sagas: None,
             saga_processes: 1,
             gateway: None,
             issuer: None,
+            edge: None,
         }
     }
 }
@@ -136,11 +141,12 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
     let issuer: Arc<dyn TicketIssuer> = options
         .issuer
         .unwrap_or_else(|| Arc::new(SimulatedIssuer::new(pool.clone())));
-    let services = Services::with_gateway(
+    let services = Services::with_ports(
         dyn_store.clone(),
         pool.clone(),
         options.settings,
         gateway.clone(),
+        Arc::new(engine::app::ReadModelHoldings(pool.clone())),
     );
     let state = AppState::new(services.clone(), Arc::new(sagas::Admin::new(pool.clone())));
     let read = ReadState {
@@ -148,7 +154,10 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         tokens: services.tokens.clone(),
         settings: options.read,
     };
-    let app = engine::app::router_with(state.clone(), read.clone(), pool.clone());
+    let edge = options
+        .edge
+        .unwrap_or_else(|| engine::app::Edge::open(services.tokens.clone()));
+    let app = engine::app::router(state.clone(), read.clone(), pool.clone(), &edge);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -160,6 +169,15 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         .unwrap();
     });
     let (stop, stopped) = watch::channel(false);
+    // Ended sessions, followed as `booking serve` does.
+    let mut revocations_stop = stopped.clone();
+    tokio::spawn(services.tokens.revocations.clone().follow(
+        pool.clone(),
+        services.tokens.access_ttl + Duration::from_secs(60),
+        async move {
+            let _ = revocations_stop.wait_for(|s| *s).await;
+        },
+    ));
     if let Some(config) = options.sagas {
         for n in 0..options.saga_processes.max(1) {
             // The first shares the API's lanes like `booking serve`; others

@@ -178,6 +178,10 @@ impl From<CommandError> for ApiError {
                 code: "INVALID_STATE",
                 detail,
             },
+            CommandError::HoldLimit(detail) => Self::Conflict {
+                code: "HOLD_LIMIT",
+                detail,
+            },
             CommandError::AlreadyExists(detail) | CommandError::Concurrency(detail) => {
                 Self::Conflict {
                     code: "CONFLICT",

@@ -520,8 +520,9 @@ async fn it_should_refuse_bad_access_tokens(pool: PgPool) {
     let path = format!("/users/{user_id}");
     let body = json!({"full_name": "Ada King"});
     let now = chrono::Utc::now().timestamp();
+    let session = Uuid::now_v7();
     let claims = |exp: i64| {
-        json!({"sub": user_id, "role": "admin", "iat": now, "exp": exp,
+        json!({"sub": user_id, "role": "admin", "sid": session, "iat": now, "exp": exp,
                "iss": "booking-engine", "jti": Uuid::now_v7()})
     };
 
@@ -573,6 +574,17 @@ async fn it_should_refuse_bad_access_tokens(pool: PgPool) {
         )
         .unwrap(),
         "garbage".to_string(),
+        // No session: a token nobody could revoke.
+        encode(
+            &Header::new(Algorithm::HS256),
+            &{
+                let mut c = claims(now + 600);
+                c.as_object_mut().unwrap().remove("sid");
+                c
+            },
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap(),
     ];
     for token in bad_tokens {
         let r = app

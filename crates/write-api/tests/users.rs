@@ -203,6 +203,9 @@ async fn it_should_let_admins_change_roles(pool: PgPool) {
             .role,
         Some(Role::Agent)
     );
+    // Her tokens carried the old role: they stop working at once.
+    let r = set_role(&app, id, &token, "admin").await;
+    problem(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     // The next login carries the new role.
     let r = app
         .post(
@@ -211,7 +214,9 @@ async fn it_should_let_admins_change_roles(pool: PgPool) {
             json!({"email": ADA, "password": PASSWORD}),
         )
         .await;
-    assert_eq!(r.json::<Value>().await.unwrap()["role"], "agent");
+    let login: Value = r.json().await.unwrap();
+    assert_eq!(login["role"], "agent");
+    let token = login["access_token"].as_str().unwrap().to_owned();
 
     // Not for non-admins, not for unknown roles or users.
     let r = set_role(&app, id, &token, "admin").await;
@@ -267,9 +272,10 @@ async fn it_should_erase_a_user_by_shredding_their_key(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(rows, 0);
-    // ...and their (still valid) access token reaches an erased account.
+    // ...and their access token stops working at once (it has not expired,
+    // but its session ended with the account).
     let r = patch(&app, id, &token, json!({"full_name": "Ada"})).await;
-    problem(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    problem(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 
     // The log is intact: three events, every hash chain verifies.
     let report = app.store.verify(None).await.unwrap();
@@ -406,18 +412,24 @@ async fn it_should_answer_a_repeated_edit_from_its_idempotency_key(pool: PgPool)
 async fn it_should_replay_an_erasure_from_its_idempotency_key(pool: PgPool) {
     let app = spawn(pool).await;
     let (id, token, _) = ada(&app).await;
-    let send = || {
+    let admin = app.admin_token().await;
+    let send = |token: String| {
         app.client
             .delete(app.url(&format!("/users/{id}")))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .header("idempotency-key", "erase-1")
             .send()
     };
-    let first = send().await.unwrap();
+    // An admin erases her, and retries.
+    let first = send(admin.clone()).await.unwrap();
     assert_eq!(first.status(), StatusCode::NO_CONTENT);
-    let again = send().await.unwrap();
+    let again = send(admin).await.unwrap();
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert!(again.bytes().await.unwrap().is_empty(), "a 204 has no body");
+    assert_eq!(event_count(&app, id).await, 2);
+    // Her own (ended) session gets no answer from it, replayed or not.
+    let theirs = send(token).await.unwrap();
+    problem(theirs, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     assert_eq!(event_count(&app, id).await, 2);
 }

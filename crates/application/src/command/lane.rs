@@ -9,17 +9,30 @@
 //! single transaction. Expected versions still guard the append, so another
 //! process writing the same flight is detected as a conflict: the worker
 //! reloads and decides the batch again.
+//!
+//! A command's failure is its own. Within a batch:
+//! - commands on the same booking are decided in order against the
+//!   booking as the earlier ones left it (a second cancel sees a cancelled
+//!   booking), and their events go out in one append to that stream;
+//! - a second command with the same id (a client retrying before the first
+//!   answer came back) waits for the first and gets its outcome;
+//! - a command whose events cannot be encoded fails alone, and the others
+//!   are decided again without it;
+//! - when the store refuses the batch for any reason but a conflict, the
+//!   commands are appended one by one, so only the one the store refuses
+//!   fails.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use domain::booking::BookingEvent;
+use domain::booking::{Booking, BookingEvent};
 use domain::flight::{Flight, FlightEvent};
 use domain::seats::{SeatEvent, SeatInventory};
 use domain::Aggregate;
 use eventstore::{
-    AppendRequest, EventStore, ExpectedVersion, Sealer, StoreError, StreamAppend, StreamId,
+    AppendRequest, AppendResult, CommandRecord, EventStore, ExpectedVersion, NewEvent, Sealer,
+    StoreError, StreamAppend, StreamId,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -41,20 +54,60 @@ const IDLE: Duration = Duration::from_secs(30);
 pub struct Decided {
     pub flight: Vec<FlightEvent>,
     pub seats: Vec<SeatEvent>,
-    /// Events for one booking stream, with the version they expect.
-    pub booking: Option<(Uuid, ExpectedVersion, Vec<BookingEvent>)>,
+    /// Events for the booking the command named when it was submitted.
+    pub booking: Vec<BookingEvent>,
     /// The command's reply (see [`Outcome`]).
     pub reply: Value,
 }
 
-/// A decision over a flight and its seats. Called again if the batch has to
-/// be re-decided after a conflict, so it must not have side effects.
-pub type Decide = Box<dyn Fn(&Flight, &SeatInventory) -> CommandResult<Decided> + Send + Sync>;
+/// A decision over a flight, its seats and the booking the command names
+/// (an empty booking when it names none, or one that does not exist yet).
+/// Called again whenever the batch is decided again, so it must not have
+/// side effects.
+pub type Decide =
+    Box<dyn Fn(&Flight, &SeatInventory, &Booking) -> CommandResult<Decided> + Send + Sync>;
+
+/// The booking a command reads and writes on the lane.
+#[derive(Debug, Clone)]
+pub struct BookingRef {
+    pub id: Uuid,
+    /// The booking as the caller read it, if it did: used unless another
+    /// command of the batch changed it, or the store says it is stale.
+    pub read: Option<Loaded<Booking>>,
+}
+
+impl BookingRef {
+    /// A booking the command creates.
+    pub fn new(id: Uuid) -> Self {
+        Self {
+            id,
+            read: Some(Loaded {
+                state: Booking::default(),
+                version: 0,
+            }),
+        }
+    }
+
+    /// A booking the caller has read.
+    pub fn read(id: Uuid, loaded: Loaded<Booking>) -> Self {
+        Self {
+            id,
+            read: Some(loaded),
+        }
+    }
+}
 
 struct Job {
     ctx: CommandContext,
+    booking: Option<BookingRef>,
     decide: Decide,
     reply: oneshot::Sender<CommandResult<Outcome>>,
+}
+
+impl Job {
+    fn command_id(&self) -> Option<Uuid> {
+        self.ctx.idempotency.as_ref().map(|i| i.command_id)
+    }
 }
 
 #[derive(Clone)]
@@ -79,15 +132,21 @@ impl Lanes {
         }
     }
 
-    /// Queues a command on the flight's lane and waits for its answer.
+    /// Queues a command on the flight's lane and waits for its outcome.
     pub async fn submit(
         &self,
         flight_id: Uuid,
         ctx: CommandContext,
+        booking: Option<BookingRef>,
         decide: Decide,
     ) -> CommandResult<Outcome> {
         let (reply, answer) = oneshot::channel();
-        let mut job = Job { ctx, decide, reply };
+        let mut job = Job {
+            ctx,
+            booking,
+            decide,
+            reply,
+        };
         loop {
             let sender = self.sender(flight_id);
             match sender.send(job).await {
@@ -133,253 +192,497 @@ struct FlightState {
     seats: Loaded<SeatInventory>,
 }
 
+/// One flight's lane: its streams and the state it keeps of them.
+struct Lane {
+    lanes: Lanes,
+    flight_stream: StreamId,
+    seats_stream: StreamId,
+    cached: Option<FlightState>,
+}
+
 async fn run_lane(
     lanes: Lanes,
     flight_id: Uuid,
     mut rx: mpsc::Receiver<Job>,
     me: mpsc::WeakSender<Job>,
 ) {
-    let flight_stream = StreamId::new(Flight::CATEGORY, flight_id);
-    let seats_stream = StreamId::new(SeatInventory::CATEGORY, flight_id);
-    let mut cached: Option<FlightState> = None;
+    let mut lane = Lane {
+        lanes,
+        flight_stream: StreamId::new(Flight::CATEGORY, flight_id),
+        seats_stream: StreamId::new(SeatInventory::CATEGORY, flight_id),
+        cached: None,
+    };
+    // Commands that waited for another of their batch to commit.
+    let mut waiting: Vec<Job> = Vec::new();
     loop {
-        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
-            Ok(Some(job)) => job,
-            Ok(None) => return,
-            Err(_idle) => {
-                // Retire unless something is queued. A sender that cloned the
-                // channel just before finds it closed and starts a new lane.
-                let mut senders = lanes
-                    .inner
-                    .senders
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                if rx.is_empty() {
-                    let mine = me.upgrade();
-                    if let (Some(current), Some(mine)) = (senders.get(&flight_id), mine) {
-                        if current.same_channel(&mine) {
-                            senders.remove(&flight_id);
+        let mut batch = std::mem::take(&mut waiting);
+        if batch.is_empty() {
+            let first = match tokio::time::timeout(IDLE, rx.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => return,
+                Err(_idle) => {
+                    // Retire unless something is queued. A sender that cloned
+                    // the channel just before finds it closed and starts a new
+                    // lane.
+                    let mut senders = lane
+                        .lanes
+                        .inner
+                        .senders
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if rx.is_empty() {
+                        let mine = me.upgrade();
+                        if let (Some(current), Some(mine)) = (senders.get(&flight_id), mine) {
+                            if current.same_channel(&mine) {
+                                senders.remove(&flight_id);
+                            }
                         }
+                        return;
                     }
-                    return;
+                    continue;
                 }
-                continue;
-            }
-        };
-        let mut batch = vec![first];
+            };
+            batch.push(first);
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        run_batch(&lanes, &flight_stream, &seats_stream, &mut cached, batch).await;
+        metrics::histogram!("booking_lane_batch_size").record(batch.len() as f64);
+        waiting = lane.run(batch).await;
     }
 }
 
-async fn run_batch(
-    lanes: &Lanes,
-    flight_stream: &StreamId,
-    seats_stream: &StreamId,
-    cached: &mut Option<FlightState>,
-    mut batch: Vec<Job>,
-) {
-    let store = &*lanes.inner.store;
-    let sealer = &lanes.inner.sealer;
-    metrics::histogram!("booking_lane_batch_size").record(batch.len() as f64);
-    for attempt in 1..=MAX_ATTEMPTS {
-        if cached.is_none() {
-            let loaded = async {
-                Ok::<_, CommandError>(FlightState {
-                    flight: load(store, sealer, flight_stream).await?,
-                    seats: load(store, sealer, seats_stream).await?,
-                })
-            }
-            .await;
-            match loaded {
-                Ok(s) => *cached = Some(s),
-                Err(e) => return fail_all(batch, &e),
-            }
-        }
-        // Decide every job against the state the previous ones left. The
-        // cached state is taken, not cloned (a seat map is large): it is put
-        // back only once the append succeeded, and reloaded otherwise.
-        let Some(state) = cached.take() else { return };
-        let versions = (state.flight.version, state.seats.version);
-        let (mut flight, mut seats) = (state.flight.state, state.seats.state);
-        let mut staged: Vec<(Job, Decided)> = Vec::with_capacity(batch.len());
-        for job in batch.drain(..) {
-            match (job.decide)(&flight, &seats) {
-                Ok(d) => {
-                    flight = d.flight.iter().fold(flight, |s, e| s.evolve(e));
-                    seats = d.seats.iter().fold(seats, |s, e| s.evolve(e));
-                    staged.push((job, d));
-                }
-                Err(e) => {
-                    // A retry of an already accepted command answers as before.
-                    let _ = job.reply.send(replay_or(store, &job.ctx, e).await);
-                }
-            }
-        }
-        if staged.is_empty() {
-            return;
-        }
+/// A command decided and encoded, ready to be appended.
+struct Staged {
+    job: Job,
+    flight: Vec<NewEvent>,
+    seats: Vec<NewEvent>,
+    booking: Vec<NewEvent>,
+    record: Option<CommandRecord>,
+    reply: Value,
+}
 
-        let request =
-            match build_request(sealer, versions, flight_stream, seats_stream, &staged).await {
-                Ok(r) => r,
-                Err(e) => {
-                    return fail_all(staged.into_iter().map(|(j, _)| j).collect(), &e);
+/// The bookings a batch reads, as its commands leave them.
+struct BatchBooking {
+    /// The version the batch's append expects.
+    base: u64,
+    state: Booking,
+}
+
+/// How an append of staged commands went.
+enum Appended {
+    /// Every command has its answer.
+    Done,
+    /// Decide these again (the store moved under them).
+    Again(Vec<Job>),
+    /// The store refused the append for another reason than a conflict:
+    /// these commands need to be appended one by one.
+    Refused(Vec<Job>),
+}
+
+impl Lane {
+    fn store(&self) -> &dyn EventStore {
+        &*self.lanes.inner.store
+    }
+
+    fn sealer(&self) -> &Sealer {
+        &self.lanes.inner.sealer
+    }
+
+    /// Runs a batch; answers the commands that waited for a twin of theirs
+    /// to commit, and returns those that must wait for another round.
+    async fn run(&mut self, batch: Vec<Job>) -> Vec<Job> {
+        let (jobs, waiting) = split_twins(batch);
+        let mut stale = HashSet::new();
+        match self.decide_and_append(jobs, &mut stale).await {
+            Appended::Done => {}
+            Appended::Again(jobs) => fail_all(jobs, &CommandError::contention()),
+            // One by one: the one the store refuses fails alone.
+            Appended::Refused(jobs) => {
+                for job in jobs {
+                    match self.decide_and_append(vec![job], &mut stale).await {
+                        Appended::Done => {}
+                        Appended::Again(jobs) => fail_all(jobs, &CommandError::contention()),
+                        Appended::Refused(jobs) => fail_all(jobs, &storage_failed()),
+                    }
                 }
+            }
+        }
+        self.answer_twins(waiting).await
+    }
+
+    /// Commands that waited for their twin: the twin's stored outcome if it
+    /// committed, another round otherwise.
+    async fn answer_twins(&self, waiting: Vec<Job>) -> Vec<Job> {
+        let mut again = Vec::new();
+        for job in waiting {
+            let found = match &job.ctx.idempotency {
+                Some(idem) => replay(self.store(), self.sealer(), idem).await,
+                None => Ok(None),
             };
-        let started = Instant::now();
-        let result = store.append(request).await;
-        metrics::histogram!("booking_append_seconds").record(started.elapsed().as_secs_f64());
-        match result {
-            Ok(r) => {
-                let (fv, sv) = (
-                    r.version_of(flight_stream).unwrap_or(versions.0),
-                    r.version_of(seats_stream).unwrap_or(versions.1),
-                );
-                *cached = Some(FlightState {
+            match found {
+                Ok(Some(first)) => {
+                    let _ = job.reply.send(Ok(first));
+                }
+                Ok(None) => again.push(job),
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+        }
+        again
+    }
+
+    /// Decides `batch` against the flight and appends what it decided, again
+    /// while another writer got there first (at most [`MAX_ATTEMPTS`] times).
+    async fn decide_and_append(
+        &mut self,
+        mut batch: Vec<Job>,
+        stale: &mut HashSet<Uuid>,
+    ) -> Appended {
+        for _ in 0..MAX_ATTEMPTS {
+            if batch.is_empty() {
+                return Appended::Done;
+            }
+            if let Err(e) = self.ensure_loaded().await {
+                fail_all(batch, &e);
+                return Appended::Done;
+            }
+            // The cached state is taken, not cloned (a seat map is large):
+            // it is put back only once the append succeeded, and reloaded
+            // otherwise.
+            let Some(state) = self.cached.take() else {
+                return Appended::Done;
+            };
+            let versions = (state.flight.version, state.seats.version);
+            let (mut flight, mut seats) = (state.flight.state, state.seats.state);
+            let mut bookings: HashMap<Uuid, BatchBooking> = HashMap::new();
+            let mut staged: Vec<Staged> = Vec::with_capacity(batch.len());
+            for job in batch.drain(..) {
+                let booking = match self.booking_for(&job, &bookings, stale).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = job.reply.send(Err(e));
+                        continue;
+                    }
+                };
+                let decided = match (job.decide)(&flight, &seats, &booking.state) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // A retry of an already accepted command answers as
+                        // before.
+                        let answer = self.replay_or(&job.ctx, e).await;
+                        let _ = job.reply.send(answer);
+                        continue;
+                    }
+                };
+                // Encoded before anything is applied: a command whose
+                // events cannot be stored fails alone.
+                let encoded = match self.encode(&job, &decided).await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!(correlation_id = %job.ctx.correlation_id, error = %e,
+                            "a command's events could not be encoded");
+                        let _ = job.reply.send(Err(e));
+                        continue;
+                    }
+                };
+                flight = decided.flight.iter().fold(flight, |s, e| s.evolve(e));
+                seats = decided.seats.iter().fold(seats, |s, e| s.evolve(e));
+                if let Some(b) = &job.booking {
+                    let state = decided
+                        .booking
+                        .iter()
+                        .fold(booking.state, |s, e| s.evolve(e));
+                    bookings.insert(
+                        b.id,
+                        BatchBooking {
+                            base: booking.base,
+                            state,
+                        },
+                    );
+                }
+                let (flight_events, seat_events, booking_events, record) = encoded;
+                staged.push(Staged {
+                    job,
+                    flight: flight_events,
+                    seats: seat_events,
+                    booking: booking_events,
+                    record,
+                    reply: decided.reply,
+                });
+            }
+            if staged.is_empty() {
+                // Nothing was decided: the taken state is still current.
+                self.cached = Some(FlightState {
                     flight: Loaded {
                         state: flight,
-                        version: fv,
+                        version: versions.0,
                     },
                     seats: Loaded {
                         state: seats,
-                        version: sv,
+                        version: versions.1,
                     },
                 });
-                for (job, d) in staged {
-                    let _ = job.reply.send(Ok(outcome(d.reply, &r)));
+                return Appended::Done;
+            }
+            let request = self.request(versions, &bookings, &mut staged);
+            let started = Instant::now();
+            let result = self.store().append(request).await;
+            metrics::histogram!("booking_append_seconds").record(started.elapsed().as_secs_f64());
+            match result {
+                Ok(r) => {
+                    self.cache(versions, flight, seats, &r);
+                    for s in staged {
+                        let _ = s.job.reply.send(Ok(outcome(s.reply, &r)));
+                    }
+                    return Appended::Done;
                 }
-                return;
-            }
-            Err(StoreError::Conflict { stream, .. })
-                if attempt < MAX_ATTEMPTS
-                    && (&stream == flight_stream || &stream == seats_stream) =>
-            {
-                // Another process wrote this flight: reload and decide again.
-                metrics::counter!("booking_command_conflicts_total", "stream" => "seats")
-                    .increment(1);
-                *cached = None;
-                batch = staged.into_iter().map(|(j, _)| j).collect();
-            }
-            Err(StoreError::Conflict { stream, .. }) if attempt < MAX_ATTEMPTS => {
-                // One job's booking moved under it: only that job fails and
-                // the others are decided again (on a reloaded flight, since
-                // the taken state already holds the batch's decisions).
-                metrics::counter!("booking_command_conflicts_total", "stream" => "booking")
-                    .increment(1);
-                for (job, d) in staged {
-                    let conflicted = d.booking.as_ref().is_some_and(|(id, _, _)| {
-                        StreamId::new(domain::booking::Booking::CATEGORY, id) == stream
-                    });
-                    if conflicted {
-                        let _ = job.reply.send(Err(CommandError::Concurrency(
-                            "the booking was changed concurrently; retry".into(),
-                        )));
+                Err(StoreError::Conflict { stream, .. }) => {
+                    // Another process wrote this flight or one of these
+                    // bookings: reload and decide again on fresh state.
+                    let what = if stream == self.flight_stream || stream == self.seats_stream {
+                        "seats"
                     } else {
-                        batch.push(job);
-                    }
-                }
-                if batch.is_empty() {
-                    return;
-                }
-            }
-            Err(StoreError::DuplicateCommand(_)) => {
-                // A twin of one of these commands committed first: answer it
-                // from its record and run the others again.
-                let mut rest = Vec::new();
-                for (job, _) in staged {
-                    let found = match &job.ctx.idempotency {
-                        Some(idem) => replay(store, idem).await,
-                        None => Ok(None),
+                        "booking"
                     };
-                    match found {
-                        Ok(Some(a)) => {
-                            let _ = job.reply.send(Ok(a));
-                        }
-                        Ok(None) => rest.push(job),
-                        Err(e) => {
-                            let _ = job.reply.send(Err(e));
+                    metrics::counter!("booking_command_conflicts_total", "stream" => what)
+                        .increment(1);
+                    if let Some(id) = booking_of(&stream) {
+                        stale.insert(id);
+                    }
+                    batch = staged.into_iter().map(|s| s.job).collect();
+                }
+                Err(StoreError::DuplicateCommand(_)) => {
+                    // A twin of one of these committed first (another
+                    // process, or before a restart): answer it from its
+                    // record and decide the others again.
+                    for s in staged {
+                        let found = match &s.job.ctx.idempotency {
+                            Some(idem) => replay(self.store(), self.sealer(), idem).await,
+                            None => Ok(None),
+                        };
+                        match found {
+                            Ok(Some(a)) => {
+                                let _ = s.job.reply.send(Ok(a));
+                            }
+                            Ok(None) => batch.push(s.job),
+                            Err(e) => {
+                                let _ = s.job.reply.send(Err(e));
+                            }
                         }
                     }
                 }
-                batch = rest;
-                if batch.is_empty() {
-                    return;
+                Err(e) => {
+                    let jobs: Vec<Job> = staged.into_iter().map(|s| s.job).collect();
+                    if jobs.len() > 1 {
+                        tracing::warn!(error = %e, commands = jobs.len(),
+                            "a batch was refused by the store; appending its commands one by one");
+                        return Appended::Refused(jobs);
+                    }
+                    for job in jobs {
+                        tracing::error!(correlation_id = %job.ctx.correlation_id, error = %e,
+                            "the store refused a command");
+                        let _ = job.reply.send(Err(storage_failed()));
+                    }
+                    return Appended::Done;
                 }
             }
-            Err(e) => {
-                *cached = None;
-                let e = CommandError::from(e);
-                return fail_all(staged.into_iter().map(|(j, _)| j).collect(), &e);
-            }
         }
+        Appended::Again(batch)
     }
-    fail_all(batch, &CommandError::contention());
-}
 
-async fn replay_or(
-    store: &dyn EventStore,
-    ctx: &CommandContext,
-    e: CommandError,
-) -> CommandResult<Outcome> {
-    if let Some(idem) = &ctx.idempotency {
-        if let Some(a) = replay(store, idem).await? {
-            return Ok(a);
-        }
-    }
-    Err(e)
-}
-
-async fn build_request(
-    sealer: &Sealer,
-    versions: (u64, u64),
-    flight_stream: &StreamId,
-    seats_stream: &StreamId,
-    staged: &[(Job, Decided)],
-) -> CommandResult<AppendRequest> {
-    let mut flight_events = Vec::new();
-    let mut seat_events = Vec::new();
-    let mut others = Vec::new();
-    let mut commands = Vec::new();
-    for (job, d) in staged {
-        flight_events.extend(encode_events(sealer, &d.flight, &job.ctx).await?);
-        seat_events.extend(encode_events(sealer, &d.seats, &job.ctx).await?);
-        if let Some((booking_id, expected, events)) = &d.booking {
-            others.push(StreamAppend {
-                stream: StreamId::new(domain::booking::Booking::CATEGORY, booking_id),
-                expected: *expected,
-                events: encode_events(sealer, events, &job.ctx).await?,
+    async fn ensure_loaded(&mut self) -> CommandResult<()> {
+        if self.cached.is_none() {
+            let store = &*self.lanes.inner.store;
+            let sealer = &self.lanes.inner.sealer;
+            self.cached = Some(FlightState {
+                flight: load(store, sealer, &self.flight_stream).await?,
+                seats: load(store, sealer, &self.seats_stream).await?,
             });
         }
-        if let Some(idem) = &job.ctx.idempotency {
-            commands.push(command_record(idem, &d.reply));
-        }
+        Ok(())
     }
-    // Both versions guard every decision, even one that writes nothing to
-    // that stream: decisions read the flight (fares, schedule, whether it is
-    // cancelled) and the seat map (a cancellation that finds nothing sold
-    // returns nothing). Another process's write to either, or a killed
-    // process's append that committed late, then shows as a conflict and the
-    // batch is decided again on fresh state instead of on a stale map.
-    let mut streams = vec![StreamAppend {
-        stream: flight_stream.clone(),
-        expected: ExpectedVersion::Exact(versions.0),
-        events: flight_events,
-    }];
-    if !seat_events.is_empty() || versions.1 > 0 {
-        streams.push(StreamAppend {
-            stream: seats_stream.clone(),
-            expected: ExpectedVersion::Exact(versions.1),
-            events: seat_events,
+
+    /// The booking a job decides on: as the batch's earlier commands left
+    /// it, else as the caller read it, else (or when that read proved
+    /// stale) from the store.
+    async fn booking_for(
+        &self,
+        job: &Job,
+        batch: &HashMap<Uuid, BatchBooking>,
+        stale: &HashSet<Uuid>,
+    ) -> CommandResult<BatchBooking> {
+        let Some(b) = &job.booking else {
+            return Ok(BatchBooking {
+                base: 0,
+                state: Booking::default(),
+            });
+        };
+        if let Some(current) = batch.get(&b.id) {
+            return Ok(BatchBooking {
+                base: current.base,
+                state: current.state.clone(),
+            });
+        }
+        let loaded = match &b.read {
+            Some(read) if !stale.contains(&b.id) => read.clone(),
+            _ => {
+                load(
+                    self.store(),
+                    self.sealer(),
+                    &StreamId::new(Booking::CATEGORY, b.id),
+                )
+                .await?
+            }
+        };
+        Ok(BatchBooking {
+            base: loaded.version,
+            state: loaded.state,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn encode(
+        &self,
+        job: &Job,
+        d: &Decided,
+    ) -> CommandResult<(
+        Vec<NewEvent>,
+        Vec<NewEvent>,
+        Vec<NewEvent>,
+        Option<CommandRecord>,
+    )> {
+        let sealer = self.sealer();
+        Ok((
+            encode_events(sealer, &d.flight, &job.ctx).await?,
+            encode_events(sealer, &d.seats, &job.ctx).await?,
+            encode_events(sealer, &d.booking, &job.ctx).await?,
+            match &job.ctx.idempotency {
+                Some(idem) => Some(command_record(sealer, idem, &job.ctx, &d.reply).await?),
+                None => None,
+            },
+        ))
+    }
+
+    /// One append for the whole batch: the flight, its seats, each booking
+    /// once (with every event the batch decided for it), and the command
+    /// records.
+    fn request(
+        &self,
+        versions: (u64, u64),
+        bookings: &HashMap<Uuid, BatchBooking>,
+        staged: &mut [Staged],
+    ) -> AppendRequest {
+        let mut flight_events = Vec::new();
+        let mut seat_events = Vec::new();
+        let mut booking_events: Vec<(Uuid, Vec<NewEvent>)> = Vec::new();
+        let mut commands = Vec::new();
+        for s in staged.iter_mut() {
+            flight_events.append(&mut s.flight);
+            seat_events.append(&mut s.seats);
+            if let Some(b) = &s.job.booking {
+                let events = std::mem::take(&mut s.booking);
+                match booking_events.iter_mut().find(|(id, _)| *id == b.id) {
+                    Some((_, all)) => all.extend(events),
+                    None => booking_events.push((b.id, events)),
+                }
+            }
+            commands.extend(s.record.take());
+        }
+        // Both versions guard every decision, even one that writes nothing to
+        // that stream: decisions read the flight (fares, schedule, whether it
+        // is cancelled) and the seat map (a cancellation that finds nothing
+        // sold returns nothing). Another process's write to either, or a
+        // killed process's append that committed late, then shows as a
+        // conflict and the batch is decided again on fresh state instead of
+        // on a stale map.
+        let mut streams = vec![StreamAppend {
+            stream: self.flight_stream.clone(),
+            expected: ExpectedVersion::Exact(versions.0),
+            events: flight_events,
+        }];
+        if !seat_events.is_empty() || versions.1 > 0 {
+            streams.push(StreamAppend {
+                stream: self.seats_stream.clone(),
+                expected: ExpectedVersion::Exact(versions.1),
+                events: seat_events,
+            });
+        }
+        for (id, events) in booking_events {
+            // A booking read (and guarded) but left unchanged by every
+            // command of the batch needs no append of its own.
+            let base = bookings.get(&id).map_or(0, |b| b.base);
+            if events.is_empty() {
+                continue;
+            }
+            streams.push(StreamAppend {
+                stream: StreamId::new(Booking::CATEGORY, id),
+                expected: ExpectedVersion::Exact(base),
+                events,
+            });
+        }
+        AppendRequest { streams, commands }
+    }
+
+    fn cache(
+        &mut self,
+        versions: (u64, u64),
+        flight: Flight,
+        seats: SeatInventory,
+        r: &AppendResult,
+    ) {
+        self.cached = Some(FlightState {
+            flight: Loaded {
+                state: flight,
+                version: r.version_of(&self.flight_stream).unwrap_or(versions.0),
+            },
+            seats: Loaded {
+                state: seats,
+                version: r.version_of(&self.seats_stream).unwrap_or(versions.1),
+            },
         });
     }
-    streams.extend(others);
-    Ok(AppendRequest { streams, commands })
+
+    async fn replay_or(&self, ctx: &CommandContext, e: CommandError) -> CommandResult<Outcome> {
+        if let Some(idem) = &ctx.idempotency {
+            if let Some(a) = replay(self.store(), self.sealer(), idem).await? {
+                return Ok(a);
+            }
+        }
+        Err(e)
+    }
+}
+
+/// The jobs to decide now, and the twins (a second command with an id seen
+/// earlier in the batch) that wait for the first to commit.
+fn split_twins(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
+    let mut seen = HashSet::new();
+    let (mut now, mut later) = (Vec::with_capacity(batch.len()), Vec::new());
+    for job in batch {
+        match job.command_id() {
+            Some(id) if !seen.insert(id) => later.push(job),
+            _ => now.push(job),
+        }
+    }
+    (now, later)
+}
+
+/// The booking id of a `booking-…` stream.
+fn booking_of(stream: &StreamId) -> Option<Uuid> {
+    let (category, id) = stream.as_str().split_once('-')?;
+    (category == Booking::CATEGORY)
+        .then(|| id.parse().ok())
+        .flatten()
+}
+
+/// What a command the store refused is told; the cause is logged, not
+/// answered.
+fn storage_failed() -> CommandError {
+    CommandError::Unavailable("the command could not be stored; retry later".into())
 }
 
 fn fail_all(jobs: Vec<Job>, e: &CommandError) {

@@ -45,6 +45,10 @@ pub struct CommandContext {
     pub correlation_id: Uuid,
     pub actor: Actor,
     pub idempotency: Option<Idempotency>,
+    /// Whose personal data the command's reply may carry: its idempotency
+    /// record is sealed under their key, so erasing them shreds it too.
+    /// `None` for replies that carry none (and are kept in clear).
+    pub data_subject: Option<Uuid>,
     pub now: DateTime<Utc>,
 }
 
@@ -176,7 +180,9 @@ impl Commands {
             commands: vec![],
         };
         if let Some(idem) = &ctx.idempotency {
-            request.commands.push(command_record(idem, &reply));
+            request
+                .commands
+                .push(command_record(&self.sealer, idem, ctx, &reply).await?);
         }
         let started = Instant::now();
         let result = self.store.append(request).await;
@@ -199,23 +205,37 @@ impl Commands {
         let Some(idem) = &ctx.idempotency else {
             return Ok(None);
         };
-        replay(&*self.store, idem).await
+        replay(&*self.store, &self.sealer, idem).await
     }
 
     /// The first reply to the command `idem` names, if it ran before.
     pub async fn replay_of(&self, idem: &Idempotency) -> CommandResult<Option<Outcome>> {
-        replay(&*self.store, idem).await
+        replay(&*self.store, &self.sealer, idem).await
     }
 }
 
 /// What is kept of an accepted command: its reply, without its position
-/// (the store keeps that).
-pub(crate) fn command_record(idem: &Idempotency, reply: &Value) -> CommandRecord {
-    CommandRecord {
+/// (the store keeps that), sealed under its data subject's key when it has
+/// one.
+pub(crate) async fn command_record(
+    sealer: &Sealer,
+    idem: &Idempotency,
+    ctx: &CommandContext,
+    reply: &Value,
+) -> CommandResult<CommandRecord> {
+    let outcome = match ctx.data_subject {
+        Some(subject) => {
+            sealer
+                .seal(json!({ "subject": subject, "personal": { "reply": reply } }))
+                .await?
+        }
+        None => json!({ "reply": reply }),
+    };
+    Ok(CommandRecord {
         command_id: idem.command_id,
         fingerprint: Some(idem.fingerprint.clone()),
-        outcome: json!({ "reply": reply }),
-    }
+        outcome,
+    })
 }
 
 pub(crate) fn outcome(reply: Value, r: &AppendResult) -> Outcome {
@@ -228,6 +248,7 @@ pub(crate) fn outcome(reply: Value, r: &AppendResult) -> Outcome {
 
 pub(crate) async fn replay(
     store: &dyn EventStore,
+    sealer: &Sealer,
     idem: &Idempotency,
 ) -> CommandResult<Option<Outcome>> {
     let Some(stored) = store.find_command(idem.command_id).await? else {
@@ -236,12 +257,25 @@ pub(crate) async fn replay(
     if stored.fingerprint.as_deref() != Some(idem.fingerprint.as_slice()) {
         return Err(CommandError::IdempotencyKeyReused);
     }
+    let outcome = if stored.outcome.get("subject").is_some() {
+        let opened = sealer.open(stored.outcome).await?;
+        match opened.get("personal").and_then(|p| p.get("reply")) {
+            Some(reply) => json!({ "reply": reply }),
+            // The subject was erased: so was the first answer.
+            None => {
+                return Err(CommandError::InvalidState(
+                    "the first answer to this request was erased".into(),
+                ))
+            }
+        }
+    } else {
+        stored.outcome
+    };
     // Records written before replies were kept apart from HTTP answers
     // hold `{status, body}`.
-    let reply = stored
-        .outcome
+    let reply = outcome
         .get("reply")
-        .or_else(|| stored.outcome.get("body"))
+        .or_else(|| outcome.get("body"))
         .cloned()
         .unwrap_or(Value::Null);
     Ok(Some(Outcome {

@@ -207,10 +207,14 @@ pub enum BookingError {
     DuplicatePassenger(Uuid),
     #[error("seat {0} is given to two passengers")]
     DuplicateSeat(Seat),
-    #[error("{0} must be 1 to 100 characters")]
+    #[error(
+        "{0} must be 1 to 100 characters, none of them control or invisible formatting characters"
+    )]
     InvalidName(&'static str),
     #[error("date of birth is in the future")]
     DateOfBirthInFuture,
+    #[error("date of birth must be at most {MAX_AGE_YEARS} years ago")]
+    DateOfBirthTooEarly,
     #[error("phone number is not valid")]
     InvalidPhone,
     #[error("passport number is not valid")]
@@ -231,7 +235,7 @@ pub enum BookingError {
     AlreadyCancelled,
     #[error("flight has departed; the booking can no longer be cancelled")]
     Departed,
-    #[error("reason must not be empty")]
+    #[error("reason must be 1 to {MAX_REASON_LEN} characters, none of them control or invisible formatting characters")]
     InvalidReason,
     #[error(transparent)]
     Money(#[from] crate::values::MoneyError),
@@ -247,7 +251,9 @@ impl BookingError {
             }
             BookingError::DuplicateSeat(_) => Some("seat"),
             BookingError::InvalidName(field) => Some(field),
-            BookingError::DateOfBirthInFuture => Some("date_of_birth"),
+            BookingError::DateOfBirthInFuture | BookingError::DateOfBirthTooEarly => {
+                Some("date_of_birth")
+            }
             BookingError::InvalidPhone => Some("phone"),
             BookingError::InvalidPassport => Some("passport"),
             BookingError::InvalidReason => Some("reason"),
@@ -268,6 +274,9 @@ pub fn validate_details(
         validate_name(&details.last_name).ok_or(BookingError::InvalidName("last_name"))?;
     if details.date_of_birth > today {
         return Err(BookingError::DateOfBirthInFuture);
+    }
+    if today.years_since(details.date_of_birth).unwrap_or(0) > MAX_AGE_YEARS {
+        return Err(BookingError::DateOfBirthTooEarly);
     }
     let phone = match details.phone.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -362,13 +371,14 @@ impl Booking {
     }
 }
 
+/// Nobody this old flies: an earlier date of birth is a typo.
+pub const MAX_AGE_YEARS: u32 = 130;
+
+/// The longest reason a booking records.
+pub const MAX_REASON_LEN: usize = 500;
+
 fn non_empty(reason: String) -> Result<String, BookingError> {
-    let trimmed = reason.trim();
-    if trimmed.is_empty() {
-        Err(BookingError::InvalidReason)
-    } else {
-        Ok(trimmed.to_owned())
-    }
+    crate::values::plain_text(&reason, MAX_REASON_LEN).map_err(|_| BookingError::InvalidReason)
 }
 
 impl Aggregate for Booking {

@@ -11,6 +11,7 @@ mod money;
 mod personal;
 mod role;
 mod seat;
+pub mod text;
 
 pub use codes::{AirportCode, CodeError, Currency, FlightNumber};
 pub use contact::{Email, EmailError};
@@ -19,3 +20,4 @@ pub use money::{Money, MoneyError};
 pub use personal::Personal;
 pub use role::{Role, RoleError};
 pub use seat::{Cabin, CabinError, Seat, SeatError};
+pub use text::{plain_text, TextError};

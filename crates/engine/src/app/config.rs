@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use application::Settings;
+use application::{HoldCaps, Settings};
 
 /// A value that must never be printed: its `Debug` and `Display` say `<secret>`.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -38,6 +38,13 @@ impl FromStr for Secret {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Self::new(s))
     }
+}
+
+/// A feature turned on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// What one `booking serve` process does. One machine runs `all`; past one
@@ -114,6 +121,52 @@ pub struct AppConfig {
     /// the sagas.
     #[arg(long, env = "BOOKING_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
+    /// Request rate limits (per user, per address, registrations, logins):
+    /// `on`, or `off` for load tests and benchmarks.
+    #[arg(long, env = "BOOKING_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
+    pub rate_limits: Switch,
+    /// The windows each user (and each anonymous address) may send, on REST
+    /// and GraphQL together.
+    #[arg(
+        long,
+        env = "BOOKING_RATE_LIMIT",
+        default_value = "10/s,100/min,1000/h"
+    )]
+    pub rate_limit: super::limits::Policy,
+    /// Failed logins allowed per email and per address, per minute.
+    #[arg(long, env = "BOOKING_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+    /// Accounts one address may register per hour.
+    #[arg(long, env = "BOOKING_REGISTRATIONS_PER_HOUR", default_value_t = 20)]
+    pub registrations_per_hour: u32,
+    /// Proxies (comma-separated addresses or CIDR networks) whose
+    /// `X-Forwarded-For` names the client; nobody else's is believed.
+    #[arg(long, env = "BOOKING_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: super::limits::Proxies,
+    /// Per-customer caps on held seats and unpaid bookings: `on`, or `off`
+    /// for load tests and benchmarks.
+    #[arg(long, env = "BOOKING_HOLD_LIMITS", value_enum, default_value_t = Switch::On)]
+    pub hold_limits: Switch,
+    /// Seats one customer may hold unpaid at once.
+    #[arg(long, env = "BOOKING_MAX_HELD_SEATS", default_value_t = 18)]
+    pub max_held_seats: u32,
+    /// Unpaid bookings one customer may have at once.
+    #[arg(long, env = "BOOKING_MAX_UNPAID_BOOKINGS", default_value_t = 4)]
+    pub max_unpaid_bookings: u32,
+    /// Browser origins (comma-separated, e.g. `https://app.example.com`)
+    /// allowed to call the APIs cross-origin; none when empty.
+    #[arg(long, env = "BOOKING_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+    /// Whether `GET /graphql` serves the GraphiQL explorer.
+    #[arg(long, env = "BOOKING_GRAPHIQL", value_enum, default_value_t = Switch::On)]
+    pub graphiql: Switch,
+    /// Whether GraphQL answers introspection queries.
+    #[arg(long, env = "BOOKING_INTROSPECTION", value_enum, default_value_t = Switch::On)]
+    pub introspection: Switch,
+    /// Whether `/metrics` is served (keep it off the public port in
+    /// production, or turn it off).
+    #[arg(long, env = "BOOKING_METRICS", value_enum, default_value_t = Switch::On)]
+    pub metrics: Switch,
     /// Whether a role that runs the sagas does: the read benchmark turns
     /// them off to measure the read side alone.
     #[arg(skip = true)]
@@ -138,9 +191,30 @@ impl AppConfig {
             tax_rate: rust_decimal::Decimal::ZERO,
             gateway_latency_ms: 0,
             role: Role::All,
+            rate_limits: Switch::On,
+            rate_limit: "10/s,100/min,1000/h"
+                .parse()
+                .expect("the default policy parses"),
+            login_attempts_per_minute: 10,
+            registrations_per_hour: 20,
+            trusted_proxies: super::limits::Proxies::default(),
+            hold_limits: Switch::On,
+            max_held_seats: 18,
+            max_unpaid_bookings: 4,
+            cors_origins: String::new(),
+            graphiql: Switch::On,
+            introspection: Switch::On,
+            metrics: Switch::On,
             sagas_enabled: true,
             database_url: Secret::new(database_url),
         }
+    }
+
+    /// The settings with every limit off, as load tests need.
+    pub fn without_limits(mut self) -> Self {
+        self.rate_limits = Switch::Off;
+        self.hold_limits = Switch::Off;
+        self
     }
 
     pub(super) fn settings(&self) -> Settings {
@@ -161,7 +235,47 @@ impl AppConfig {
         };
         let mut settings = Settings::with_secret(secret);
         settings.hold_ttl = Duration::from_secs(self.hold_ttl_secs);
+        let limits = self.rate_limits == Switch::On;
+        settings.login_attempts_per_minute = if limits {
+            self.login_attempts_per_minute
+        } else {
+            0
+        };
+        settings.registrations_per_hour = limits.then_some(self.registrations_per_hour);
+        settings.hold_caps = (self.hold_limits == Switch::On).then_some(HoldCaps {
+            max_held_seats: self.max_held_seats,
+            max_unpaid_bookings: self.max_unpaid_bookings,
+        });
         settings
+    }
+
+    /// What surrounds the APIs.
+    pub(super) fn edge(&self, tokens: auth::TokenKeys) -> anyhow::Result<super::Edge> {
+        let policy = (self.rate_limits == Switch::On).then_some(&self.rate_limit);
+        let cors = self
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                axum::http::HeaderValue::from_str(o)
+                    .map_err(|_| anyhow::anyhow!("BOOKING_CORS_ORIGINS: {o:?} is not an origin"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(super::Edge {
+            limits: super::limits::RateLimits::new(policy, self.trusted_proxies.clone(), tokens),
+            cors,
+            metrics: self.metrics == Switch::On,
+        })
+    }
+
+    /// The GraphQL side's settings.
+    pub(super) fn read_settings(&self) -> read_api::ReadSettings {
+        read_api::ReadSettings {
+            graphiql: self.graphiql == Switch::On,
+            introspection: self.introspection == Switch::On,
+            ..read_api::ReadSettings::default()
+        }
     }
 
     pub(super) fn saga_config(&self) -> sagas::SagaConfig {

@@ -4,7 +4,7 @@
 
 use std::any::Any;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -18,30 +18,85 @@ use serde_json::json;
 use sqlx::PgPool;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use write_api::ApiError;
 
 use super::*;
 
-/// Health, metrics and the OpenAPI document: every role serves them.
-pub(super) fn ops_router(pool: PgPool) -> Router {
-    Router::new()
+/// What surrounds the routes: request limits, the origins browsers may
+/// call from, and whether `/metrics` is served.
+#[derive(Clone)]
+pub struct Edge {
+    pub limits: super::limits::RateLimits,
+    /// Origins allowed cross-origin; none when empty (no CORS headers).
+    pub cors: Vec<HeaderValue>,
+    pub metrics: bool,
+}
+
+impl Edge {
+    /// No limits, no CORS, metrics on: for tests and load tests.
+    pub fn open(tokens: auth::TokenKeys) -> Self {
+        Self {
+            limits: super::limits::RateLimits::new(None, Default::default(), tokens),
+            cors: Vec::new(),
+            metrics: true,
+        }
+    }
+}
+
+/// Health, metrics (unless turned off) and the OpenAPI document: every
+/// role serves them.
+pub(super) fn ops_router(pool: PgPool, metrics: bool) -> Router {
+    let mut routes = Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/metrics", get(render_metrics))
-        .route("/api/v1/openapi.json", get(openapi))
-        .with_state(Ops {
-            pool,
-            metrics: prometheus(),
-        })
+        .route("/api/v1/openapi.json", get(openapi));
+    if metrics {
+        routes = routes.route("/metrics", get(render_metrics));
+    }
+    routes.with_state(Ops {
+        pool,
+        metrics: prometheus(),
+    })
+}
+
+/// Headers every answer carries: no sniffing, no framing, no referrer, and
+/// (unless the page says otherwise) no content from anywhere. Answers are
+/// never cached (they carry tokens and personal data).
+fn security_headers() -> [(header::HeaderName, HeaderValue); 5] {
+    [
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
 }
 
 /// The middleware every route gets, and the answers for unknown routes and
 /// wrong methods. Call it once all routes are merged.
-pub fn with_edge(routes: Router) -> Router {
+pub fn with_edge(routes: Router, edge: &Edge) -> Router {
+    let mut routes = routes;
+    for (name, value) in security_headers() {
+        routes = routes.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    if !edge.cors.is_empty() {
+        routes = routes.layer(cors(&edge.cors));
+    }
     routes
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -226,4 +281,34 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         "handler panicked: {message}"
     )))
     .into_response()
+}
+
+/// Cross-origin calls from `origins`: the APIs' methods and headers, and the
+/// answer headers a client reads.
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-read-after"),
+            header::HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("position"),
+            header::HeaderName::from_static("idempotent-replayed"),
+            header::HeaderName::from_static("ratelimit"),
+            header::HeaderName::from_static("ratelimit-policy"),
+            header::RETRY_AFTER,
+            header::HeaderName::from_static(REQUEST_ID),
+        ])
+        .max_age(Duration::from_secs(600))
 }

@@ -24,6 +24,7 @@
 
 mod config;
 mod edge;
+pub mod limits;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -33,16 +34,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use application::Services;
-use axum::Router;
+use axum::{middleware, Router};
 use eventstore::{EventStore, PgEventStore, Sealer};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use write_api::AppState;
 
-pub use config::{AppConfig, Role, Secret};
+pub use config::{AppConfig, Role, Secret, Switch};
 use edge::ops_router;
-pub use edge::with_edge;
+pub use edge::{with_edge, Edge};
 
 /// `/health/ready` answers 503 when the database takes longer than this.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -69,6 +70,8 @@ pub struct Application {
     projection_store: Arc<dyn EventStore>,
     sealer: Sealer,
     sagas: sagas::Sagas,
+    /// Checks access tokens; its revocations are followed while serving.
+    tokens: auth::TokenKeys,
     role: Role,
     run_sagas: bool,
 }
@@ -104,11 +107,12 @@ impl Application {
             gateway::SimulatedGateway::new(pool.clone())
                 .with_latency(Duration::from_millis(config.gateway_latency_ms)),
         );
-        let services = Services::with_gateway(
+        let services = Services::with_ports(
             store.clone(),
             pool.clone(),
             config.settings(),
             gateway.clone(),
+            Arc::new(ReadModelHoldings(pool.clone())),
         );
         // The sagas share the API's command path, so a flight's lane (and
         // its cached seat map) is one per process.
@@ -133,9 +137,20 @@ impl Application {
             .with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
         let sealer = state.sealer.clone();
+        let tokens = state.tokens.clone();
+        let edge = config.edge(tokens.clone())?;
         let router = match config.role {
-            Role::Projections | Role::Sagas => with_edge(ops_router(pool.clone())),
-            Role::All | Role::Api => router(state, pool.clone()),
+            Role::Projections | Role::Sagas => {
+                with_edge(ops_router(pool.clone(), edge.metrics), &edge)
+            }
+            Role::All | Role::Api => {
+                let read = read_api::ReadState {
+                    pool: pool.clone(),
+                    tokens: tokens.clone(),
+                    settings: config.read_settings(),
+                };
+                router(state, read, pool.clone(), &edge)
+            }
         };
         Ok(Self {
             listener,
@@ -147,6 +162,7 @@ impl Application {
             projection_store,
             sealer,
             sagas,
+            tokens,
             role: config.role,
             run_sagas: config.role.runs_sagas() && config.sagas_enabled,
         })
@@ -182,6 +198,20 @@ impl Application {
             };
             sagas.run(saga_store, saga_sealer, stop).await;
         });
+        // Ended sessions, followed wherever tokens are checked.
+        if self.role.serves_api() {
+            let mut revocations_stop = stopped.clone();
+            let stop = async move {
+                let _ = revocations_stop.wait_for(|s| *s).await;
+            };
+            let keep = self.tokens.access_ttl + Duration::from_secs(60);
+            tokio::spawn(
+                self.tokens
+                    .revocations
+                    .clone()
+                    .follow(self.pool.clone(), keep, stop),
+            );
+        }
         let runner = projections::Runner::new(
             self.projection_pool.clone(),
             self.projection_store,
@@ -271,24 +301,44 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The hold caps count from the bookings read model, after waiting (a
+/// little) for it to include what the customer did last.
+pub struct ReadModelHoldings(pub PgPool);
+
+#[async_trait::async_trait]
+impl application::holdings::Holdings for ReadModelHoldings {
+    async fn unpaid(
+        &self,
+        customer: uuid::Uuid,
+        at_least: Option<eventstore::Position>,
+    ) -> Result<application::holdings::Unpaid, Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(position) = at_least {
+            // Past the wait, count what is there: the caps are a guard
+            // against hoarding, not worth failing a booking over.
+            let _ = projections::wait_for(&self.0, position, Duration::from_secs(2)).await;
+        }
+        let (bookings, seats) = projections::model::bookings::unpaid_of(&self.0, customer).await?;
+        Ok(application::holdings::Unpaid {
+            bookings: u32::try_from(bookings).unwrap_or(u32::MAX),
+            seats: u32::try_from(seats).unwrap_or(u32::MAX),
+        })
+    }
+}
+
 /// The REST API's OpenAPI document.
 pub fn openapi_json() -> String {
     write_api::openapi::json()
 }
 
-/// Every route of the process, with the edge middleware around them.
-pub fn router(state: AppState, pool: PgPool) -> Router {
-    let read = read_api::ReadState::new(pool.clone(), state.tokens.clone());
-    router_with(state, read, pool)
-}
-
-/// Every route, with the read side's own settings.
-pub fn router_with(state: AppState, read: read_api::ReadState, pool: PgPool) -> Router {
-    let routes = Router::new()
+/// Every route of the process, with the edge middleware around them: the
+/// REST and GraphQL APIs behind the rate limits, and the operators' routes.
+pub fn router(state: AppState, read: read_api::ReadState, pool: PgPool, edge: &Edge) -> Router {
+    let limited = middleware::from_fn_with_state(edge.limits.clone(), limits::limit);
+    let apis = Router::new()
         .merge(write_api::router(state))
         .merge(read_api::router(read))
-        .merge(ops_router(pool));
-    with_edge(routes)
+        .layer(limited);
+    with_edge(apis.merge(ops_router(pool, edge.metrics)), edge)
 }
 
 #[cfg(test)]
@@ -322,7 +372,9 @@ mod tests {
         async fn boom() -> &'static str {
             panic!("boom")
         }
-        with_edge(Router::new().route("/boom", get(boom)))
+        let tokens =
+            auth::TokenKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        with_edge(Router::new().route("/boom", get(boom)), &Edge::open(tokens))
     }
 
     #[tokio::test]

@@ -46,3 +46,18 @@ pub async fn booking_by(
     .fetch_optional(pool)
     .await
 }
+
+/// What a customer holds unpaid: bookings `HELD` or `PAYMENT_PENDING`
+/// whose hold has not lapsed, and their passengers' seats.
+pub async fn unpaid_of(pool: &PgPool, customer: Uuid) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), coalesce(sum((SELECT count(*) FROM rm_booking_passengers p \
+                                        WHERE p.booking_id = b.booking_id)), 0)::bigint \
+         FROM rm_bookings b \
+         WHERE b.customer_id = $1 AND b.status IN ('HELD', 'PAYMENT_PENDING') \
+           AND b.hold_expires_at > now()",
+    )
+    .bind(customer)
+    .fetch_one(pool)
+    .await
+}

@@ -35,9 +35,15 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
+            // Years 1 to 9999: what the read models can store and anyone
+            // means.
             Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
                 .map(Date)
-                .map_err(|_| InputValueError::custom("expected a date as YYYY-MM-DD")),
+                .ok_or_else(|| {
+                    InputValueError::custom("expected a date as YYYY-MM-DD, years 1 to 9999")
+                }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::users::RoleName;
-use super::{AnonymousCommand, Authenticated};
+use super::{AnonymousCommand, LoggingOut};
 use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::reply::Reply;
@@ -109,7 +109,8 @@ impl std::fmt::Debug for TokenResponse {
 
 /// The client's address, when the server was started with connect info
 /// (`into_make_service_with_connect_info::<SocketAddr>`). Forwarding headers
-/// are not trusted: a client could pick its own address to dodge limits.
+/// are read only from trusted proxies, at the edge, which writes the client
+/// it finds back into the connect info.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -143,11 +144,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     cmd: AnonymousCommand,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Reply> {
     let outcome = state
-        .register(cmd.ctx, &req.email, &req.password, req.full_name)
+        .register(cmd.ctx, &req.email, &req.password, req.full_name, ip)
         .await?;
     Ok(Reply::created(outcome))
 }
@@ -210,7 +212,7 @@ pub async fn refresh(
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn logout(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    LoggingOut(caller): LoggingOut,
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
     state.logout(&caller, &req.refresh_token).await?;

@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on every command.
 //!
-//! The key is scoped to its caller (the token's subject) and turned into a
+//! The key is scoped to its authenticated caller and turned into a
 //! command id; the request's method, path and body are digested into a
 //! fingerprint. A key seen before answers with the stored first response
 //! (same fingerprint) or 422 (different request). A new key travels to the
@@ -41,13 +41,21 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             .into_response()
         }
     };
-    let caller = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(::auth::bearer_token)
-        .and_then(|t| state.tokens.subject_of(t))
-        .map_or_else(|| "anonymous".to_string(), |id| id.to_string());
+    // Keys are scoped to the authenticated caller: a request whose token
+    // does not verify (forged, expired, of an ended session) gets no replay
+    // and records nothing; its handler answers 401.
+    let caller = match req.headers().get(axum::http::header::AUTHORIZATION) {
+        None => "anonymous".to_string(),
+        Some(h) => match h
+            .to_str()
+            .ok()
+            .and_then(::auth::bearer_token)
+            .and_then(|t| state.tokens.verify(t).ok())
+        {
+            Some(caller) => caller.user_id.to_string(),
+            None => return next.run(req).await,
+        },
+    };
 
     let status = req
         .extensions()

@@ -111,19 +111,38 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(::auth::bearer_token)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("expected `Authorization: Bearer <token>`".into())
-            })?;
-        Ok(Self(state.tokens.verify(token)?))
+        Ok(Self(state.tokens.verify(bearer(parts)?)?))
     }
+}
+
+/// The caller of a logout: a valid token, even of a session that has
+/// already ended (logging out twice is no error).
+#[derive(Debug, Clone, Copy)]
+pub struct LoggingOut(pub Caller);
+
+impl FromRequestParts<AppState> for LoggingOut {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        Ok(Self(state.tokens.verify_even_if_ended(token)?))
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(::auth::bearer_token)
+        .ok_or_else(|| ApiError::Unauthorized("expected `Authorization: Bearer <token>`".into()))
 }
 
 /// The context of a command run by an authenticated caller.
@@ -144,6 +163,7 @@ impl FromRequestParts<AppState> for Command {
             correlation_id: request_id(parts),
             actor: application::actor(&caller),
             idempotency: parts.extensions.get::<Idempotency>().cloned(),
+            data_subject: Some(caller.user_id),
             now: Utc::now(),
         };
         Ok(Self { caller, ctx })
@@ -164,6 +184,7 @@ impl FromRequestParts<AppState> for AnonymousCommand {
                 correlation_id: request_id(parts),
                 actor: eventstore::Actor::anonymous(),
                 idempotency: parts.extensions.get::<Idempotency>().cloned(),
+                data_subject: None,
                 now: Utc::now(),
             },
         })
