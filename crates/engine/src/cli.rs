@@ -43,7 +43,7 @@ pub enum Command {
     /// Applies the migrations, makes sure the bootstrap admin exists (with
     /// BOOKING_ADMIN_EMAIL and BOOKING_ADMIN_PASSWORD), then serves until
     /// Ctrl-C or SIGTERM, letting open requests finish.
-    Serve(AppConfig),
+    Serve(Box<AppConfig>),
     /// Apply the database migrations and exit.
     Migrate,
     /// Read-model maintenance.

@@ -30,7 +30,7 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
     match command {
         Command::Serve(mut config) => {
             config.database_url = engine::app::Secret::new(database_url);
-            let app = Application::build(config).await?;
+            let app = Application::build(*config).await?;
             tracing::info!(addr = %app.local_addr(), "booking engine listening");
             app.run_until_stopped(shutdown_signal()).await?;
             tracing::info!("stopped");

@@ -47,30 +47,32 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The body of `POST /graphql`, at most [`BODY_LIMIT`] bytes, as one
 /// GraphQL request (batches are not accepted: each would be a query).
-fn request_of(body: Result<Bytes, BytesRejection>) -> Result<async_graphql::Request, Response> {
+fn request_of(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<async_graphql::Request, Box<Response>> {
     let bytes = match body {
         Ok(b) => b,
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(failure(
+            return Err(Box::new(failure(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Code::PayloadTooLarge,
                 "the request body is larger than 64 KiB",
-            ))
+            )))
         }
         Err(_) => {
-            return Err(failure(
+            return Err(Box::new(failure(
                 StatusCode::BAD_REQUEST,
                 Code::BadRequest,
                 "the request body could not be read",
-            ))
+            )))
         }
     };
     serde_json::from_slice(&bytes).map_err(|_| {
-        failure(
+        Box::new(failure(
             StatusCode::BAD_REQUEST,
             Code::BadRequest,
             "the body must be one GraphQL request as JSON: {\"query\", \"variables\", \"operationName\"}",
-        )
+        ))
     })
 }
 
@@ -81,7 +83,7 @@ pub(crate) async fn graphql(
 ) -> Response {
     let request = match request_of(body) {
         Ok(r) => r,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let viewer = match viewer_from_headers(&served.state.tokens, &headers) {
         Ok(v) => v,

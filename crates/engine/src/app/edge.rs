@@ -90,41 +90,41 @@ fn security_headers() -> [(header::HeaderName, HeaderValue); 5] {
 /// The middleware every route gets, and the answers for unknown routes and
 /// wrong methods. Call it once all routes are merged.
 pub fn with_edge(routes: Router, edge: &Edge) -> Router {
-    let mut routes = routes;
+    let mut routes = routes
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found);
+    // After the fallbacks, so unknown routes and wrong methods get them too.
     for (name, value) in security_headers() {
         routes = routes.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
     if !edge.cors.is_empty() {
         routes = routes.layer(cors(&edge.cors));
     }
-    routes
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    header::HeaderName::from_static(REQUEST_ID),
-                    MakeRequestUuidV7,
-                ))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let request_id = req
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "http",
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        request_id = %request_id,
-                    )
-                }))
-                .layer(PropagateRequestIdLayer::new(
-                    header::HeaderName::from_static(REQUEST_ID),
-                ))
-                .layer(middleware::from_fn(http_metrics))
-                .layer(CatchPanicLayer::custom(panic_response)),
-        )
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(
+                header::HeaderName::from_static(REQUEST_ID),
+                MakeRequestUuidV7,
+            ))
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let request_id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "http",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %request_id,
+                )
+            }))
+            .layer(PropagateRequestIdLayer::new(
+                header::HeaderName::from_static(REQUEST_ID),
+            ))
+            .layer(middleware::from_fn(http_metrics))
+            .layer(CatchPanicLayer::custom(panic_response)),
+    )
 }
 
 /// Request ids are UUID v7, so they sort by time like every other id here.
