@@ -76,20 +76,26 @@ impl Services {
         role: Role,
     ) -> CommandResult<Outcome> {
         let now = ctx.now;
+        let changed = std::sync::atomic::AtomicBool::new(false);
         let outcome = self
             .commands
             .execute::<User, _, _>(
                 ctx,
                 id,
                 |u| {
-                    u.decide(UserCommand::ChangeRole { role, now })
-                        .map_err(user_error)
+                    let events = u
+                        .decide(UserCommand::ChangeRole { role, now })
+                        .map_err(user_error)?;
+                    changed.store(!events.is_empty(), std::sync::atomic::Ordering::Relaxed);
+                    Ok(events)
                 },
                 |u| json!({ "user_id": id, "role": u.role }),
             )
             .await?;
-        // Tokens carry the role: the old ones must not outlive it.
-        self.end_sessions_of(id).await?;
+        // Tokens carry the role: the old ones must not outlive a change.
+        if changed.load(std::sync::atomic::Ordering::Relaxed) && !outcome.replayed {
+            self.end_sessions_of(id).await?;
+        }
         Ok(outcome)
     }
 

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
@@ -54,6 +54,31 @@ fn coded(message: impl Into<String>, code: &str) -> ServerError {
 
 #[async_trait::async_trait]
 impl Extension for Limits {
+    /// Every error carries a code: the ones async-graphql makes itself
+    /// while running a query (an argument out of its type's range, a
+    /// variable of the wrong shape) are the client's, `BAD_REQUEST`; the
+    /// server's own failures are `INTERNAL` where they happen.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(ctx, operation_name).await;
+        for e in &mut response.errors {
+            let coded = e
+                .extensions
+                .as_ref()
+                .is_some_and(|x| x.get("code").is_some());
+            if !coded {
+                e.extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", Code::BadRequest.as_str());
+            }
+        }
+        response
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -109,7 +109,7 @@ pub struct Problem {
         bookings::PassengerView,
         payments::PaymentRequest,
     )),
-    modifiers(&BearerScheme, &ProblemBodies, &OperationIds),
+    modifiers(&BearerScheme, &CommonAnswers, &ProblemBodies, &OperationIds),
     tags(
         (name = "auth", description = "Registration, login, token refresh and logout"),
         (name = "users", description = "Profiles, roles and erasure"),
@@ -169,6 +169,78 @@ fn operations(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &m
         .into_iter()
         .flatten()
     })
+}
+
+/// The answers any operation may give besides its own: what the edge, the
+/// extractors and the failure paths answer, so a client (and a fuzzer)
+/// finds every status it can receive documented.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::ResponseBuilder;
+        for operation in operations(openapi) {
+            let has_body = operation.request_body.is_some();
+            let has_path = operation.parameters.as_ref().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path))
+            });
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut answers: Vec<(&str, &str)> = Vec::new();
+            if has_body || has_path {
+                answers.push((
+                    "400",
+                    "`MALFORMED_JSON`, `INVALID_ID` or `BAD_REQUEST`: the request could not be read",
+                ));
+            }
+            if secured {
+                answers.push((
+                    "401",
+                    "`UNAUTHORIZED`: no valid access token of a live session",
+                ));
+                answers.push((
+                    "403",
+                    "`FORBIDDEN`: the caller's role or ownership does not allow it",
+                ));
+            }
+            answers.push((
+                "408",
+                "The request took longer than 30 s; nothing it started was half done",
+            ));
+            if has_body {
+                answers.push(("413", "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB"));
+                answers.push((
+                    "415",
+                    "`UNSUPPORTED_MEDIA_TYPE`: the body is not `application/json`",
+                ));
+                answers.push((
+                    "422",
+                    "`VALIDATION_FAILED`, with the invalid fields; or `IDEMPOTENCY_KEY_REUSED`",
+                ));
+            }
+            answers.push((
+                "429",
+                "`RATE_LIMITED`: too many requests; see `Retry-After` and `RateLimit`",
+            ));
+            answers.push((
+                "500",
+                "`INTERNAL`: a fault of the server, logged with the request id",
+            ));
+            answers.push((
+                "503",
+                "`UNAVAILABLE`: a dependency is not available now; retry later",
+            ));
+            for (status, description) in answers {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| {
+                        RefOr::T(ResponseBuilder::new().description(description).build())
+                    });
+            }
+        }
+    }
 }
 
 /// Gives every response described without words its status's reason

@@ -570,3 +570,22 @@ async fn implausible_values_are_refused_with_a_field_error(pool: PgPool) {
     }
     assert_eq!(app.stream_count("booking").await, 0, "nothing was written");
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_body_that_is_not_an_object_is_refused(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (id, token) = app.user("customer").await;
+    for body in ["[null, null]", "[\"Ada\", null]", "\"Ada\"", "42"] {
+        let r = app
+            .client
+            .patch(app.url(&format!("/users/{id}")))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+        assert_eq!(p["errors"][0]["field"], "body", "{body}: {p}");
+    }
+}

@@ -31,16 +31,18 @@ pub fn is_plain(s: &str) -> bool {
     !s.chars().any(is_forbidden)
 }
 
-/// `s` trimmed, if it is 1 to `max_chars` characters with none forbidden.
+/// `s` trimmed of spaces, if it has at most `max_chars` characters (as
+/// sent), none forbidden, and is not blank.
 pub fn plain_text(s: &str, max_chars: usize) -> Result<String, TextError> {
-    let trimmed = s.trim();
-    if !is_plain(trimmed) {
+    if !is_plain(s) {
         return Err(TextError::Forbidden);
     }
-    match trimmed.chars().count() {
-        0 => Err(TextError::Empty),
-        n if n > max_chars => Err(TextError::TooLong(max_chars)),
-        _ => Ok(trimmed.to_owned()),
+    if s.chars().count() > max_chars {
+        return Err(TextError::TooLong(max_chars));
+    }
+    match s.trim() {
+        "" => Err(TextError::Empty),
+        trimmed => Ok(trimmed.to_owned()),
     }
 }
 
@@ -78,6 +80,8 @@ mod tests {
     fn it_should_refuse_empty_or_long_text() {
         assert_eq!(plain_text("   ", 5), Err(TextError::Empty));
         assert_eq!(plain_text("abcdef", 5), Err(TextError::TooLong(5)));
+        // Counted as sent: the limit is the documented maxLength.
+        assert_eq!(plain_text(" abcde", 5), Err(TextError::TooLong(5)));
         assert_eq!(plain_text("ééééé", 5).unwrap(), "ééééé");
     }
 }

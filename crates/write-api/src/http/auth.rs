@@ -34,13 +34,15 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "ada@example.com")]
+    /// An email address (up to 254 characters).
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
     pub email: String,
-    /// At least 12 characters, of at least two kinds (lower case, upper
+    /// 12 to 1,024 characters, of at least two kinds (lower case, upper
     /// case, digits, symbols or spaces), and not the email.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 1024)]
     pub password: Password,
-    #[schema(example = "Ada Lovelace")]
+    /// 1 to 100 characters, no control or invisible formatting characters.
+    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 100)]
     pub full_name: String,
 }
 

@@ -31,14 +31,19 @@ pub struct CreateBookingRequest {
     pub flight_id: Uuid,
     /// Agents book for a customer; customers book for themselves.
     pub customer_id: Option<Uuid>,
+    #[schema(min_items = 1, max_items = 9)]
     pub passengers: Vec<PassengerInput>,
 }
 
 /// A passenger names a `seat`, or a `cabin` to be given one.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PassengerInput {
+    /// 1 to 100 characters, no control or invisible formatting characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub last_name: String,
+    /// Not in the future, at most 130 years ago.
     pub date_of_birth: NaiveDate,
     #[schema(value_type = Option<String>)]
     pub email: Option<Email>,
@@ -52,13 +57,17 @@ pub struct PassengerInput {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CancelBookingRequest {
+    /// 1 to 500 characters, no control or invisible formatting characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
 /// Fields to change; the others keep their value.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdatePassengerRequest {
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub last_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     #[schema(value_type = Option<String>)]

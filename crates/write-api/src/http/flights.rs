@@ -26,18 +26,32 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ScheduleFlightRequest {
-    #[schema(example = "BA117")]
+    /// A 2-character airline designator and 1 to 4 digits.
+    #[schema(example = "BA117", min_length = 3, max_length = 6)]
     pub flight_number: String,
-    #[schema(example = "British Airways")]
+    /// 1 to 100 characters, no control or invisible formatting characters.
+    #[schema(example = "British Airways", min_length = 1, max_length = 100)]
     pub airline: String,
-    #[schema(example = "LHR")]
+    /// A 3-letter airport code.
+    #[schema(example = "LHR", min_length = 3, max_length = 3)]
     pub origin: String,
-    #[schema(example = "JFK")]
+    /// A 3-letter airport code, not the origin.
+    #[schema(example = "JFK", min_length = 3, max_length = 3)]
     pub destination: String,
+    /// In the future.
     pub departs_at: DateTime<Utc>,
+    /// After the departure.
     pub arrives_at: DateTime<Utc>,
-    #[schema(example = "USD")]
+    /// An upper-case ISO 4217 code.
+    #[schema(
+        example = "USD",
+        min_length = 3,
+        max_length = 3,
+        pattern = "^[A-Z]{3}$"
+    )]
     pub currency: String,
+    /// One or more cabins, each once, their rows not overlapping.
+    #[schema(min_items = 1)]
     pub cabins: Vec<CabinRequest>,
 }
 
@@ -45,11 +59,16 @@ pub struct ScheduleFlightRequest {
 pub struct CabinRequest {
     #[schema(value_type = String, example = "economy")]
     pub cabin: Cabin,
+    #[schema(minimum = 1, maximum = 99)]
     pub first_row: u8,
+    /// At least `first_row`.
+    #[schema(minimum = 1, maximum = 99)]
     pub last_row: u8,
-    #[schema(example = "ABCDEF")]
+    /// Distinct letters A to K.
+    #[schema(example = "ABCDEF", min_length = 1, max_length = 11)]
     pub seat_letters: String,
-    /// A decimal string in the flight's currency.
+    /// A decimal string in the flight's currency, more than zero and at
+    /// most 1000000, with at most 2 decimals.
     #[schema(value_type = String, example = "420.00")]
     pub fare: Decimal,
 }
@@ -58,6 +77,8 @@ pub struct CabinRequest {
 pub struct ChangeFareRequest {
     #[schema(value_type = String, example = "economy")]
     pub cabin: Cabin,
+    /// A decimal string, more than zero and at most 1000000, with at most
+    /// 2 decimals.
     #[schema(value_type = String, example = "450.00")]
     pub fare: Decimal,
 }
@@ -70,6 +91,8 @@ pub struct RescheduleRequest {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CancelFlightRequest {
+    /// 1 to 500 characters, no control or invisible formatting characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

@@ -24,14 +24,18 @@ pub fn router() -> Router<AppState> {
 /// funds, `4000000000000119` fails transiently and succeeds on a retry.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PaymentRequest {
-    #[schema(example = "4242424242424242")]
+    /// A Luhn-valid card number (spaces and dashes are ignored).
+    #[schema(example = "4242424242424242", min_length = 1, max_length = 40)]
     pub card_number: String,
-    #[schema(example = 12)]
+    #[schema(example = 12, minimum = 1, maximum = 12)]
     pub expiry_month: u32,
+    /// Not past, at most 20 years ahead.
     #[schema(example = 2030)]
     pub expiry_year: i32,
-    #[schema(example = "123")]
+    #[schema(example = "123", pattern = "^[0-9]{3,4}$")]
     pub cvc: String,
+    /// 1 to 100 characters, no control or invisible formatting characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub holder: String,
 }
 

@@ -42,9 +42,12 @@ pub enum RoleName {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
-    #[schema(example = "Ada King")]
+    /// 1 to 100 characters, no control or invisible formatting characters.
+    #[schema(example = "Ada King", min_length = 1, max_length = 100)]
     pub full_name: Option<String>,
-    #[schema(example = "+44 20 7946 0958")]
+    /// Digits with an optional leading `+`, spaces, dashes, dots and
+    /// parentheses; 6 to 15 digits. Empty removes the number.
+    #[schema(example = "+44 20 7946 0958", max_length = 40)]
     pub phone: Option<String>,
 }
 
