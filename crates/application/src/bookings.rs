@@ -129,15 +129,17 @@ impl Services {
         let passengers = parse_passengers(input.passengers)?;
         // One customer's bookings are decided one at a time here, so the
         // caps count every earlier one.
+        let seats = passengers.len() as u32;
         let turn = match self.settings.hold_caps {
             Some(caps) => {
-                let turn = self.turns.take(customer_id).await;
-                let unpaid = self
+                let mut turn = self.turns.take(customer_id).await;
+                let ours = turn.ids();
+                let known = self
                     .holdings
-                    .unpaid(customer_id, *turn)
+                    .unpaid(customer_id, &ours)
                     .await
                     .map_err(CommandError::Internal)?;
-                crate::holdings::check(caps, unpaid, passengers.len() as u32)?;
+                crate::holdings::check(caps, turn.total(&known), seats)?;
                 Some(turn)
             }
             None => None,
@@ -187,8 +189,8 @@ impl Services {
                 }),
             )
             .await;
-        if let (Some(mut turn), Ok(o)) = (turn, &outcome) {
-            *turn = Some(o.position);
+        if let (Some(mut turn), Ok(_)) = (turn, &outcome) {
+            turn.add(booking_id, seats);
         }
         outcome
     }

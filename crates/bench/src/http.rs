@@ -5,6 +5,13 @@
 //! - spread: clients book one passenger each on random flights among many;
 //! - hot: every client books on the same flight until it is sold out
 //!   (1,089 seats), three flights in a row.
+//!
+//! Each run goes once per `--limits` setting, each on a fresh database:
+//! `off` turns the rate limits and hold caps off; `on` keeps all their
+//! machinery (the per-user and per-address rate limiters, the login and
+//! registration limiters, the per-customer turn and the read-model count
+//! behind the hold caps) with bounds raised past what the bench asks, so
+//! that the difference is their cost, not their refusals.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,10 +25,13 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{latency, micros, new_histogram, scratch_database};
-use engine::app::{AppConfig, Application, Secret};
+use engine::app::{AppConfig, Application, Secret, Switch};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HttpBench {
+    /// The limits settings to run with, in turn (see the module docs).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "off,on")]
+    pub limits: Vec<Switch>,
     /// Seconds of the spread run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
@@ -36,28 +46,58 @@ pub struct HttpBench {
     pub db_max_connections: u32,
 }
 
-const ADMIN: &str = "bench-admin@example.com";
+pub(super) const ADMIN: &str = "bench-admin@example.com";
 /// The password of every bench account.
 pub(super) const PASSWORD: &str = "bench password that is long";
 /// Rows 1-99, letters A-K: the largest seat map the domain allows.
 const HOT_SEATS: usize = 99 * 11;
 
 pub async fn run(database_url: &str, args: HttpBench) -> anyhow::Result<()> {
-    let (admin_pool, url, name) = scratch_database(database_url).await?;
-    let result = measure(&url, &args).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&admin_pool)
-        .await?;
-    result
+    println!(
+        "## Booking creations over HTTP ({} clients)\n",
+        args.clients
+    );
+    println!(
+        "| run | limits | bookings | seconds | bookings/s | p50 ms | p99 ms | other answers |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for limits in &args.limits {
+        let (admin_pool, url, name) = scratch_database(database_url).await?;
+        let result = measure(&url, &args, *limits).await;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin_pool)
+            .await?;
+        result?;
+    }
+    Ok(())
 }
 
-async fn measure(url: &str, args: &HttpBench) -> anyhow::Result<()> {
-    let mut config = AppConfig::new(url);
+/// The engine's settings for a run with `limits`.
+pub(super) fn config(url: &str, limits: Switch) -> AppConfig {
+    let mut config = AppConfig::new(url).without_limits();
     config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.jwt_secret = Some(Secret::new("bench-secret-bench-secret-bench-secret"));
     config.admin_email = Some(ADMIN.into());
     config.admin_password = Some(Secret::new(PASSWORD));
+    if limits == Switch::On {
+        let raised = "1000000/s,1000000/min,1000000/h";
+        config.rate_limits = Switch::On;
+        config.rate_limit = raised.parse().expect("the raised policy parses");
+        config.registrations_per_hour = 1_000_000;
+        config.hold_limits = Switch::On;
+        config.max_held_seats = u32::MAX / 2;
+        config.max_unpaid_bookings = u32::MAX / 2;
+    }
+    config
+}
+
+async fn measure(url: &str, args: &HttpBench, limits: Switch) -> anyhow::Result<()> {
+    let mut config = config(url, limits);
     config.db_max_connections = args.db_max_connections;
+    let setting = match limits {
+        Switch::On => "on",
+        Switch::Off => "off",
+    };
     let app = Application::build(config).await?;
     let base = format!("http://{}/api/v1", app.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -72,13 +112,6 @@ async fn measure(url: &str, args: &HttpBench) -> anyhow::Result<()> {
     let customers = customers(&client, &base, args.clients.min(32)).await?;
     let customers = Arc::new(customers);
 
-    println!(
-        "## Booking creations over HTTP ({} clients)\n",
-        args.clients
-    );
-    println!("| run | bookings | seconds | bookings/s | p50 ms | p99 ms | other answers |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-
     let mut flights = Vec::new();
     for _ in 0..args.flights {
         flights.push(schedule(&client, &base, &admin).await?);
@@ -89,7 +122,7 @@ async fn measure(url: &str, args: &HttpBench) -> anyhow::Result<()> {
         (Instant::now() < deadline).then(|| flights[(i * 7919) % flights.len()])
     })
     .await?;
-    run.print(&format!("spread over {} flights", args.flights));
+    run.print(&format!("spread over {} flights", args.flights), setting);
 
     let mut hot = Run::default();
     for _ in 0..3 {
@@ -103,7 +136,7 @@ async fn measure(url: &str, args: &HttpBench) -> anyhow::Result<()> {
         );
         hot.merge(r);
     }
-    hot.print("one hot flight, sold out three times");
+    hot.print("one hot flight, sold out three times", setting);
 
     let _ = stop.send(());
     server.await??;
@@ -130,10 +163,10 @@ impl Run {
         }
     }
 
-    fn print(&self, name: &str) {
+    fn print(&self, name: &str, limits: &str) {
         let l = self.hist.as_ref().map(latency);
         println!(
-            "| {name} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {} |",
+            "| {name} | {limits} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {} |",
             self.ok,
             self.elapsed.as_secs_f64(),
             self.ok as f64 / self.elapsed.as_secs_f64(),

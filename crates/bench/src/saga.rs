@@ -36,9 +36,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
 
-use super::http::{customers, login, schedule, PASSWORD};
+use super::http::{customers, login, schedule, ADMIN};
 use super::{latency, micros, new_histogram, scratch_database};
-use engine::app::{AppConfig, Application, Secret};
+use engine::app::{Application, Switch};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SagaBench {
@@ -61,7 +61,6 @@ pub struct SagaBench {
     pub timeout_secs: u64,
 }
 
-const ADMIN: &str = "bench-admin@example.com";
 /// Rows 1-99, letters A-K: one flight's seats.
 const SEATS: usize = 99 * 11;
 /// A card the simulated provider approves.
@@ -119,11 +118,7 @@ struct Outcome {
 }
 
 async fn measure(url: &str, args: &SagaBench, gateway_ms: u64) -> anyhow::Result<Outcome> {
-    let mut config = AppConfig::new(url);
-    config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.jwt_secret = Some(Secret::new("bench-secret-bench-secret-bench-secret"));
-    config.admin_email = Some(ADMIN.into());
-    config.admin_password = Some(Secret::new(PASSWORD));
+    let mut config = super::http::config(url, Switch::Off);
     config.gateway_latency_ms = gateway_ms;
     let app = Application::build(config).await?;
     let addr = app.local_addr();

@@ -419,6 +419,16 @@ async fn one_customer_cannot_hold_a_flights_seats(pool: PgPool) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A burst at once, before the read models show any of it, gets no
+    // further than the cap.
+    let (_, burst) = app.user("customer").await;
+    let tries = (0..8).map(|_| app.book(&burst, flight, &["economy"]));
+    let created = futures::future::join_all(tries)
+        .await
+        .iter()
+        .filter(|r| r.status() == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 2);
     let _ = stop.send(());
     let _ = projectors.await;
 }

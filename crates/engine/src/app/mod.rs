@@ -301,8 +301,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The hold caps count from the bookings read model, after waiting (a
-/// little) for it to include what the customer did last.
+/// The hold caps count from the bookings read model.
 pub struct ReadModelHoldings(pub PgPool);
 
 #[async_trait::async_trait]
@@ -310,18 +309,19 @@ impl application::holdings::Holdings for ReadModelHoldings {
     async fn unpaid(
         &self,
         customer: uuid::Uuid,
-        at_least: Option<eventstore::Position>,
-    ) -> Result<application::holdings::Unpaid, Box<dyn std::error::Error + Send + Sync>> {
-        if let Some(position) = at_least {
-            // Past the wait, count what is there: the caps are a guard
-            // against hoarding, not worth failing a booking over.
-            let _ = projections::wait_for(&self.0, position, Duration::from_secs(2)).await;
-        }
-        let (bookings, seats) = projections::model::bookings::unpaid_of(&self.0, customer).await?;
-        Ok(application::holdings::Unpaid {
-            bookings: u32::try_from(bookings).unwrap_or(u32::MAX),
-            seats: u32::try_from(seats).unwrap_or(u32::MAX),
-        })
+        also: &[uuid::Uuid],
+    ) -> Result<Vec<application::holdings::Held>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(
+            projections::model::bookings::unpaid_of(&self.0, customer, also)
+                .await?
+                .into_iter()
+                .map(|(booking, seats, unpaid)| application::holdings::Held {
+                    booking,
+                    seats: u32::try_from(seats).unwrap_or(u32::MAX),
+                    unpaid,
+                })
+                .collect(),
+        )
     }
 }
 

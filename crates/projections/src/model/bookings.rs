@@ -47,17 +47,28 @@ pub async fn booking_by(
     .await
 }
 
-/// What a customer holds unpaid: bookings `HELD` or `PAYMENT_PENDING`
-/// whose hold has not lapsed, and their passengers' seats.
-pub async fn unpaid_of(pool: &PgPool, customer: Uuid) -> Result<(i64, i64), sqlx::Error> {
+/// A customer's unpaid bookings (`HELD` or `PAYMENT_PENDING`, their hold
+/// not lapsed), and those of `also` in whatever state: each with its
+/// passengers' seats and whether it is unpaid.
+pub async fn unpaid_of(
+    pool: &PgPool,
+    customer: Uuid,
+    also: &[Uuid],
+) -> Result<Vec<(Uuid, i64, bool)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT count(*), coalesce(sum((SELECT count(*) FROM rm_booking_passengers p \
-                                        WHERE p.booking_id = b.booking_id)), 0)::bigint \
-         FROM rm_bookings b \
-         WHERE b.customer_id = $1 AND b.status IN ('HELD', 'PAYMENT_PENDING') \
-           AND b.hold_expires_at > now()",
+        "SELECT booking_id, seats, unpaid FROM ( \
+           SELECT b.booking_id, \
+                  (SELECT count(*) FROM rm_booking_passengers p \
+                   WHERE p.booking_id = b.booking_id) AS seats, \
+                  coalesce(b.status IN ('HELD', 'PAYMENT_PENDING') \
+                           AND b.hold_expires_at > now(), false) AS unpaid \
+           FROM rm_bookings b \
+           WHERE b.customer_id = $1 \
+             AND ((b.status IN ('HELD', 'PAYMENT_PENDING') AND b.hold_expires_at > now()) \
+                  OR b.booking_id = ANY($2))) held",
     )
     .bind(customer)
-    .fetch_one(pool)
+    .bind(also)
+    .fetch_all(pool)
     .await
 }
