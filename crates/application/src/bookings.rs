@@ -127,24 +127,23 @@ impl Services {
             _ => caller.user_id,
         };
         let passengers = parse_passengers(input.passengers)?;
-        // One customer's bookings are decided one at a time here, so the
-        // caps count every earlier one.
         let seats = passengers.len() as u32;
-        let turn = match self.settings.hold_caps {
+        let booking_id = Uuid::now_v7();
+        let reservation = match self.settings.hold_caps {
             Some(caps) => {
-                let mut turn = self.turns.take(customer_id).await;
-                let ours = turn.ids();
+                let ours = self.ledger.ours(customer_id);
                 let known = self
                     .holdings
                     .unpaid(customer_id, &ours)
                     .await
                     .map_err(CommandError::Internal)?;
-                crate::holdings::check(caps, turn.total(&known), seats)?;
-                Some(turn)
+                Some(
+                    self.ledger
+                        .reserve(caps, customer_id, booking_id, seats, &known)?,
+                )
             }
             None => None,
         };
-        let booking_id = Uuid::now_v7();
         let pnr = self
             .pnrs
             .next(|| {
@@ -189,8 +188,11 @@ impl Services {
                 }),
             )
             .await;
-        if let (Some(mut turn), Ok(_)) = (turn, &outcome) {
-            turn.add(booking_id, seats);
+        // A replayed twin made no booking of its own.
+        if let (Some(reservation), Ok(o)) = (reservation, &outcome) {
+            if !o.replayed {
+                reservation.keep();
+            }
         }
         outcome
     }

@@ -2,13 +2,14 @@
 //! flight by holding its seats over and over.
 //!
 //! What a customer holds comes from the read models through the
-//! [`Holdings`] port (the binary wires it): their unpaid bookings, by id.
-//! One process decides each customer's new bookings one at a time and adds
-//! the bookings it made that the read models have not seen yet (matched by
-//! id, so none counts twice, and one paid since counts no more): a burst of
-//! bookings by one customer cannot slip past the cap, and nobody waits for
-//! the projectors. Across processes the count can be behind by the
-//! projectors' lag (well under a second).
+//! [`Holdings`] port (the binary wires it). Each process also keeps a
+//! [`Ledger`] of the bookings it made lately, reserved before they are
+//! decided: a booking counts from the read models once they have seen it,
+//! and from the ledger until then (matched by id, so none counts twice,
+//! and one paid since counts no more). A burst of bookings by one customer
+//! cannot slip past the cap, and nobody waits for the projectors nor for
+//! the customer's other bookings. Across processes the count can be behind
+//! by the projectors' lag (well under a second).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,25 +27,24 @@ pub struct Unpaid {
     pub seats: u32,
 }
 
-/// One of a customer's bookings as the read models show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Held {
-    pub booking: Uuid,
-    pub seats: u32,
-    /// Held or awaiting payment, its hold not lapsed.
-    pub unpaid: bool,
+/// What the read models show of a customer's holdings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holding {
+    /// Bookings held or awaiting payment, their hold not lapsed.
+    pub unpaid: Unpaid,
+    /// Which of the bookings asked about they have seen, in any state.
+    pub seen: Vec<Uuid>,
 }
 
 /// Where the unpaid holds come from.
 #[async_trait]
 pub trait Holdings: Send + Sync {
-    /// `customer`'s unpaid bookings, and those of `also` they have seen in
-    /// whatever state.
+    /// `customer`'s unpaid total, and which of `ours` are in it or past it.
     async fn unpaid(
         &self,
         customer: Uuid,
-        also: &[Uuid],
-    ) -> Result<Vec<Held>, Box<dyn std::error::Error + Send + Sync>>;
+        ours: &[Uuid],
+    ) -> Result<Holding, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// Knows of no holdings: with it the caps count only what this process
@@ -57,69 +57,112 @@ impl Holdings for Unknown {
         &self,
         _: Uuid,
         _: &[Uuid],
-    ) -> Result<Vec<Held>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Vec::new())
+    ) -> Result<Holding, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Holding::default())
     }
 }
-
-/// A customer's bookings made here lately: (id, seats, when).
-#[derive(Default)]
-pub(crate) struct Recent(Vec<(Uuid, u32, Instant)>);
 
 /// How long a booking made here counts even if the read models have not
 /// seen it: far past any projection lag, well under a hold.
 const RECENT: Duration = Duration::from_secs(60);
 
-impl Recent {
-    /// The bookings made here to ask the read models about.
-    pub(crate) fn ids(&mut self) -> Vec<Uuid> {
-        self.0.retain(|(_, _, at)| at.elapsed() < RECENT);
-        self.0.iter().map(|(id, _, _)| *id).collect()
-    }
-
-    /// The unpaid total: the read models' unpaid bookings, and ours they
-    /// have not seen yet.
-    pub(crate) fn total(&mut self, known: &[Held]) -> Unpaid {
-        self.0
-            .retain(|(id, _, _)| !known.iter().any(|k| k.booking == *id));
-        let seats = known
-            .iter()
-            .filter(|k| k.unpaid)
-            .map(|k| k.seats)
-            .chain(self.0.iter().map(|(_, s, _)| *s));
-        let mut unpaid = Unpaid::default();
-        for s in seats {
-            unpaid.bookings += 1;
-            unpaid.seats += s;
-        }
-        unpaid
-    }
-
-    pub(crate) fn add(&mut self, booking: Uuid, seats: u32) {
-        self.0.push((booking, seats, Instant::now()));
-    }
+/// A booking made (or being made) here: its seats and when.
+struct Entry {
+    booking: Uuid,
+    seats: u32,
+    at: Instant,
 }
 
-/// Each customer's turn to book in this process, with their recent
-/// bookings.
+/// Each customer's bookings made here lately.
 #[derive(Default)]
-pub(crate) struct Turns {
-    turns: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Recent>>>>,
+pub(crate) struct Ledger {
+    customers: Mutex<HashMap<Uuid, Vec<Entry>>>,
 }
 
-/// A customer's turn: held while their booking is decided.
-pub(crate) type Turn = tokio::sync::OwnedMutexGuard<Recent>;
+impl Ledger {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<Uuid, Vec<Entry>>) -> T) -> T {
+        let mut customers = self.customers.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut customers)
+    }
 
-impl Turns {
-    pub(crate) async fn take(&self, customer: Uuid) -> Turn {
-        let lock = {
-            let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
-            if turns.len() > 10_000 {
-                turns.retain(|_, t| Arc::strong_count(t) > 1);
+    /// The bookings made here lately for `customer`, to ask the read
+    /// models about.
+    pub(crate) fn ours(&self, customer: Uuid) -> Vec<Uuid> {
+        self.with(|customers| {
+            let Some(entries) = customers.get_mut(&customer) else {
+                return Vec::new();
+            };
+            entries.retain(|e| e.at.elapsed() < RECENT);
+            let ours = entries.iter().map(|e| e.booking).collect();
+            if entries.is_empty() {
+                customers.remove(&customer);
             }
-            turns.entry(customer).or_default().clone()
-        };
-        lock.lock_owned().await
+            ours
+        })
+    }
+
+    /// Reserves `seats` for `booking` if, with what `known` shows and what
+    /// this process made since (or is making), `customer` stays within
+    /// `caps`. The reservation lapses when dropped unless kept.
+    pub(crate) fn reserve(
+        self: &Arc<Self>,
+        caps: HoldCaps,
+        customer: Uuid,
+        booking: Uuid,
+        seats: u32,
+        known: &Holding,
+    ) -> CommandResult<Reservation> {
+        self.with(|customers| {
+            let entries = customers.entry(customer).or_default();
+            let mut unpaid = known.unpaid;
+            for e in entries.iter().filter(|e| !known.seen.contains(&e.booking)) {
+                unpaid.bookings += 1;
+                unpaid.seats += e.seats;
+            }
+            check(caps, unpaid, seats)?;
+            entries.push(Entry {
+                booking,
+                seats,
+                at: Instant::now(),
+            });
+            Ok(Reservation {
+                ledger: self.clone(),
+                customer,
+                booking,
+                kept: false,
+            })
+        })
+    }
+}
+
+/// A booking's place in the ledger while it is decided.
+pub(crate) struct Reservation {
+    ledger: Arc<Ledger>,
+    customer: Uuid,
+    booking: Uuid,
+    kept: bool,
+}
+
+impl Reservation {
+    /// The booking was made: it counts until the read models show it.
+    pub(crate) fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        self.ledger.with(|customers| {
+            if let Some(entries) = customers.get_mut(&self.customer) {
+                entries.retain(|e| e.booking != self.booking);
+                if entries.is_empty() {
+                    customers.remove(&self.customer);
+                }
+            }
+        });
     }
 }
 
@@ -167,29 +210,48 @@ mod tests {
     }
 
     #[test]
-    fn it_should_count_a_booking_made_here_once_and_not_once_it_is_paid() {
+    fn it_should_count_a_booking_made_here_until_the_read_models_see_it() {
+        let caps = HoldCaps {
+            max_held_seats: 10,
+            max_unpaid_bookings: 3,
+        };
+        let ledger = Arc::new(Ledger::default());
+        let me = Uuid::new_v4();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let mut recent = Recent::default();
-        recent.add(a, 3);
-        recent.add(b, 2);
-        // The read models have seen neither: both count.
-        assert_eq!(recent.total(&[]).seats, 5);
-        // They show `a` unpaid: it counts once, not twice.
-        let a_unpaid = Held {
-            booking: a,
-            seats: 3,
-            unpaid: true,
+        let nothing = Holding::default();
+        ledger.reserve(caps, me, a, 3, &nothing).unwrap().keep();
+        // Being decided: counts already.
+        let pending = ledger.reserve(caps, me, b, 2, &nothing).unwrap();
+        assert!(ledger
+            .reserve(caps, me, Uuid::new_v4(), 6, &nothing)
+            .is_err());
+        // Refused or failed: counts no more.
+        drop(pending);
+        assert_eq!(ledger.ours(me), vec![a]);
+        // The read models show `a` unpaid: it counts once, not twice.
+        let a_unpaid = Holding {
+            unpaid: Unpaid {
+                bookings: 1,
+                seats: 3,
+            },
+            seen: vec![a],
         };
-        let total = recent.total(&[a_unpaid]);
-        assert_eq!((total.bookings, total.seats), (2, 5));
-        // `b` was paid since: only `a` is held.
-        let b_paid = Held {
-            booking: b,
-            seats: 2,
-            unpaid: false,
+        assert!(ledger
+            .reserve(caps, me, Uuid::new_v4(), 8, &a_unpaid)
+            .is_err());
+        ledger.reserve(caps, me, b, 7, &a_unpaid).unwrap().keep();
+        // `a` was paid since, `b` not seen yet: `b` alone counts.
+        let a_paid = Holding {
+            unpaid: Unpaid::default(),
+            seen: vec![a],
         };
-        let total = recent.total(&[a_unpaid, b_paid]);
-        assert_eq!((total.bookings, total.seats), (1, 3));
-        assert_eq!(recent.ids(), Vec::<Uuid>::new());
+        assert!(ledger
+            .reserve(caps, me, Uuid::new_v4(), 4, &a_paid)
+            .is_err());
+        assert!(ledger.reserve(caps, me, Uuid::new_v4(), 3, &a_paid).is_ok());
+        // Nobody else's count moves.
+        assert!(ledger
+            .reserve(caps, Uuid::new_v4(), Uuid::new_v4(), 10, &nothing)
+            .is_ok());
     }
 }

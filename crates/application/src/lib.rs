@@ -121,7 +121,7 @@ pub struct Inner {
     pub gateway: Arc<dyn PaymentGateway>,
     /// What customers hold unpaid (for the hold caps).
     pub holdings: Arc<dyn holdings::Holdings>,
-    pub(crate) turns: holdings::Turns,
+    pub(crate) ledger: Arc<holdings::Ledger>,
 }
 
 impl Services {
@@ -170,7 +170,7 @@ impl Services {
             pnrs,
             gateway,
             holdings,
-            turns: holdings::Turns::default(),
+            ledger: Arc::default(),
         }))
     }
 }

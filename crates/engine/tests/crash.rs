@@ -1412,9 +1412,15 @@ async fn dump_history(pool: &PgPool, violations: &[String]) {
 async fn settle(pool: &PgPool, store: &PgEventStore, sealer: &Sealer, flights: &[Uuid]) -> World {
     let started = Instant::now();
     loop {
+        // The world is read stream by stream, not in one snapshot: it only
+        // counts as settled when nothing was appended while it was read (a
+        // saga finishing meanwhile could show its provider refund without
+        // the refund's event).
+        let before = store.head().await.unwrap();
         let world = World::load(pool, store, sealer, flights).await;
+        let head = store.head().await.unwrap();
+        let still = before == head;
         let caught_up = {
-            let head = store.head().await.unwrap();
             let inbox: Option<(i64, i64)> =
                 sqlx::query_as("SELECT tx, seq FROM projection_checkpoints WHERE name = 'sagas'")
                     .fetch_optional(pool)
@@ -1425,7 +1431,8 @@ async fn settle(pool: &PgPool, store: &PgEventStore, sealer: &Sealer, flights: &
         };
         let why = world
             .unsettled()
-            .or_else(|| (!caught_up).then(|| "the saga inbox is behind the log".to_string()));
+            .or_else(|| (!caught_up).then(|| "the saga inbox is behind the log".to_string()))
+            .or_else(|| (!still).then(|| "events were appended while reading".to_string()));
         match why {
             None => {
                 println!("settled {:.1?} after the last restart", started.elapsed());

@@ -146,7 +146,7 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         pool.clone(),
         options.settings,
         gateway.clone(),
-        Arc::new(engine::app::ReadModelHoldings(pool.clone())),
+        Arc::new(engine::app::ReadModelHoldings::new(pool.clone())),
     );
     let state = AppState::new(services.clone(), Arc::new(sagas::Admin::new(pool.clone())));
     let read = ReadState {

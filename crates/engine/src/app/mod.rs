@@ -24,6 +24,7 @@
 
 mod config;
 mod edge;
+mod holdings;
 pub mod limits;
 
 use std::future::{Future, IntoFuture};
@@ -44,6 +45,7 @@ use write_api::AppState;
 pub use config::{AppConfig, Role, Secret, Switch};
 use edge::ops_router;
 pub use edge::{with_edge, Edge};
+pub use holdings::ReadModelHoldings;
 
 /// `/health/ready` answers 503 when the database takes longer than this.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -112,7 +114,7 @@ impl Application {
             pool.clone(),
             config.settings(),
             gateway.clone(),
-            Arc::new(ReadModelHoldings(pool.clone())),
+            Arc::new(ReadModelHoldings::new(pool.clone())),
         );
         // The sagas share the API's command path, so a flight's lane (and
         // its cached seat map) is one per process.
@@ -298,30 +300,6 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C received"),
         () = terminate => tracing::info!("SIGTERM received"),
-    }
-}
-
-/// The hold caps count from the bookings read model.
-pub struct ReadModelHoldings(pub PgPool);
-
-#[async_trait::async_trait]
-impl application::holdings::Holdings for ReadModelHoldings {
-    async fn unpaid(
-        &self,
-        customer: uuid::Uuid,
-        also: &[uuid::Uuid],
-    ) -> Result<Vec<application::holdings::Held>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(
-            projections::model::bookings::unpaid_of(&self.0, customer, also)
-                .await?
-                .into_iter()
-                .map(|(booking, seats, unpaid)| application::holdings::Held {
-                    booking,
-                    seats: u32::try_from(seats).unwrap_or(u32::MAX),
-                    unpaid,
-                })
-                .collect(),
-        )
     }
 }
 

@@ -47,28 +47,39 @@ pub async fn booking_by(
     .await
 }
 
-/// A customer's unpaid bookings (`HELD` or `PAYMENT_PENDING`, their hold
-/// not lapsed), and those of `also` in whatever state: each with its
-/// passengers' seats and whether it is unpaid.
+/// What each of `customers` holds unpaid (bookings `HELD` or
+/// `PAYMENT_PENDING` whose hold has not lapsed, and their passengers'
+/// seats), one row per customer holding any; and which of `ours` the read
+/// model has seen, in any state. One statement for many callers: the hold
+/// caps ask for every new booking, and coalesce what arrives together.
 pub async fn unpaid_of(
     pool: &PgPool,
-    customer: Uuid,
-    also: &[Uuid],
-) -> Result<Vec<(Uuid, i64, bool)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT booking_id, seats, unpaid FROM ( \
-           SELECT b.booking_id, \
-                  (SELECT count(*) FROM rm_booking_passengers p \
-                   WHERE p.booking_id = b.booking_id) AS seats, \
-                  coalesce(b.status IN ('HELD', 'PAYMENT_PENDING') \
-                           AND b.hold_expires_at > now(), false) AS unpaid \
-           FROM rm_bookings b \
-           WHERE b.customer_id = $1 \
-             AND ((b.status IN ('HELD', 'PAYMENT_PENDING') AND b.hold_expires_at > now()) \
-                  OR b.booking_id = ANY($2))) held",
+    customers: &[Uuid],
+    ours: &[Uuid],
+) -> Result<(Vec<(Uuid, i64, i64)>, Vec<Uuid>), sqlx::Error> {
+    let rows: Vec<(Option<Uuid>, i64, i64, Option<Uuid>)> = sqlx::query_as(
+        "SELECT b.customer_id, count(*), \
+                coalesce(sum((SELECT count(*) FROM rm_booking_passengers p \
+                              WHERE p.booking_id = b.booking_id)), 0)::bigint, NULL::uuid \
+         FROM rm_bookings b \
+         WHERE b.customer_id = ANY($1) AND b.status IN ('HELD', 'PAYMENT_PENDING') \
+           AND b.hold_expires_at > now() \
+         GROUP BY b.customer_id \
+         UNION ALL \
+         SELECT NULL, 0, 0, booking_id FROM rm_bookings WHERE booking_id = ANY($2)",
     )
-    .bind(customer)
-    .bind(also)
+    .bind(customers)
+    .bind(ours)
     .fetch_all(pool)
-    .await
+    .await?;
+    let mut unpaid = Vec::new();
+    let mut seen = Vec::new();
+    for (customer, bookings, seats, booking) in rows {
+        match (customer, booking) {
+            (Some(c), _) => unpaid.push((c, bookings, seats)),
+            (None, Some(b)) => seen.push(b),
+            (None, None) => {}
+        }
+    }
+    Ok((unpaid, seen))
 }
