@@ -59,9 +59,9 @@ impl Viewer {
     }
 }
 
-/// Roles that see every booking and payment.
+/// Roles that see every booking and payment (auditors read, never write).
 pub fn sees_everything(role: Role) -> bool {
-    matches!(role, Role::Agent | Role::Admin)
+    matches!(role, Role::Agent | Role::Auditor | Role::Admin)
 }
 
 /// Reads `Authorization: Bearer <token>`; `Ok(anonymous)` without one.

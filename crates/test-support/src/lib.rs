@@ -148,7 +148,14 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         gateway.clone(),
         Arc::new(engine::app::ReadModelHoldings::new(pool.clone())),
     );
-    let state = AppState::new(services.clone(), Arc::new(sagas::Admin::new(pool.clone())));
+    let audit = audit::Audit::new(pool.clone(), services.sealer.clone(), None)
+        .await
+        .expect("the audit key");
+    let state = AppState::new(
+        services.clone(),
+        Arc::new(sagas::Admin::new(pool.clone())),
+        audit,
+    );
     let read = ReadState {
         pool: pool.clone(),
         tokens: services.tokens.clone(),

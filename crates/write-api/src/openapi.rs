@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::http::{auth, bookings, flights, payments, sagas, users};
+use crate::http::{audit, auth, bookings, flights, payments, sagas, users};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -83,6 +83,14 @@ pub struct Problem {
         bookings::update_passenger,
         payments::pay,
         sagas::retry,
+        audit::stream,
+        audit::state_at,
+        audit::events,
+        audit::verify,
+        audit::digest,
+        audit::verify_digest,
+        audit::public_key,
+        audit::reads,
     ),
     components(schemas(
         Problem,
@@ -108,6 +116,9 @@ pub struct Problem {
         bookings::UpdatePassengerRequest,
         bookings::PassengerView,
         payments::PaymentRequest,
+        audit::DigestBody,
+        audit::CheckpointBody,
+        audit::PublicKey,
     )),
     modifiers(&BearerScheme, &CommonAnswers, &ProblemBodies, &OperationIds),
     tags(
@@ -116,6 +127,7 @@ pub struct Problem {
         (name = "flights", description = "Scheduling and changing flights (admin)"),
         (name = "bookings", description = "Booking seats, cancelling, editing passengers"),
         (name = "sagas", description = "The fulfilment process managers (admin)"),
+        (name = "audit", description = "Replaying, exporting and proving the log (auditors and admins)"),
     )
 )]
 pub struct ApiDoc;

@@ -13,11 +13,17 @@ pub struct AppState {
     pub services: Services,
     /// Admin operations on the sagas (`POST /sagas/{id}/retry`).
     pub sagas: Arc<dyn SagaAdmin>,
+    /// The auditor's reads of the log.
+    pub audit: audit::Audit,
 }
 
 impl AppState {
-    pub fn new(services: Services, sagas: Arc<dyn SagaAdmin>) -> Self {
-        Self { services, sagas }
+    pub fn new(services: Services, sagas: Arc<dyn SagaAdmin>, audit: audit::Audit) -> Self {
+        Self {
+            services,
+            sagas,
+            audit,
+        }
     }
 }
 

@@ -167,6 +167,12 @@ pub struct AppConfig {
     /// production, or turn it off).
     #[arg(long, env = "BOOKING_METRICS", value_enum, default_value_t = Switch::On)]
     pub metrics: Switch,
+    /// The Ed25519 key (64 hex digits) audit digests are signed with.
+    /// Unset, a key is made once and kept in the database; set it from a
+    /// secret store in production, so that whoever can write the database
+    /// cannot also sign.
+    #[arg(long, env = "BOOKING_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<Secret>,
     /// Whether a role that runs the sagas does: the read benchmark turns
     /// them off to measure the read side alone.
     #[arg(skip = true)]
@@ -205,6 +211,7 @@ impl AppConfig {
             graphiql: Switch::On,
             introspection: Switch::On,
             metrics: Switch::On,
+            audit_key: None,
             sagas_enabled: true,
             database_url: Secret::new(database_url),
         }

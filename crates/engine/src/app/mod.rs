@@ -132,7 +132,17 @@ impl Application {
                 .with_context(|| format!("bootstrapping the admin {email}"))?;
             tracing::info!(%user_id, "bootstrap admin in place");
         }
-        let state = AppState::new(services, Arc::new(sagas::Admin::new(pool.clone())));
+        let audit_seed = config
+            .audit_key
+            .as_ref()
+            .map(|k| audit::parse_seed(k.expose()))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("BOOKING_AUDIT_KEY")?;
+        let audit = audit::Audit::new(pool.clone(), services.sealer.clone(), audit_seed)
+            .await
+            .context("loading the audit key")?;
+        let state = AppState::new(services, Arc::new(sagas::Admin::new(pool.clone())), audit);
 
         let listener = TcpListener::bind(config.addr)
             .await

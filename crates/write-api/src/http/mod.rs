@@ -1,5 +1,6 @@
 //! The REST routes and their middleware.
 
+pub mod audit;
 pub mod auth;
 pub mod bookings;
 pub mod flights;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bookings::router())
         .merge(payments::router())
         .merge(sagas::router())
+        .merge(audit::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,
