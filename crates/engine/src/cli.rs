@@ -49,6 +49,58 @@ pub enum Command {
     /// Read-model maintenance.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// The auditor's reads, straight from the database (no engine needed):
+    /// the same answers as `/api/v1/audit`, as JSON (exports as NDJSON).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The Ed25519 key (64 hex digits) digests are signed with; unset, the
+    /// key the engine keeps in the database.
+    #[arg(long, env = "BOOKING_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chains of the whole log, or of one stream; exits 1
+    /// when they do not verify.
+    Verify {
+        /// One stream, e.g. booking-<uuid>.
+        #[arg(long)]
+        stream: Option<String>,
+    },
+    /// The log as NDJSON envelopes (stored form, with hashes).
+    Export {
+        /// Only events after this position.
+        #[arg(long)]
+        after: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A stream's aggregate as it stood at a moment.
+    State {
+        stream: String,
+        /// An RFC 3339 time, a position or a stream version; now if unset.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// A signed digest of the whole log (`digest`), or the check of a saved
+    /// one against today's log (`digest verify FILE`, exits 1 when it fails).
+    Digest {
+        #[command(subcommand)]
+        command: Option<DigestCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Check a digest saved earlier (a file, `-` for standard input).
+    Verify { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! every role (HTTP APIs, projectors, sagas) over one event store.
 //!
 //! # Layout
+//! - [`audit`]: `booking audit ...`, the auditor's reads without an engine.
 //! - [`app`]: `booking serve`: the [`app::Application`] (one router on one
 //!   port), its configuration and the shutdown signal.
 //! - [`cli`]: the commands and their flags (`booking --help`).
@@ -13,6 +14,7 @@
 //! The benchmarks are the `bench` crate's `booking-bench` binary.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod database;
 pub mod embedded_pg;

@@ -41,5 +41,6 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
             ops::rebuild(database_url, &name).await
         }
         Command::Projections(ProjectionsCommand::Status) => ops::status(database_url).await,
+        Command::Audit(args) => engine::audit::run(database_url, args).await,
     }
 }
