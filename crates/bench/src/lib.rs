@@ -10,7 +10,10 @@
 //! - [`http`]: bookings over HTTP against the whole engine.
 //! - [`read`]: projection rebuilds, search latency, projection lag.
 //! - [`saga`]: booking -> payment -> ticket throughput and latency.
+//! - [`audit`]: verification, digests and the NDJSON export over a large
+//!   log.
 
+pub mod audit;
 pub mod http;
 pub mod read;
 pub mod saga;

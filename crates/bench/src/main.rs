@@ -34,6 +34,10 @@ enum Command {
     /// ticketed; bookings TICKETED per second and payment-to-TICKETED
     /// latency, read from the log.
     Saga(bench::saga::SagaBench),
+    /// The auditor's reads over a log of a million events: hash-chain
+    /// verification, the signed digest and its check, and the NDJSON
+    /// export in process and over HTTP, with its memory.
+    Audit(bench::audit::AuditBench),
 }
 
 #[tokio::main]
@@ -50,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Http(args) => bench::http::run(url, args).await,
         Command::Read(args) => bench::read::run(url, args).await,
         Command::Saga(args) => bench::saga::run(url, args).await,
+        Command::Audit(args) => bench::audit::run(url, args).await,
     }
 }

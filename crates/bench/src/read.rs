@@ -115,7 +115,7 @@ async fn measure(url: &str, args: &ReadBench) -> anyhow::Result<()> {
 
     // 1. Rebuild.
     let started = Instant::now();
-    let flights = fill(store.clone(), &sealer, args).await?;
+    let flights = fill(store.clone(), &sealer, args.flights, args.events).await?;
     let fill_time = started.elapsed();
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM es_events")
         .fetch_one(&pool)
@@ -233,20 +233,21 @@ fn route(i: usize) -> (AirportCode, AirportCode) {
     )
 }
 
-/// Schedules `args.flights` flights, then books on them round after round
-/// until the log holds `args.events` events. Returns the flight ids.
-async fn fill(
+/// Schedules `flights` flights, then books on them round after round
+/// until at least `target` events are appended. Returns the flight ids.
+/// The audit benchmark fills its log with it too.
+pub(super) async fn fill(
     store: Arc<PgEventStore>,
     sealer: &Sealer,
-    args: &ReadBench,
+    flights: usize,
+    target: u64,
 ) -> anyhow::Result<Vec<Uuid>> {
     let appended = Arc::new(AtomicU64::new(0));
-    let target = args.events;
     let base = Utc::now();
     let tasks: Vec<_> = (0..LOADERS)
         .map(|w| {
             let (store, sealer, appended) = (store.clone(), sealer.clone(), appended.clone());
-            let flights = (w..args.flights).step_by(LOADERS).collect::<Vec<_>>();
+            let flights = (w..flights).step_by(LOADERS).collect::<Vec<_>>();
             tokio::spawn(async move {
                 load(store, sealer, appended, target, base, w as u64, flights).await
             })
