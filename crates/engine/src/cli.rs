@@ -49,6 +49,21 @@ pub enum Command {
     /// Read-model maintenance.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Print the envelopes of a Kafka topic as they arrive (an operator's
+    /// kafkacat), e.g. `booking tail booking.events --from-beginning`.
+    Tail {
+        topic: String,
+        /// Consume as this consumer group (its offsets are committed);
+        /// a fresh group of its own when unset.
+        #[arg(long)]
+        group: Option<String>,
+        /// Start at the oldest retained message rather than new ones.
+        #[arg(long)]
+        from_beginning: bool,
+        /// The brokers, `host:port,...`.
+        #[arg(long, env = "KAFKA_BROKERS")]
+        brokers: String,
+    },
     /// The auditor's reads, straight from the database (no engine needed):
     /// the same answers as `/api/v1/audit`, as JSON (exports as NDJSON).
     Audit(AuditArgs),

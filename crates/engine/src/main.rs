@@ -19,6 +19,23 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    // Tailing a topic needs no database.
+    if let Command::Tail {
+        topic,
+        group,
+        from_beginning,
+        brokers,
+    } = &cli.command
+    {
+        return Ok(relay::tail(
+            brokers,
+            topic,
+            group.as_deref(),
+            *from_beginning,
+            shutdown_signal(),
+        )
+        .await?);
+    }
     let db = Database::open(cli.db.database_url.clone(), cli.db.data_dir.clone()).await?;
     let result = run(cli.command, &db.url).await;
     // Stop the embedded PostgreSQL (if any) whatever happened.
@@ -42,5 +59,6 @@ async fn run(command: Command, database_url: &str) -> anyhow::Result<()> {
         }
         Command::Projections(ProjectionsCommand::Status) => ops::status(database_url).await,
         Command::Audit(args) => engine::audit::run(database_url, args).await,
+        Command::Tail { .. } => unreachable!("tail runs without a database"),
     }
 }

@@ -12,7 +12,7 @@ use sqlx::migrate::{MigrateError, Migration, MigrationSource, Migrator};
 use sqlx::PgPool;
 
 /// Each crate's migrations.
-pub fn owners() -> [(&'static str, &'static Migrator); 6] {
+pub fn owners() -> [(&'static str, &'static Migrator); 7] {
     [
         ("eventstore", &eventstore::postgres::MIGRATOR),
         ("auth", &auth::MIGRATOR),
@@ -20,6 +20,7 @@ pub fn owners() -> [(&'static str, &'static Migrator); 6] {
         ("projections", &projections::MIGRATOR),
         ("sagas", &sagas::MIGRATOR),
         ("audit", &audit::MIGRATOR),
+        ("relay", &relay::MIGRATOR),
     ]
 }
 

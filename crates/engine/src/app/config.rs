@@ -62,6 +62,9 @@ pub enum Role {
     /// The sagas only: the fulfilment process managers and their deadlines
     /// (with health and metrics on the port).
     Sagas,
+    /// The Kafka relay only (needs `KAFKA_BROKERS`; its readiness is the
+    /// broker's).
+    Relay,
 }
 
 impl Role {
@@ -75,6 +78,11 @@ impl Role {
 
     pub fn runs_sagas(self) -> bool {
         matches!(self, Role::All | Role::Sagas)
+    }
+
+    /// With `KAFKA_BROKERS` set.
+    pub fn runs_relay(self) -> bool {
+        matches!(self, Role::All | Role::Relay)
     }
 }
 
@@ -167,6 +175,20 @@ pub struct AppConfig {
     /// production, or turn it off).
     #[arg(long, env = "BOOKING_METRICS", value_enum, default_value_t = Switch::On)]
     pub metrics: Switch,
+    /// Kafka brokers (`host:port,...`): when set, the relay publishes every
+    /// event to its category's topic (in `booking serve`, or alone with
+    /// `BOOKING_ROLE=relay`).
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Partitions of each topic the relay creates.
+    #[arg(long, env = "BOOKING_KAFKA_PARTITIONS", default_value_t = 6)]
+    pub kafka_partitions: i32,
+    /// Replication factor of each topic the relay creates.
+    #[arg(long, env = "BOOKING_KAFKA_REPLICATION", default_value_t = 1)]
+    pub kafka_replication: i32,
+    /// Put before every topic name, for clusters shared with others.
+    #[arg(long, env = "BOOKING_KAFKA_TOPIC_PREFIX", default_value = "")]
+    pub kafka_topic_prefix: String,
     /// The Ed25519 key (64 hex digits) audit digests are signed with.
     /// Unset, a key is made once and kept in the database; set it from a
     /// secret store in production, so that whoever can write the database
@@ -212,6 +234,10 @@ impl AppConfig {
             introspection: Switch::On,
             metrics: Switch::On,
             audit_key: None,
+            kafka_brokers: None,
+            kafka_partitions: 6,
+            kafka_replication: 1,
+            kafka_topic_prefix: String::new(),
             sagas_enabled: true,
             database_url: Secret::new(database_url),
         }
@@ -282,6 +308,25 @@ impl AppConfig {
             graphiql: self.graphiql == Switch::On,
             introspection: self.introspection == Switch::On,
             ..read_api::ReadSettings::default()
+        }
+    }
+
+    /// The relay's settings, when this process runs it.
+    pub(super) fn relay_config(&self) -> anyhow::Result<Option<relay::RelayConfig>> {
+        let brokers = self
+            .kafka_brokers
+            .as_deref()
+            .filter(|b| !b.trim().is_empty());
+        match (brokers, self.role) {
+            (None, Role::Relay) => anyhow::bail!("BOOKING_ROLE=relay needs KAFKA_BROKERS"),
+            (Some(brokers), role) if role.runs_relay() => {
+                let mut c = relay::RelayConfig::new(brokers);
+                c.partitions = self.kafka_partitions;
+                c.replication = self.kafka_replication;
+                c.topic_prefix = self.kafka_topic_prefix.clone();
+                Ok(Some(c))
+            }
+            _ => Ok(None),
         }
     }
 

@@ -51,7 +51,7 @@ impl Edge {
 
 /// Health, metrics (unless turned off) and the OpenAPI document: every
 /// role serves them.
-pub(super) fn ops_router(pool: PgPool, metrics: bool) -> Router {
+pub(super) fn ops_router(pool: PgPool, metrics: bool, relay: Option<relay::Readiness>) -> Router {
     let mut routes = Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -62,6 +62,7 @@ pub(super) fn ops_router(pool: PgPool, metrics: bool) -> Router {
     routes.with_state(Ops {
         pool,
         metrics: prometheus(),
+        relay,
     })
 }
 
@@ -143,6 +144,8 @@ impl MakeRequestId for MakeRequestUuidV7 {
 struct Ops {
     pool: PgPool,
     metrics: PrometheusHandle,
+    /// The relay role is ready only while its broker answers.
+    relay: Option<relay::Readiness>,
 }
 
 async fn live() -> Json<serde_json::Value> {
@@ -150,6 +153,9 @@ async fn live() -> Json<serde_json::Value> {
 }
 
 async fn ready(State(ops): State<Ops>) -> Response {
+    if ops.relay.as_ref().is_some_and(|r| !r.is_ready()) {
+        return ApiError::Unavailable("the Kafka broker is not reachable".into()).into_response();
+    }
     let ping = sqlx::query("SELECT 1").execute(&ops.pool);
     match tokio::time::timeout(READY_TIMEOUT, ping).await {
         Ok(Ok(_)) => Json(json!({"status": "ok"})).into_response(),

@@ -72,6 +72,8 @@ pub struct Application {
     projection_store: Arc<dyn EventStore>,
     sealer: Sealer,
     sagas: sagas::Sagas,
+    /// The Kafka relay, when `KAFKA_BROKERS` is set and the role runs it.
+    relay: Option<relay::Relay>,
     /// Checks access tokens; its revocations are followed while serving.
     tokens: auth::TokenKeys,
     role: Role,
@@ -151,10 +153,24 @@ impl Application {
         let sealer = state.sealer.clone();
         let tokens = state.tokens.clone();
         let edge = config.edge(tokens.clone())?;
+        let relay = match config.relay_config()? {
+            Some(c) => {
+                Some(relay::Relay::new(pool.clone(), store.clone(), c).context("the Kafka relay")?)
+            }
+            None => None,
+        };
         let router = match config.role {
             Role::Projections | Role::Sagas => {
-                with_edge(ops_router(pool.clone(), edge.metrics), &edge)
+                with_edge(ops_router(pool.clone(), edge.metrics, None), &edge)
             }
+            Role::Relay => with_edge(
+                ops_router(
+                    pool.clone(),
+                    edge.metrics,
+                    relay.as_ref().map(|r| r.readiness()),
+                ),
+                &edge,
+            ),
             Role::All | Role::Api => {
                 let read = read_api::ReadState {
                     pool: pool.clone(),
@@ -174,6 +190,7 @@ impl Application {
             projection_store,
             sealer,
             sagas,
+            relay,
             tokens,
             role: config.role,
             run_sagas: config.role.runs_sagas() && config.sagas_enabled,
@@ -229,6 +246,14 @@ impl Application {
             self.projection_store,
             self.sealer,
         );
+        // The relay stops with the rest; what it had not published goes
+        // out from its checkpoint next time.
+        let relay = self.relay.map(|relay| {
+            let mut relay_stop = stopped.clone();
+            tokio::spawn(relay.run(async move {
+                let _ = relay_stop.wait_for(|s| *s).await;
+            }))
+        });
         let run_projections = self.role.runs_projections();
         let projectors = tokio::spawn(async move {
             if !run_projections {
@@ -272,6 +297,11 @@ impl Application {
             .is_err()
         {
             tracing::warn!("the projectors did not stop in time");
+        }
+        if let Some(relay) = relay {
+            if tokio::time::timeout(DRAIN_TIMEOUT, relay).await.is_err() {
+                tracing::warn!("the relay did not stop in time");
+            }
         }
         // A saga cut short here is picked up again from the log.
         if tokio::time::timeout(DRAIN_TIMEOUT, sagas).await.is_err() {
@@ -326,7 +356,7 @@ pub fn router(state: AppState, read: read_api::ReadState, pool: PgPool, edge: &E
         .merge(write_api::router(state))
         .merge(read_api::router(read))
         .layer(limited);
-    with_edge(apis.merge(ops_router(pool, edge.metrics)), edge)
+    with_edge(apis.merge(ops_router(pool, edge.metrics, None)), edge)
 }
 
 #[cfg(test)]
