@@ -4,7 +4,7 @@
 //! carries nothing an erasure would have to reach.
 //!
 //! PostgreSQL renders each line; the engine passes pages of text through.
-//! Memory stays at one page whatever the log's size.
+//! Memory stays at a few pages whatever the log's size.
 
 use bytes::Bytes;
 use eventstore::Position;
@@ -38,49 +38,74 @@ struct Cursor {
     done: bool,
 }
 
+/// Pages rendered ahead of the one being sent: PostgreSQL renders the next
+/// while the caller writes this one, and memory stays at a few pages.
+const AHEAD: usize = 2;
+
 impl Audit {
     /// The log after `q.after` (filters as for [`Audit::events`]; the limit
-    /// is ignored), as NDJSON, page by page.
+    /// is ignored), as NDJSON, page by page. A task renders the pages a
+    /// little ahead; it stops when the stream is dropped.
     pub fn export(
         &self,
         q: LogQuery,
     ) -> impl Stream<Item = Result<Bytes, AuditError>> + Send + 'static {
         let pool = self.pool.clone();
-        let start = Cursor {
-            after: q.after.unwrap_or_default(),
-            done: false,
-        };
-        futures::stream::try_unfold(start, move |cursor| {
-            let (pool, q) = (pool.clone(), q.clone());
-            async move {
-                if cursor.done {
-                    return Ok(None);
-                }
-                let rows: Vec<(i64, i64, String)> = sqlx::query_as(LINES)
-                    .bind(cursor.after.tx as i64)
-                    .bind(cursor.after.seq as i64)
-                    .bind(q.category.as_deref())
-                    .bind(q.stream.as_ref().map(|s| s.as_str()))
-                    .bind(q.from)
-                    .bind(q.to)
-                    .bind(EXPORT_PAGE)
-                    .fetch_all(&pool)
-                    .await?;
-                let Some(&(tx, seq, _)) = rows.last() else {
-                    return Ok(None);
+        let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
+        tokio::spawn(async move {
+            let mut cursor = Cursor {
+                after: q.after.unwrap_or_default(),
+                done: false,
+            };
+            while !cursor.done {
+                let page = match page(&pool, &q, &cursor).await {
+                    Ok(Some((bytes, next))) => {
+                        cursor = next;
+                        Ok(bytes)
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        cursor.done = true;
+                        Err(e)
+                    }
                 };
-                let done = (rows.len() as i64) < EXPORT_PAGE;
-                let mut out = String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum());
-                for (_, _, line) in &rows {
-                    out.push_str(line);
-                    out.push('\n');
+                if tx.send(page).await.is_err() {
+                    break;
                 }
-                let next = Cursor {
-                    after: Position::new(tx as u64, seq as u64),
-                    done,
-                };
-                Ok(Some((Bytes::from(out), next)))
             }
-        })
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
     }
+}
+
+/// The page after `cursor`, and the cursor after it; `None` at the end.
+async fn page(
+    pool: &sqlx::PgPool,
+    q: &LogQuery,
+    cursor: &Cursor,
+) -> Result<Option<(Bytes, Cursor)>, AuditError> {
+    let rows: Vec<(i64, i64, String)> = sqlx::query_as(LINES)
+        .bind(cursor.after.tx as i64)
+        .bind(cursor.after.seq as i64)
+        .bind(q.category.as_deref())
+        .bind(q.stream.as_ref().map(|s| s.as_str()))
+        .bind(q.from)
+        .bind(q.to)
+        .bind(EXPORT_PAGE)
+        .fetch_all(pool)
+        .await?;
+    let Some(&(tx, seq, _)) = rows.last() else {
+        return Ok(None);
+    };
+    let done = (rows.len() as i64) < EXPORT_PAGE;
+    let mut out = String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum());
+    for (_, _, line) in &rows {
+        out.push_str(line);
+        out.push('\n');
+    }
+    let next = Cursor {
+        after: Position::new(tx as u64, seq as u64),
+        done,
+    };
+    Ok(Some((Bytes::from(out), next)))
 }
