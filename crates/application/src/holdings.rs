@@ -9,7 +9,8 @@
 //! and one paid since counts no more). A burst of bookings by one customer
 //! cannot slip past the cap, and nobody waits for the projectors nor for
 //! the customer's other bookings. Across processes the count can be behind
-//! by the projectors' lag (well under a second).
+//! by the port's lag: the engine's port follows the log in memory (well
+//! under a second behind).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

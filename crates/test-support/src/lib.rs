@@ -141,12 +141,13 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
     let issuer: Arc<dyn TicketIssuer> = options
         .issuer
         .unwrap_or_else(|| Arc::new(SimulatedIssuer::new(pool.clone())));
+    let holdings = engine::app::LogHoldings::new(pool.clone());
     let services = Services::with_ports(
         dyn_store.clone(),
         pool.clone(),
         options.settings,
         gateway.clone(),
-        Arc::new(engine::app::ReadModelHoldings::new(pool.clone())),
+        Arc::new(holdings.clone()),
     );
     let audit = audit::Audit::new(pool.clone(), services.sealer.clone(), None)
         .await
@@ -185,6 +186,12 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
             let _ = revocations_stop.wait_for(|s| *s).await;
         },
     ));
+    let mut holdings_stop = stopped.clone();
+    tokio::spawn(
+        holdings.follow(pool.clone(), dyn_store.clone(), async move {
+            let _ = holdings_stop.wait_for(|s| *s).await;
+        }),
+    );
     if let Some(config) = options.sagas {
         for n in 0..options.saga_processes.max(1) {
             // The first shares the API's lanes like `booking serve`; others

@@ -599,3 +599,51 @@ async fn a_body_that_is_not_an_object_is_refused(pool: PgPool) {
         assert_eq!(p["errors"][0]["field"], "body", "{body}: {p}");
     }
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn hold_caps_count_what_another_process_holds(pool: PgPool) {
+    // Two engines on one database: each follows the log, so what a
+    // customer holds through one counts in the other within moments.
+    let caps = || {
+        let mut settings = Settings::with_secret(SECRET.to_vec());
+        settings.hold_caps = Some(HoldCaps {
+            max_held_seats: 10,
+            max_unpaid_bookings: 2,
+        });
+        Options {
+            settings,
+            ..Options::default()
+        }
+    };
+    let one = spawn_with(pool.clone(), caps()).await;
+    let other = spawn_with(pool, caps()).await;
+    let flight = one.flight().await;
+    let (_, hoarder) = one.user("customer").await;
+    one.booked(&hoarder, flight, &["economy"]).await;
+    one.booked(&hoarder, flight, &["economy"]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = other.book(&hoarder, flight, &["economy"]).await;
+        if r.status() == StatusCode::CONFLICT {
+            problem(r, StatusCode::CONFLICT, "HOLD_LIMIT").await;
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other engine never counted them: {}",
+            r.status()
+        );
+        // A booking that slipped through before the log reached the other
+        // engine is cancelled, so the cap is what stops the next one.
+        let booked: serde_json::Value = r.json().await.unwrap();
+        let id = booked["booking_id"].as_str().unwrap();
+        other
+            .post(
+                &format!("/bookings/{id}/cancel"),
+                Some(&hoarder),
+                json!({"reason": "retry"}),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

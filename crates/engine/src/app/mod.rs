@@ -45,7 +45,7 @@ use write_api::AppState;
 pub use config::{AppConfig, Role, Secret, Switch};
 use edge::ops_router;
 pub use edge::{with_edge, Edge};
-pub use holdings::ReadModelHoldings;
+pub use holdings::{LogHoldings, ReadModelHoldings};
 
 /// `/health/ready` answers 503 when the database takes longer than this.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -74,6 +74,8 @@ pub struct Application {
     sagas: sagas::Sagas,
     /// The Kafka relay, when `KAFKA_BROKERS` is set and the role runs it.
     relay: Option<relay::Relay>,
+    /// What customers hold unpaid, followed from the log for the hold caps.
+    holdings: LogHoldings,
     /// Checks access tokens; its revocations are followed while serving.
     tokens: auth::TokenKeys,
     role: Role,
@@ -111,12 +113,13 @@ impl Application {
             gateway::SimulatedGateway::new(pool.clone())
                 .with_latency(Duration::from_millis(config.gateway_latency_ms)),
         );
+        let holdings = LogHoldings::new(pool.clone());
         let services = Services::with_ports(
             store.clone(),
             pool.clone(),
             config.settings(),
             gateway.clone(),
-            Arc::new(ReadModelHoldings::new(pool.clone())),
+            Arc::new(holdings.clone()),
         );
         // The sagas share the API's command path, so a flight's lane (and
         // its cached seat map) is one per process.
@@ -191,6 +194,7 @@ impl Application {
             sealer,
             sagas,
             relay,
+            holdings,
             tokens,
             role: config.role,
             run_sagas: config.role.runs_sagas() && config.sagas_enabled,
@@ -239,6 +243,13 @@ impl Application {
                     .revocations
                     .clone()
                     .follow(self.pool.clone(), keep, stop),
+            );
+            let mut holdings_stop = stopped.clone();
+            tokio::spawn(
+                self.holdings
+                    .follow(self.pool.clone(), self.store.clone(), async move {
+                        let _ = holdings_stop.wait_for(|s| *s).await;
+                    }),
             );
         }
         let runner = projections::Runner::new(

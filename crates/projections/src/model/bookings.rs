@@ -83,3 +83,20 @@ pub async fn unpaid_of(
     }
     Ok((unpaid, seen))
 }
+
+/// Every unpaid booking whose hold has not lapsed: (booking, customer,
+/// seats, hold expiry). On `conn`, so that a caller can read it in the same
+/// snapshot as the projector's checkpoint.
+pub async fn all_unpaid(
+    conn: &mut sqlx::PgConnection,
+) -> Result<Vec<(Uuid, Uuid, i64, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT b.booking_id, b.customer_id, \
+                (SELECT count(*) FROM rm_booking_passengers p WHERE p.booking_id = b.booking_id), \
+                b.hold_expires_at \
+         FROM rm_bookings b \
+         WHERE b.status IN ('HELD', 'PAYMENT_PENDING') AND b.hold_expires_at > now()",
+    )
+    .fetch_all(conn)
+    .await
+}
