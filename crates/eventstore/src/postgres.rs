@@ -457,21 +457,48 @@ impl EventStore for PgEventStore {
             let mut rows = sqlx::query(&sql)
                 .bind(stream.map(|s| s.as_str()))
                 .fetch(&self.pool);
-            while let Some(row) = rows.try_next().await? {
-                match decode_event(&row) {
-                    Ok(e) => v.check(&e),
-                    Err(StoreError::Corrupt {
-                        stream,
-                        version,
-                        reason,
-                    }) => v.fail(BadEvent {
-                        stream_id: stream,
-                        version,
-                        event_id: None,
-                        reason,
-                    }),
-                    Err(e) => return Err(e),
+            // Rows are decoded here while the chunk before is hashed on a
+            // blocking thread: the two take turns on two cores.
+            let mut hashing: Option<tokio::task::JoinHandle<Hashed>> = None;
+            let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
+            loop {
+                let row = rows.try_next().await?;
+                let end = row.is_none();
+                if let Some(row) = row {
+                    chunk.push(match decode_event(&row) {
+                        Ok(e) => Ok(e),
+                        Err(StoreError::Corrupt {
+                            stream,
+                            version,
+                            reason,
+                        }) => Err(BadEvent {
+                            stream_id: stream,
+                            version,
+                            event_id: None,
+                            reason,
+                        }),
+                        Err(e) => return Err(e),
+                    });
                 }
+                if chunk.len() == VERIFY_CHUNK || end {
+                    if let Some(done) = hashing.take() {
+                        check_chunk(
+                            &mut v,
+                            done.await.map_err(|e| StoreError::Backend(Box::new(e)))?,
+                        );
+                    }
+                    let next = std::mem::replace(&mut chunk, Vec::with_capacity(VERIFY_CHUNK));
+                    hashing = Some(tokio::task::spawn_blocking(move || hash_chunk(next)));
+                }
+                if end {
+                    break;
+                }
+            }
+            if let Some(done) = hashing.take() {
+                check_chunk(
+                    &mut v,
+                    done.await.map_err(|e| StoreError::Backend(Box::new(e)))?,
+                );
             }
         }
         // The stream heads must agree with the last event: this catches a
@@ -518,6 +545,32 @@ async fn head_on(conn: &mut PgConnection) -> Result<Option<Position>, StoreError
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|(tx, seq)| Position::new(tx as u64, seq as u64)))
+}
+
+/// Events hashed per chunk while the next chunk is read.
+const VERIFY_CHUNK: usize = 2048;
+
+/// A chunk of rows (or why one could not be read) with each event's content
+/// hash.
+type Hashed = Vec<(Result<RecordedEvent, BadEvent>, [u8; 32])>;
+
+fn hash_chunk(chunk: Vec<Result<RecordedEvent, BadEvent>>) -> Hashed {
+    chunk
+        .into_iter()
+        .map(|e| {
+            let content = e.as_ref().map_or([0; 32], crate::verify::content_of);
+            (e, content)
+        })
+        .collect()
+}
+
+fn check_chunk(v: &mut ChainVerifier, hashed: Hashed) {
+    for (e, content) in hashed {
+        match e {
+            Ok(e) => v.check_hashed(&e, &content),
+            Err(bad) => v.fail(bad),
+        }
+    }
 }
 
 fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {

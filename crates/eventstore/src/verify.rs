@@ -4,6 +4,19 @@
 use crate::hash::{self, Content, GENESIS};
 use crate::model::{BadEvent, RecordedEvent, VerifyReport};
 
+/// The hash of what an event says, as its chain link covers it.
+pub fn content_of(e: &RecordedEvent) -> [u8; 32] {
+    hash::content_hash(&Content {
+        stream_id: &e.stream_id,
+        event_id: e.event_id,
+        event_type: &e.event_type,
+        schema_version: e.schema_version,
+        recorded_at: e.recorded_at,
+        data: &e.data,
+        metadata: &e.metadata,
+    })
+}
+
 #[derive(Default)]
 pub struct ChainVerifier {
     current: Option<(String, u64, Vec<u8>)>,
@@ -16,6 +29,13 @@ impl ChainVerifier {
     /// Checks the next event; events must come grouped by stream, in version
     /// order. After the first bad event the rest is only counted.
     pub fn check(&mut self, e: &RecordedEvent) {
+        let content = content_of(e);
+        self.check_hashed(e, &content);
+    }
+
+    /// As [`ChainVerifier::check`], with the event's content hash computed
+    /// already ([`content_of`]; a caller may compute many in parallel).
+    pub fn check_hashed(&mut self, e: &RecordedEvent, content: &[u8; 32]) {
         self.events += 1;
         let stream = e.stream_id.as_str();
         let (expected_version, expected_prev) = match &self.current {
@@ -49,16 +69,7 @@ impl ChainVerifier {
             ));
             return;
         }
-        let content = hash::content_hash(&Content {
-            stream_id: &e.stream_id,
-            event_id: e.event_id,
-            event_type: &e.event_type,
-            schema_version: e.schema_version,
-            recorded_at: e.recorded_at,
-            data: &e.data,
-            metadata: &e.metadata,
-        });
-        if hash::chain(&e.prev_hash, &content).as_slice() != e.hash.as_slice() {
+        if hash::chain(&e.prev_hash, content).as_slice() != e.hash.as_slice() {
             self.first_bad = Some(bad(
                 "content does not match its hash (the event was altered)".into(),
             ));
