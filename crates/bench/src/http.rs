@@ -100,14 +100,14 @@ pub(super) fn config(url: &str, limits: Switch) -> AppConfig {
 }
 
 /// Customers' access tokens, handed out in turn.
-struct Customers {
+pub(super) struct Customers {
     tokens: Vec<String>,
     next: AtomicUsize,
 }
 
 impl Customers {
     /// `n` customers with fresh ids and sessions.
-    fn mint(n: usize) -> anyhow::Result<Self> {
+    pub(super) fn mint(n: usize) -> anyhow::Result<Self> {
         let keys = auth::TokenKeys::new(SECRET.as_bytes(), Duration::from_secs(3600));
         let tokens = (0..n.max(1))
             .map(|_| {
@@ -124,7 +124,7 @@ impl Customers {
         })
     }
 
-    fn next(&self) -> &str {
+    pub(super) fn next(&self) -> &str {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         &self.tokens[i % self.tokens.len()]
     }
@@ -187,7 +187,7 @@ async fn measure(url: &str, args: &HttpBench, limits: Switch) -> anyhow::Result<
 /// Waits until the projectors and sagas have caught up with the log, so
 /// that each run starts with the machine to itself rather than behind the
 /// last one's backlog.
-async fn settle(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+pub(super) async fn settle(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         let status = projections::status(pool).await?;

@@ -12,10 +12,13 @@
 //! - [`saga`]: booking -> payment -> ticket throughput and latency.
 //! - [`audit`]: verification, digests and the NDJSON export over a large
 //!   log.
+//! - [`relay`]: the Kafka relay against a real broker: catch-up publish
+//!   rate, and commit-to-consumer latency under a booking load.
 
 pub mod audit;
 pub mod http;
 pub mod read;
+pub mod relay;
 pub mod saga;
 pub mod store;
 

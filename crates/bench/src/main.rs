@@ -38,6 +38,10 @@ enum Command {
     /// verification, the signed digest and its check, and the NDJSON
     /// export in process and over HTTP, with its memory.
     Audit(bench::audit::AuditBench),
+    /// The Kafka relay against a tansu broker: a backlog of events published
+    /// from an empty checkpoint (and read back by a consumer group), and
+    /// commit-to-consumer latency while bookings arrive at a fixed rate.
+    Relay(bench::relay::RelayBench),
 }
 
 #[tokio::main]
@@ -55,5 +59,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Read(args) => bench::read::run(url, args).await,
         Command::Saga(args) => bench::saga::run(url, args).await,
         Command::Audit(args) => bench::audit::run(url, args).await,
+        Command::Relay(args) => bench::relay::run(url, args).await,
     }
 }
