@@ -75,7 +75,9 @@ pub struct Application {
     /// The Kafka relay, when `KAFKA_BROKERS` is set and the role runs it.
     relay: Option<relay::Relay>,
     /// What customers hold unpaid, followed from the log for the hold caps.
-    holdings: LogHoldings,
+    /// What customers hold unpaid, followed from the log for the hold caps
+    /// (only when they are on).
+    holdings: Option<LogHoldings>,
     /// Checks access tokens; its revocations are followed while serving.
     tokens: auth::TokenKeys,
     role: Role,
@@ -194,7 +196,7 @@ impl Application {
             sealer,
             sagas,
             relay,
-            holdings,
+            holdings: (config.hold_limits == Switch::On).then_some(holdings),
             tokens,
             role: config.role,
             run_sagas: config.role.runs_sagas() && config.sagas_enabled,
@@ -244,13 +246,14 @@ impl Application {
                     .clone()
                     .follow(self.pool.clone(), keep, stop),
             );
-            let mut holdings_stop = stopped.clone();
-            tokio::spawn(
-                self.holdings
-                    .follow(self.pool.clone(), self.store.clone(), async move {
+            if let Some(holdings) = self.holdings {
+                let mut holdings_stop = stopped.clone();
+                tokio::spawn(
+                    holdings.follow(self.pool.clone(), self.store.clone(), async move {
                         let _ = holdings_stop.wait_for(|s| *s).await;
                     }),
-            );
+                );
+            }
         }
         let runner = projections::Runner::new(
             self.projection_pool.clone(),
