@@ -203,7 +203,7 @@ fn consumer(brokers: &str, group: &str) -> StreamConsumer {
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
-        .set("session.timeout.ms", "6000")
+        .set("session.timeout.ms", "10000")
         .create()
         .unwrap();
     c.subscribe(&relay::TOPICS).unwrap();
@@ -392,11 +392,17 @@ async fn ids(pool: &PgPool) -> HashSet<String> {
 
 // ------------------------------------------------------------------ tests
 
+/// The tests take turns: each starts a broker, an engine, writers and
+/// consumers, and on two cores four at once starve each other's consumer
+/// groups of the time they need to form.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// (topic, partition) pairs.
 type Partitions = HashSet<(String, i32)>;
 
 #[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn every_event_arrives_once_in_stream_order_with_its_envelope(pool: PgPool) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let broker = Broker::local().await;
     let (_stop, _) = run_relay(&pool, &broker.brokers());
     let app = Arc::new(spawn(pool.clone()).await);
@@ -426,6 +432,7 @@ async fn every_event_arrives_once_in_stream_order_with_its_envelope(pool: PgPool
 
 #[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn two_consumers_of_one_group_split_the_partitions(pool: PgPool) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let broker = Broker::local().await;
     let (_stop, _) = run_relay(&pool, &broker.brokers());
     let app = Arc::new(spawn(pool.clone()).await);
@@ -458,7 +465,10 @@ async fn two_consumers_of_one_group_split_the_partitions(pool: PgPool) {
     while seen.lock().unwrap().len() < expected.len() {
         assert!(
             Instant::now() < deadline,
-            "the group did not get everything"
+            "the group got {} of {} events; partitions read: {:?}",
+            seen.lock().unwrap().len(),
+            expected.len(),
+            by.lock().unwrap()
         );
         for (who, c) in [(0, &a), (1, &b)] {
             if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(100), c.recv()).await {
@@ -487,6 +497,7 @@ async fn two_consumers_of_one_group_split_the_partitions(pool: PgPool) {
 
 #[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
 async fn a_broker_gone_for_ten_seconds_loses_nothing(pool: PgPool) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (listen, front) = (free_port(), free_port());
     let proxy = Proxy::start(front, listen);
     let broker = Broker::start(listen, front).await;
@@ -574,6 +585,7 @@ async fn relays_killed_nine_at_random_moments_lose_nothing(
     _: PgPoolOptions,
     options: PgConnectOptions,
 ) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .connect_with(options.clone())

@@ -1106,3 +1106,50 @@ async fn sagas_are_for_admins_and_auditors_only(pool: PgPool) {
         assert_eq!(ids_of(&data["sagas"]).len(), 1);
     }
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn auditors_read_bookings_payments_and_analytics(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let flight = app
+        .flight_on(
+            &admin,
+            "LHR",
+            "JFK",
+            "2030-06-01T09:00:00Z",
+            "420.00",
+            "1800.00",
+            12,
+        )
+        .await;
+    let (_, customer) = app.customer().await;
+    let booked = app.booked(&customer, flight, &["10A"]).await;
+    app.catch_up().await;
+    let (_, auditor) = app.token(Role::Auditor);
+    let data = app
+        .gql(
+            Some(&auditor),
+            "{ bookings { edges { node { id pnr status } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["bookings"]["edges"][0]["node"]["id"], booked["booking_id"],
+        "{data}"
+    );
+    let pnr = booked["pnr"].as_str().unwrap();
+    let data = app
+        .gql(
+            Some(&auditor),
+            "query($pnr: String) { booking(pnr: $pnr) { id status } }",
+            json!({"pnr": pnr}),
+        )
+        .await;
+    assert_eq!(data["booking"]["id"], booked["booking_id"]);
+    app.gql(
+        Some(&auditor),
+        "{ payments { edges { node { id } } } analytics { funnel { created } } }",
+        json!({}),
+    )
+    .await;
+}
