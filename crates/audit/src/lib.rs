@@ -73,17 +73,23 @@ impl std::fmt::Debug for Audit {
 }
 
 impl Audit {
-    /// Reads over `pool`'s event store, opening personal data with
+    /// Reads over the process's event store (no second LISTEN connection),
+    /// opening personal data with
     /// `sealer` (the process's own, so that an erasure here shows at once);
     /// digests are signed with `seed` (the 32 bytes of an Ed25519 secret
     /// key) or, without one, with a key made once and kept in the database.
-    pub async fn new(pool: PgPool, sealer: Sealer, seed: Option<[u8; 32]>) -> AuditResult<Self> {
+    pub async fn new(
+        store: PgEventStore,
+        sealer: Sealer,
+        seed: Option<[u8; 32]>,
+    ) -> AuditResult<Self> {
+        let pool = store.pool().clone();
         let seed = match seed {
             Some(seed) => seed,
             None => stored_seed(&pool).await?,
         };
         Ok(Self {
-            store: PgEventStore::new(pool.clone()),
+            store,
             sealer,
             pool,
             key: Arc::new(SigningKey::from_bytes(&seed)),

@@ -188,7 +188,7 @@ async fn reads(pool: &PgPool, addr: SocketAddr, args: &AuditBench) -> anyhow::Re
         (total - already) as f64 / fill_time.as_secs_f64()
     );
 
-    let audit = Audit::new(pool.clone(), sealer.clone(), None).await?;
+    let audit = Audit::new(PgEventStore::new(pool.clone()), sealer.clone(), None).await?;
     let mut rows = Vec::new();
 
     let t = Instant::now();

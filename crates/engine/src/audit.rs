@@ -8,7 +8,7 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use audit::{AsOf, Audit, LogQuery, SignedDigest};
-use eventstore::{Position, Sealer, StreamId};
+use eventstore::{PgEventStore, Position, Sealer, StreamId};
 use futures::StreamExt as _;
 use sqlx::PgPool;
 
@@ -24,7 +24,12 @@ pub async fn run(database_url: &str, args: AuditArgs) -> anyhow::Result<()> {
         .transpose()
         .map_err(anyhow::Error::msg)
         .context("BOOKING_AUDIT_KEY")?;
-    let audit = Audit::new(pool.clone(), Sealer::postgres(pool), seed).await?;
+    let audit = Audit::new(
+        PgEventStore::new(pool.clone()),
+        Sealer::postgres(pool),
+        seed,
+    )
+    .await?;
     let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())

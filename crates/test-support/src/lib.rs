@@ -142,6 +142,7 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         .issuer
         .unwrap_or_else(|| Arc::new(SimulatedIssuer::new(pool.clone())));
     let holdings = engine::app::LogHoldings::new(pool.clone());
+    let hold_caps = options.settings.hold_caps.is_some();
     let services = Services::with_ports(
         dyn_store.clone(),
         pool.clone(),
@@ -149,7 +150,7 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         gateway.clone(),
         Arc::new(holdings.clone()),
     );
-    let audit = audit::Audit::new(pool.clone(), services.sealer.clone(), None)
+    let audit = audit::Audit::new((*store).clone(), services.sealer.clone(), None)
         .await
         .expect("the audit key");
     let state = AppState::new(
@@ -186,12 +187,16 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
             let _ = revocations_stop.wait_for(|s| *s).await;
         },
     ));
-    let mut holdings_stop = stopped.clone();
-    tokio::spawn(
-        holdings.follow(pool.clone(), dyn_store.clone(), async move {
-            let _ = holdings_stop.wait_for(|s| *s).await;
-        }),
-    );
+    // As in `booking serve`: the holdings index follows the log only when
+    // the hold caps are on.
+    if hold_caps {
+        let mut holdings_stop = stopped.clone();
+        tokio::spawn(
+            holdings.follow(pool.clone(), dyn_store.clone(), async move {
+                let _ = holdings_stop.wait_for(|s| *s).await;
+            }),
+        );
+    }
     if let Some(config) = options.sagas {
         for n in 0..options.saga_processes.max(1) {
             // The first shares the API's lanes like `booking serve`; others

@@ -110,7 +110,7 @@ impl Application {
         let pg_store = PgEventStore::new(pool.clone());
         let projection_store: Arc<dyn EventStore> =
             Arc::new(pg_store.on_pool(projection_pool.clone()));
-        let store: Arc<dyn EventStore> = Arc::new(pg_store);
+        let store: Arc<dyn EventStore> = Arc::new(pg_store.clone());
         let gateway = Arc::new(
             gateway::SimulatedGateway::new(pool.clone())
                 .with_latency(Duration::from_millis(config.gateway_latency_ms)),
@@ -146,7 +146,7 @@ impl Application {
             .transpose()
             .map_err(anyhow::Error::msg)
             .context("BOOKING_AUDIT_KEY")?;
-        let audit = audit::Audit::new(pool.clone(), services.sealer.clone(), audit_seed)
+        let audit = audit::Audit::new(pg_store.clone(), services.sealer.clone(), audit_seed)
             .await
             .context("loading the audit key")?;
         let state = AppState::new(services, Arc::new(sagas::Admin::new(pool.clone())), audit);
