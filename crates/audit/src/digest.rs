@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::{Audit, AuditError, AuditResult};
+use crate::{Audit, AuditResult};
 
 /// The digest format this engine writes and reads.
 pub const FORMAT: &str = "booking-log-digest/1";
@@ -201,27 +201,44 @@ impl Audit {
     /// Checks a saved digest against today's log.
     pub async fn verify_digest(&self, saved: &SignedDigest) -> AuditResult<DigestCheck> {
         let d = &saved.digest;
-        if d.checkpoint_every == 0 {
-            return Err(AuditError::Invalid(
-                "checkpoint_every must be positive".into(),
-            ));
-        }
-        if d.format != FORMAT {
-            return Err(AuditError::Invalid(format!(
-                "unknown digest format {:?}: this engine reads {FORMAT}",
-                d.format
-            )));
-        }
         let signature_valid = signature_valid(saved);
         let signed_by_this_engine = saved
             .public_key
             .eq_ignore_ascii_case(&self.public_key_hex());
+        // A digest this engine could not have written proves nothing: it
+        // is answered as not verified, saying why.
         let position = d
             .position
             .as_deref()
             .map(str::parse::<Position>)
-            .transpose()
-            .map_err(|e| AuditError::Invalid(e.to_string()))?;
+            .transpose();
+        let unreadable = if d.format != FORMAT {
+            Some(format!(
+                "unknown digest format {:?}: this engine reads {FORMAT}",
+                d.format
+            ))
+        } else if d.checkpoint_every == 0 {
+            Some("checkpoint_every must be positive".to_string())
+        } else {
+            position.as_ref().err().map(|e| e.to_string())
+        };
+        if let Some(reason) = unreadable {
+            return Ok(DigestCheck {
+                ok: false,
+                signature_valid,
+                signed_by_this_engine,
+                events_covered: d.events,
+                events_now: self.count().await?,
+                first_difference: Some(Difference {
+                    from_event: 1,
+                    to_event: d.events,
+                    agreed_up_to: None,
+                    reason,
+                    event: None,
+                }),
+            });
+        }
+        let position = position.unwrap_or(None);
         let now = match position {
             Some(p) => self.chain_up_to(Some(p), Some(d.checkpoint_every)).await?,
             None => Fold::new(d.checkpoint_every),

@@ -66,6 +66,18 @@ async fn audited(state: &AppState, caller: &Caller, action: &str, target: &str) 
     Ok(())
 }
 
+/// A page size within `1..=1000`, 100 by default.
+fn limit(limit: Option<u32>) -> ApiResult<usize> {
+    match limit {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n as usize),
+        Some(n) => Err(ApiError::BadRequest {
+            code: "INVALID_QUERY",
+            detail: format!("limit must be between 1 and 1000, not {n}"),
+        }),
+    }
+}
+
 fn stream_id(s: &str) -> ApiResult<StreamId> {
     StreamId::parse(s).map_err(|e| ApiError::BadRequest {
         code: "INVALID_QUERY",
@@ -82,6 +94,15 @@ fn position(s: Option<&str>) -> ApiResult<Option<Position>> {
         })
 }
 
+/// A stream, `<category>-<id>`, e.g. `booking-<uuid>`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct StreamPath {
+    #[param(pattern = "^[a-z_]+-[!-~]+$", max_length = 200)]
+    pub stream_id: String,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VersionRange {
@@ -95,7 +116,7 @@ pub struct VersionRange {
 
 /// A stream's events with all their metadata and hashes.
 #[utoipa::path(get, path = "/api/v1/audit/streams/{stream_id}", tag = "audit",
-    params(("stream_id" = String, Path, description = "`<category>-<id>`, e.g. `booking-<uuid>`"), VersionRange),
+    params(StreamPath, VersionRange),
     responses((status = 200, description = "`{stream_id, events: [{event_id, type, schema_version, stream_version, position, recorded_at, actor, correlation_id, causation_id, command_id, data, hash, prev_hash}]}`; personal data opened, or `\"erased\"`"),
               (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
@@ -128,7 +149,7 @@ pub struct AsOfQuery {
 /// The aggregate as it stood at a moment, folded with the domain's own
 /// rules.
 #[utoipa::path(get, path = "/api/v1/audit/streams/{stream_id}/state", tag = "audit",
-    params(("stream_id" = String, Path), AsOfQuery),
+    params(StreamPath, AsOfQuery),
     responses((status = 200, description = "`{stream_id, category, version, position, recorded_at, current_version, state}`"),
               (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
@@ -142,6 +163,7 @@ pub async fn state_at(
     let as_of = q
         .as_of
         .as_deref()
+        .filter(|a| !a.is_empty())
         .map(str::parse::<AsOf>)
         .transpose()
         .map_err(|detail| ApiError::BadRequest {
@@ -158,6 +180,7 @@ pub async fn state_at(
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events after this position (the `next` of the previous page).
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub after: Option<String>,
     /// Events per JSON page (1 to 1000, default 100); ignored by an NDJSON
     /// export, which runs to the end of the log.
@@ -166,6 +189,7 @@ pub struct EventsQuery {
     /// A stream category: `user`, `flight`, `seats`, `booking`, `payment`.
     pub category: Option<String>,
     /// One stream.
+    #[param(pattern = "^[a-z_]+-[!-~]+$", max_length = 200)]
     pub stream: Option<String>,
     /// Recorded at or after.
     pub from: Option<DateTime<Utc>>,
@@ -188,7 +212,7 @@ pub async fn events(
 ) -> ApiResult<Response> {
     let query = LogQuery {
         after: position(q.after.as_deref())?,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000) as usize,
+        limit: limit(q.limit)?,
         category: q.category.clone(),
         stream: q.stream.as_deref().map(stream_id).transpose()?,
         from: q.from,
@@ -228,6 +252,7 @@ pub async fn events(
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// One stream; the whole log when absent.
+    #[param(pattern = "^[a-z_]+-[!-~]+$", max_length = 200)]
     pub stream_id: Option<String>,
 }
 
@@ -276,6 +301,7 @@ pub struct DigestBody {
     pub position: Option<String>,
     pub events: u64,
     pub chain: String,
+    #[schema(minimum = 1)]
     pub checkpoint_every: u64,
     pub checkpoints: Vec<CheckpointBody>,
     pub taken_at: DateTime<Utc>,
@@ -351,7 +377,6 @@ pub async fn reads(
     Query(q): Query<ReadsQuery>,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Admin])?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
-    let reads = state.audit.reads(q.before, limit).await?;
+    let reads = state.audit.reads(q.before, limit(q.limit)?).await?;
     Ok(axum::Json(serde_json::json!({ "reads": reads })).into_response())
 }
