@@ -127,6 +127,12 @@ pub async fn stream(
     Query(range): Query<VersionRange>,
 ) -> ApiResult<Response> {
     let stream = stream_id(&stream)?;
+    if range.from_version == Some(0) || range.to_version == Some(0) {
+        return Err(ApiError::BadRequest {
+            code: "INVALID_QUERY",
+            detail: "versions start at 1".into(),
+        });
+    }
     audited(&state, &caller, "stream", stream.as_str()).await?;
     let events = state
         .audit
@@ -187,6 +193,7 @@ pub struct EventsQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// A stream category: `user`, `flight`, `seats`, `booking`, `payment`.
+    #[param(pattern = "^[a-z_]*$")]
     pub category: Option<String>,
     /// One stream.
     #[param(pattern = "^[a-z_]+-[!-~]+$", max_length = 200)]
@@ -210,6 +217,14 @@ pub async fn events(
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Response> {
+    if let Some(c) = &q.category {
+        if !c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(ApiError::BadRequest {
+                code: "INVALID_QUERY",
+                detail: "category is a stream category such as booking or payment".into(),
+            });
+        }
+    }
     let query = LogQuery {
         after: position(q.after.as_deref())?,
         limit: limit(q.limit)?,
@@ -318,7 +333,9 @@ pub struct CheckpointBody {
 }
 
 /// Proves that today's log still contains exactly the events a saved
-/// digest covered, or names the first difference.
+/// digest covered, or names the first difference. Post the digest as it
+/// was answered: its counts are integers without a fraction (`4.0` is
+/// refused with 422).
 #[utoipa::path(post, path = "/api/v1/audit/digest/verify", tag = "audit",
     request_body = DigestBody,
     responses((status = 200, description = "`{ok, signature_valid, signed_by_this_engine, events_covered, events_now, first_difference?: {from_event, to_event, agreed_up_to, reason, event?}}`"),
