@@ -346,6 +346,27 @@ pub async fn verify_digest(
     Authenticated(caller): Authenticated,
     Json(saved): Json<SignedDigest>,
 ) -> ApiResult<Response> {
+    // The engine counts in 63 bits, as the document says.
+    let counts = [
+        ("events", saved.digest.events),
+        ("checkpoint_every", saved.digest.checkpoint_every),
+    ]
+    .into_iter()
+    .chain(
+        saved
+            .digest
+            .checkpoints
+            .iter()
+            .map(|c| ("checkpoints.events", c.events)),
+    );
+    for (field, n) in counts {
+        if n > i64::MAX as u64 {
+            return Err(ApiError::Validation(vec![application::FieldError::new(
+                field,
+                "must be at most 9223372036854775807",
+            )]));
+        }
+    }
     let target = saved
         .digest
         .position
