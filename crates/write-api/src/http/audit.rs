@@ -359,6 +359,12 @@ pub async fn verify_digest(
             .iter()
             .map(|c| ("checkpoints.events", c.events)),
     );
+    if saved.digest.checkpoint_every == 0 {
+        return Err(ApiError::Validation(vec![application::FieldError::new(
+            "checkpoint_every",
+            "must be at least 1",
+        )]));
+    }
     for (field, n) in counts {
         if n > i64::MAX as u64 {
             return Err(ApiError::Validation(vec![application::FieldError::new(
