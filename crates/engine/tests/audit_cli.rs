@@ -8,25 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use test_support::spawn;
-
-/// The URL of the test's own database on the `DATABASE_URL` server.
-fn database_url(options: &PgConnectOptions) -> String {
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server.as_str(), String::new()),
-    };
-    let authority_end = base
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| base[start..].find('/').map(|i| start + i))
-        .unwrap_or(base.len());
-    let database = options
-        .get_database()
-        .expect("the test database has a name");
-    format!("{}/{database}{query}", &base[..authority_end])
-}
+use test_support::{database_url, spawn};
 
 fn audit(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_booking"))

@@ -34,7 +34,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use test_support::{spawn, TestApp};
+use test_support::{database_url, spawn, TestApp};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
@@ -534,24 +534,6 @@ async fn a_broker_gone_for_ten_seconds_loses_nothing(pool: PgPool) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// The URL of the test's own database on the `DATABASE_URL` server.
-fn database_url(options: &PgConnectOptions) -> String {
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server.as_str(), String::new()),
-    };
-    let authority_end = base
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| base[start..].find('/').map(|i| start + i))
-        .unwrap_or(base.len());
-    let database = options
-        .get_database()
-        .expect("the test database has a name");
-    format!("{}/{database}{query}", &base[..authority_end])
 }
 
 /// `booking serve` as a relay process.

@@ -450,3 +450,22 @@ pub fn flight_body(departs_in: chrono::Duration) -> Value {
         ]
     })
 }
+
+/// The URL of a test's own database (`options`, from `#[sqlx::test]`) on
+/// the server `DATABASE_URL` names: for the real binary started by a test.
+pub fn database_url(options: &sqlx::postgres::PgConnectOptions) -> String {
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server.as_str(), String::new()),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|i| start + i))
+        .unwrap_or(base.len());
+    let database = options
+        .get_database()
+        .expect("the test database has a name");
+    format!("{}/{database}{query}", &base[..authority_end])
+}
