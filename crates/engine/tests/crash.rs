@@ -66,24 +66,7 @@ const GIVE_UP: Duration = Duration::from_secs(120);
 /// How long the last engine gets to settle every saga.
 const SETTLE: Duration = Duration::from_secs(120);
 
-/// The URL of the test's own database: `DATABASE_URL` (the server
-/// `#[sqlx::test]` makes databases on) naming that database instead.
-fn database_url(options: &PgConnectOptions) -> String {
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server.as_str(), String::new()),
-    };
-    let authority_end = base
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| base[start..].find('/').map(|i| start + i))
-        .unwrap_or(base.len());
-    let database = options
-        .get_database()
-        .expect("the test database has a name");
-    format!("{}/{database}{query}", &base[..authority_end])
-}
+use test_support::database_url;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
