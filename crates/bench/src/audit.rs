@@ -45,7 +45,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgPool};
 
 use super::http::{config, login, ADMIN};
-use super::scratch_database;
+use super::{mib, scratch_database, Memory};
 use engine::app::{Application, Role, Switch};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -107,34 +107,6 @@ struct Row {
     notes: String,
 }
 
-/// The process's resident set now and its peak, in KiB.
-#[derive(Debug, Clone, Copy)]
-struct Memory {
-    rss: u64,
-    hwm: u64,
-}
-
-fn memory() -> anyhow::Result<Memory> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let field = |name: &str| -> anyhow::Result<u64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("{name} in /proc/self/status"))
-    };
-    Ok(Memory {
-        rss: field("VmRSS:")?,
-        hwm: field("VmHWM:")?,
-    })
-}
-
-/// Resets VmHWM to the current VmRSS (Linux 4.0 and later); false where
-/// it cannot, and the peak then only shows if it passes the fill's.
-fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 /// The resident set around one export.
 struct Footprint {
     name: &'static str,
@@ -149,10 +121,10 @@ async fn footprint<T, F>(name: &'static str, f: F) -> anyhow::Result<(T, Footpri
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let before = memory()?;
-    let reset = reset_peak();
+    let before = Memory::now()?;
+    let reset = Memory::reset_peak();
     let out = f.await?;
-    let after = memory()?;
+    let after = Memory::now()?;
     Ok((
         out,
         Footprint {
@@ -335,7 +307,6 @@ async fn reads(pool: &PgPool, addr: SocketAddr, args: &AuditBench) -> anyhow::Re
     println!("| export | VmRSS before MiB | VmRSS after MiB | VmHWM before MiB | VmHWM after MiB | peak growth MiB |");
     println!("|---|---:|---:|---:|---:|---:|");
     for f in [&local, &remote] {
-        let mib = |kib: u64| kib as f64 / 1024.0;
         println!(
             "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             f.name,

@@ -52,6 +52,42 @@ pub fn micros(d: Duration) -> u64 {
     d.as_micros().clamp(1, 60_000_000) as u64
 }
 
+/// The process's resident set now and its peak, in KiB.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    pub rss: u64,
+    pub hwm: u64,
+}
+
+impl Memory {
+    /// VmRSS and VmHWM from `/proc/self/status` (Linux).
+    pub fn now() -> anyhow::Result<Self> {
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        let field = |name: &str| -> anyhow::Result<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .with_context(|| format!("{name} in /proc/self/status"))
+        };
+        Ok(Self {
+            rss: field("VmRSS:")?,
+            hwm: field("VmHWM:")?,
+        })
+    }
+
+    /// Resets VmHWM to the current VmRSS (Linux 4.0 and later); false where
+    /// it cannot, and the peak then stays the process's so far.
+    pub fn reset_peak() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+}
+
+/// KiB in MiB.
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
 /// Creates an empty database next to the one `url` names.
 pub async fn scratch_database(url: &str) -> anyhow::Result<(PgPool, String, String)> {
     let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;

@@ -382,7 +382,11 @@ impl EventStore for PgEventStore {
         // One statement (one snapshot): the page of the log, from the
         // (tx, position) index and the heap but without the events' data;
         // then the whole rows of the wanted ones, plus the page's last row
-        // whatever its category, which is the cursor.
+        // whatever its category, which is the cursor. Each row is fetched by
+        // its own index lookup (the LATERAL with LIMIT cannot be turned into
+        // a join): on a young, fast-growing log the statistics lag and a
+        // plain join was planned as a hash join over a sequential scan of
+        // the whole log, for every page of every projector.
         let sql = format!(
             "WITH page AS MATERIALIZED ( \
                  SELECT position AS p_position, tx AS p_tx, \
@@ -393,9 +397,11 @@ impl EventStore for PgEventStore {
                  ORDER BY es_events.tx, es_events.position LIMIT $3), \
              last AS (SELECT p_tx AS l_tx, p_position AS l_position FROM page \
                       ORDER BY p_tx DESC, p_position DESC LIMIT 1) \
-             SELECT {EVENT_COLUMNS}, p_wanted, (SELECT count(*) FROM page) AS scanned \
-             FROM page JOIN es_events \
-               ON es_events.tx = page.p_tx AND es_events.position = page.p_position \
+             SELECT ev.*, p_wanted, (SELECT count(*) FROM page) AS scanned \
+             FROM page CROSS JOIN LATERAL ( \
+                 SELECT {EVENT_COLUMNS} FROM es_events \
+                 WHERE es_events.tx = page.p_tx AND es_events.position = page.p_position \
+                 LIMIT 1) ev \
              WHERE p_wanted OR (p_tx, p_position) = (SELECT l_tx, l_position FROM last) \
              ORDER BY p_tx, p_position"
         );
