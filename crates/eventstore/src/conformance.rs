@@ -27,6 +27,7 @@ pub const CASES: &[&str] = &[
     "verifies_an_untouched_log",
     "lets_one_of_many_concurrent_writers_win_each_version",
     "refuses_malformed_requests",
+    "isolates_each_of_many_concurrent_appends",
 ];
 
 /// Runs one case by name.
@@ -49,6 +50,9 @@ pub async fn run(case: &str, store: Arc<dyn EventStore>) {
             lets_one_of_many_concurrent_writers_win_each_version(store).await
         }
         "refuses_malformed_requests" => refuses_malformed_requests(store).await,
+        "isolates_each_of_many_concurrent_appends" => {
+            isolates_each_of_many_concurrent_appends(store).await
+        }
         other => panic!("unknown conformance case {other}"),
     }
 }
@@ -618,4 +622,113 @@ async fn refuses_malformed_requests(store: Arc<dyn EventStore>) {
     let err = store.append(twice).await.unwrap_err();
     assert!(matches!(err, StoreError::InvalidAppend(_)), "{err:?}");
     assert_eq!(store.stream_version(&s).await.unwrap(), 0);
+}
+
+/// Many appends at once, to many streams, with every kind of outcome mixed
+/// (a backend may commit them together, as PostgreSQL's group commit does):
+/// each gets its own answer. Per stream one of four racing writers wins;
+/// of two appends that share a command id one commits and the other is
+/// told it is a duplicate, writing nothing; an append to several streams
+/// of which one moved writes none of them; appends with no expectation all
+/// commit; and the log still verifies.
+pub async fn isolates_each_of_many_concurrent_appends(store: Arc<dyn EventStore>) {
+    const STREAMS: usize = 24;
+    let hot: Vec<StreamId> = (0..STREAMS).map(|_| stream("iso")).collect();
+    for s in &hot {
+        store
+            .append(AppendRequest::single(
+                s.clone(),
+                ExpectedVersion::Exact(0),
+                events(1),
+            ))
+            .await
+            .unwrap();
+    }
+    #[derive(Debug)]
+    enum Kind {
+        Race(usize),
+        Twin(usize),
+        Pair,
+        Free,
+    }
+    let mut tasks = Vec::new();
+    let twins: Vec<Uuid> = (0..STREAMS / 2).map(|_| Uuid::now_v7()).collect();
+    let mut spawn = |kind: Kind, request: AppendRequest| {
+        let store = store.clone();
+        let streams: Vec<StreamId> = request.streams.iter().map(|s| s.stream.clone()).collect();
+        tasks.push(tokio::spawn(async move {
+            (kind, streams, store.append(request).await)
+        }));
+    };
+    for round in 0..4 {
+        for (i, s) in hot.iter().enumerate() {
+            spawn(
+                Kind::Race(i),
+                AppendRequest::single(s.clone(), ExpectedVersion::Exact(1), events(1)),
+            );
+            if round == 0 {
+                spawn(
+                    Kind::Free,
+                    AppendRequest::single(stream("free"), ExpectedVersion::Any, events(2)),
+                );
+            }
+        }
+        for (k, id) in twins.iter().enumerate().filter(|_| round < 2) {
+            let mut r = AppendRequest::single(stream("twin"), ExpectedVersion::Exact(0), events(1));
+            r.commands.push(CommandRecord {
+                command_id: *id,
+                fingerprint: None,
+                outcome: json!({ "k": k }),
+            });
+            spawn(Kind::Twin(k), r);
+        }
+    }
+    // Several streams, one of which stands at 1 while the append expects 0.
+    for s in hot.iter().take(4) {
+        let fresh = stream("pair");
+        spawn(
+            Kind::Pair,
+            AppendRequest {
+                streams: vec![
+                    StreamAppend {
+                        stream: fresh,
+                        expected: ExpectedVersion::Exact(0),
+                        events: events(1),
+                    },
+                    StreamAppend {
+                        stream: s.clone(),
+                        expected: ExpectedVersion::Exact(0),
+                        events: events(1),
+                    },
+                ],
+                commands: vec![],
+            },
+        );
+    }
+    let mut race_wins = vec![0usize; STREAMS];
+    let mut twin_wins = vec![0usize; twins.len()];
+    for t in tasks {
+        let (kind, streams, result) = t.await.unwrap();
+        match (kind, result) {
+            (Kind::Race(i), Ok(_)) => race_wins[i] += 1,
+            (Kind::Race(_), Err(e)) => assert!(e.is_conflict(), "{e:?}"),
+            (Kind::Twin(k), Ok(_)) => twin_wins[k] += 1,
+            (Kind::Twin(k), Err(StoreError::DuplicateCommand(id))) => {
+                assert_eq!(id, twins[k]);
+                assert_eq!(store.stream_version(&streams[0]).await.unwrap(), 0);
+            }
+            (Kind::Pair, Err(e)) => {
+                assert!(e.is_conflict(), "{e:?}");
+                assert_eq!(store.stream_version(&streams[0]).await.unwrap(), 0);
+            }
+            (Kind::Free, Ok(r)) => assert_eq!(r.version_of(&streams[0]), Some(2)),
+            (kind, result) => panic!("{kind:?} answered {result:?}"),
+        }
+    }
+    assert_eq!(race_wins, vec![1; STREAMS], "one winner per stream");
+    assert_eq!(twin_wins, vec![1; twins.len()], "one append per command id");
+    for s in &hot {
+        assert_eq!(store.stream_version(s).await.unwrap(), 2);
+    }
+    assert!(store.verify(None).await.unwrap().ok);
 }

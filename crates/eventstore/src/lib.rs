@@ -5,7 +5,8 @@
 //! # Layout
 //! - [`model`]: stream ids, expected versions, positions, events, metadata.
 //! - [`store`]: the [`EventStore`] trait every backend implements.
-//! - [`postgres`]: the default backend (sqlx), and its migrations.
+//! - [`postgres`]: the default backend (sqlx), and its migrations;
+//!   [`batch`]: its group commit of concurrent appends.
 //! - [`memory`]: an in-memory backend for domain and unit tests.
 //! - [`subscription`]: catch-up-then-live reading of the global log.
 //! - [`sealing`]: encryption of personal data with a key per person
@@ -14,6 +15,7 @@
 //! - [`conformance`] (feature `testing`): the behaviour every backend must
 //!   show, run by each backend's tests.
 
+pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod error;

@@ -16,9 +16,10 @@ use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::{PgConnection, Row};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use uuid::Uuid;
 
+use crate::batch;
 use crate::error::StoreError;
 use crate::hash::{self, Content};
 use crate::model::{
@@ -44,6 +45,8 @@ const EVENT_COLUMNS: &str = "position, tx::text::bigint AS tx_num, stream_id, ve
 pub struct PgEventStore {
     pool: PgPool,
     shared: Arc<Shared>,
+    /// Group commit ([`crate::batch`]); `None` appends each alone.
+    batcher: Option<mpsc::Sender<batch::Pending>>,
 }
 
 struct Shared {
@@ -66,17 +69,27 @@ impl PgEventStore {
         });
         tokio::spawn(listen(pool.clone(), Arc::downgrade(&shared)));
         tokio::spawn(notify(pool.clone(), Arc::downgrade(&shared)));
-        Self { pool, shared }
+        let alone = Self {
+            pool,
+            shared,
+            batcher: None,
+        };
+        Self {
+            batcher: Some(batch::spawn(alone.clone())),
+            ..alone
+        }
     }
 
     /// The same store over another pool of the same database: its readers
     /// are woken by the same appends, with no second LISTEN. A bulkhead: the
     /// projectors read and write through a pool of their own, so under load
-    /// they never queue for a connection behind the API's requests.
+    /// they never queue for a connection behind the API's requests. Its
+    /// appends (the projectors make none) are not batched.
     pub fn on_pool(&self, pool: PgPool) -> Self {
         Self {
             pool,
             shared: self.shared.clone(),
+            batcher: None,
         }
     }
 
@@ -301,6 +314,18 @@ impl PgEventStore {
         }))
     }
 
+    /// One append in its own (autocommit) transaction.
+    pub(crate) async fn append_alone(
+        &self,
+        request: AppendRequest,
+    ) -> Result<AppendResult, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // Autocommit: es_append runs as one statement, so as one transaction.
+        let result = self.append_in(&mut conn, request).await?;
+        self.appended();
+        Ok(result)
+    }
+
     /// Wakes local readers and (coalesced) other processes' readers.
     pub fn appended(&self) {
         self.shared.wake.send_modify(|n| *n = n.wrapping_add(1));
@@ -310,12 +335,22 @@ impl PgEventStore {
 
 #[async_trait]
 impl EventStore for PgEventStore {
+    /// Through the batcher: alone at once when nothing else is waiting,
+    /// else in one transaction with the appends waiting beside it.
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        // Autocommit: es_append runs as one statement, so as one transaction.
-        let result = self.append_in(&mut conn, request).await?;
-        self.appended();
-        Ok(result)
+        // Refused before it can share a transaction with anyone.
+        crate::validate(&request)?;
+        let Some(batcher) = &self.batcher else {
+            return self.append_alone(request).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        batcher
+            .send(batch::Pending { request, reply })
+            .await
+            .map_err(|_| StoreError::Backend("the event store is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the append was interrupted".into()))?
     }
 
     async fn read_stream(

@@ -43,6 +43,7 @@ suite!(
     verifies_an_untouched_log,
     lets_one_of_many_concurrent_writers_win_each_version,
     refuses_malformed_requests,
+    isolates_each_of_many_concurrent_appends,
 );
 
 // Keep the imports used when the macro's modules reference full paths.
