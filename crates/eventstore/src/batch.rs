@@ -2,13 +2,15 @@
 //! streams, merged into one transaction.
 //!
 //! Every commit waits for its WAL flush and pays a transaction's fixed
-//! costs; under load most of an append is that. The batcher takes the
-//! appends waiting when a transaction slot frees up (at most
-//! [`MAX_BATCH`]), runs each in a savepoint of one transaction and commits
-//! once. What each append gets back is its own:
+//! costs and a round trip; under load most of an append is that. The
+//! batcher takes the appends waiting when a transaction slot frees up (at
+//! most [`MAX_BATCH`]) and sends them in one statement, `es_append_batch`,
+//! which runs each through `es_append` in a subtransaction of its own and
+//! commits once. What each append gets back is its own:
 //!
-//! - a version conflict or any refusal rolls back to that append's
-//!   savepoint and is answered to it alone; the others commit;
+//! - a version conflict is answered to that append alone; a refusal by the
+//!   database (a command id or an event id already stored) undoes that
+//!   append's subtransaction alone; the others commit;
 //! - answers go out only after the commit, so no one is told "appended"
 //!   about an append that did not commit; a failed commit fails the batch
 //!   (as it would fail a lone append).
@@ -36,8 +38,8 @@ use crate::error::StoreError;
 use crate::model::{AppendRequest, AppendResult, StreamId};
 use crate::postgres::PgEventStore;
 
-/// Appends merged into one transaction at most. Each runs in a savepoint
-/// (a subtransaction); PostgreSQL keeps up to 64 of a transaction's
+/// Appends merged into one transaction at most. Each runs in a
+/// subtransaction; PostgreSQL keeps up to 64 of a transaction's
 /// subtransaction ids in shared memory before every snapshot has to look
 /// them up on disk, so a batch stays well under that.
 pub const MAX_BATCH: usize = 32;
@@ -133,8 +135,7 @@ fn take_batch(
     (batch, streams)
 }
 
-/// Runs a batch: alone in autocommit, or each append in its savepoint of
-/// one transaction.
+/// Runs a batch: alone through the one-statement fast path, or together.
 async fn execute(store: &PgEventStore, mut batch: Vec<Pending>) {
     metrics::histogram!("eventstore_batch_size").record(batch.len() as f64);
     if batch.len() == 1 {
@@ -161,37 +162,18 @@ async fn execute(store: &PgEventStore, mut batch: Vec<Pending>) {
     }
 }
 
-/// The appends of `batch` in one transaction; `Err` when it did not commit
-/// (then nothing of it did).
+/// The appends of `batch` in one statement, so one transaction; `Err` when
+/// it did not commit (then nothing of it did).
 async fn together(
     store: &PgEventStore,
     batch: &mut [Pending],
 ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    let requests: Vec<AppendRequest> = batch
+        .iter_mut()
+        .map(|p| std::mem::take(&mut p.request))
+        .collect();
     let mut conn = store.pool().acquire().await?;
-    sqlx::query("BEGIN").execute(&mut *conn).await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for p in batch.iter_mut() {
-        let request = std::mem::take(&mut p.request);
-        if let Err(e) = sqlx::query("SAVEPOINT append").execute(&mut *conn).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e.into());
-        }
-        let result = store.append_in(&mut conn, request).await;
-        if result.is_err() {
-            // The append's statements may have failed midway (or left a
-            // conflict's locks): undo them alone.
-            if let Err(e) = sqlx::query("ROLLBACK TO SAVEPOINT append")
-                .execute(&mut *conn)
-                .await
-            {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(e.into());
-            }
-        }
-        results.push(result);
-    }
-    sqlx::query("COMMIT").execute(&mut *conn).await?;
-    Ok(results)
+    store.append_many(&mut conn, &requests).await
 }
 
 #[cfg(test)]

@@ -115,127 +115,111 @@ impl PgEventStore {
             return Ok(result);
         }
 
-        // Lock streams in one global order so that concurrent multi-stream
-        // appends cannot deadlock.
-        let mut order: Vec<usize> = (0..request.streams.len()).collect();
-        order.sort_by(|&a, &b| request.streams[a].stream.cmp(&request.streams[b].stream));
-        let mut slot = vec![0i32; request.streams.len()];
-        for (sorted, &orig) in order.iter().enumerate() {
-            slot[orig] = sorted as i32 + 1;
-        }
-
-        let streams: Vec<String> = order
-            .iter()
-            .map(|&i| request.streams[i].stream.to_string())
-            .collect();
-        let expected: Vec<i64> = order
-            .iter()
-            .map(|&i| match request.streams[i].expected {
-                ExpectedVersion::Any => -1,
-                ExpectedVersion::StreamExists => -2,
-                ExpectedVersion::Exact(v) => v as i64,
-            })
-            .collect();
-
-        let n = request.event_count();
-        let mut ev_stream = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
-        let mut types = Vec::with_capacity(n);
-        let mut schema_versions = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut metadata = Vec::with_capacity(n);
-        let mut content_hashes = Vec::with_capacity(n);
-        for (i, s) in request.streams.iter().enumerate() {
-            for e in &s.events {
-                content_hashes.push(
-                    hash::content_hash(&Content {
-                        stream_id: &s.stream,
-                        event_id: e.event_id,
-                        event_type: &e.event_type,
-                        schema_version: e.schema_version,
-                        recorded_at,
-                        data: &e.data,
-                        metadata: &e.metadata,
-                    })
-                    .to_vec(),
-                );
-                ev_stream.push(slot[i]);
-                ids.push(e.event_id);
-                types.push(e.event_type.clone());
-                schema_versions.push(i32::from(e.schema_version));
-                data.push(e.data.clone());
-                metadata.push(
-                    serde_json::to_value(&e.metadata)
-                        .map_err(|e| StoreError::InvalidAppend(e.to_string()))?,
-                );
-            }
-        }
-        let command_ids: Vec<Uuid> = request.commands.iter().map(|c| c.command_id).collect();
-        let fingerprints: Vec<Option<Vec<u8>>> = request
-            .commands
-            .iter()
-            .map(|c| c.fingerprint.clone())
-            .collect();
-        let outcomes: Vec<serde_json::Value> =
-            request.commands.iter().map(|c| c.outcome.clone()).collect();
-
+        let mut flat = Flat::default();
+        flat.push(&request, recorded_at)?;
         let rows = sqlx::query(
             "SELECT conflict, stream_id, expected, actual, tx, first_position, last_position \
              FROM es_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
-        .bind(&streams)
-        .bind(&expected)
-        .bind(&ev_stream)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&schema_versions)
-        .bind(&data)
-        .bind(&metadata)
-        .bind(&content_hashes)
+        .bind(&flat.streams)
+        .bind(&flat.expected)
+        .bind(&flat.ev_stream)
+        .bind(&flat.ids)
+        .bind(&flat.types)
+        .bind(&flat.schema_versions)
+        .bind(&flat.data)
+        .bind(&flat.metadata)
+        .bind(&flat.content_hashes)
         .bind(recorded_at)
-        .bind(&command_ids)
-        .bind(&fingerprints)
-        .bind(&outcomes)
+        .bind(&flat.command_ids)
+        .bind(&flat.fingerprints)
+        .bind(&flat.outcomes)
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| map_append_error(e, &request))?;
+        let rows: Vec<&PgRow> = rows.iter().collect();
+        appended_as(&mut *conn, &request, &rows).await
+    }
 
-        let first = rows
-            .first()
-            .ok_or_else(|| StoreError::InvalidAppend("es_append returned nothing".into()))?;
-        if first.try_get::<bool, _>("conflict")? {
-            let stream: String = first.try_get("stream_id")?;
-            let actual: i64 = first.try_get("actual")?;
-            let stream = StreamId::parse(&stream).map_err(StoreError::backend)?;
-            let expected = request
-                .streams
+    /// Several independent appends in one statement (so one transaction,
+    /// committed once): each runs in its own subtransaction and gets its
+    /// own outcome, in order. See `migrations/0014_append_batch.sql`.
+    pub(crate) async fn append_many(
+        &self,
+        conn: &mut PgConnection,
+        requests: &[AppendRequest],
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+        let recorded_at = hash::truncate_to_micros(Utc::now());
+        let mut flat = Flat::default();
+        // Appends that cannot even be encoded fail alone, before the call.
+        let mut early: Vec<Option<StoreError>> = Vec::with_capacity(requests.len());
+        for r in requests {
+            early.push(
+                crate::validate(r)
+                    .and_then(|()| flat.push(r, recorded_at))
+                    .err(),
+            );
+        }
+        let rows = if flat.appends == 0 {
+            vec![]
+        } else {
+            sqlx::query(
+                "SELECT append_no, conflict, stream_id, expected, actual, tx, first_position, \
+                        last_position, error_state, error_constraint, error_message \
+                 FROM es_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                                      $14, $15)",
+            )
+            .bind(&flat.append)
+            .bind(&flat.streams)
+            .bind(&flat.expected)
+            .bind(&flat.ev_stream)
+            .bind(&flat.ids)
+            .bind(&flat.types)
+            .bind(&flat.schema_versions)
+            .bind(&flat.data)
+            .bind(&flat.metadata)
+            .bind(&flat.content_hashes)
+            .bind(recorded_at)
+            .bind(&flat.command_append)
+            .bind(&flat.command_ids)
+            .bind(&flat.fingerprints)
+            .bind(&flat.outcomes)
+            .fetch_all(&mut *conn)
+            .await?
+        };
+        let mut results = Vec::with_capacity(requests.len());
+        let mut number = 0i32;
+        for (request, early) in requests.iter().zip(early) {
+            if let Some(e) = early {
+                results.push(Err(e));
+                continue;
+            }
+            number += 1;
+            let mine: Vec<&PgRow> = rows
                 .iter()
-                .find(|s| s.stream == stream)
-                .map_or(ExpectedVersion::Any, |s| s.expected);
-            return Err(StoreError::Conflict {
-                stream,
-                expected,
-                actual: actual as u64,
+                .filter(|r| r.try_get::<i32, _>("append_no").ok() == Some(number))
+                .collect();
+            let failed = match mine.first() {
+                Some(r) => r.try_get::<Option<String>, _>("error_state")?,
+                None => None,
+            };
+            results.push(match failed {
+                Some(state) => {
+                    let first = mine[0];
+                    let constraint: Option<String> = first.try_get("error_constraint")?;
+                    let message: String = first
+                        .try_get::<Option<String>, _>("error_message")?
+                        .unwrap_or_default();
+                    Err(
+                        refused(constraint.as_deref(), &message, request).unwrap_or_else(|| {
+                            StoreError::Backend(format!("{state}: {message}").into())
+                        }),
+                    )
+                }
+                None => appended_as(&mut *conn, request, &mine).await,
             });
         }
-        let mut versions = Vec::with_capacity(request.streams.len());
-        for s in &request.streams {
-            let row = rows
-                .iter()
-                .find(|r| {
-                    r.try_get::<String, _>("stream_id").ok().as_deref() == Some(s.stream.as_str())
-                })
-                .ok_or_else(|| StoreError::InvalidAppend("stream missing from result".into()))?;
-            versions.push((s.stream.clone(), row.try_get::<i64, _>("actual")? as u64));
-        }
-        let tx: i64 = first.try_get("tx")?;
-        let last: Option<i64> = first.try_get("last_position")?;
-        let position = match last {
-            Some(seq) => Position::new(tx as u64, seq as u64),
-            // A guard-only append wrote nothing: it is as fresh as the head.
-            None => head_on(&mut *conn).await?.unwrap_or(Position::START),
-        };
-        Ok(AppendResult { versions, position })
+        Ok(results)
     }
 
     /// The fast path for the most common append: one event to one existing
@@ -577,6 +561,142 @@ impl EventStore for PgEventStore {
     }
 }
 
+/// es_append's parallel arrays, for one append or, numbered, several.
+#[derive(Default)]
+struct Flat {
+    appends: i32,
+    /// Per stream: the append it belongs to (1-based).
+    append: Vec<i32>,
+    streams: Vec<String>,
+    expected: Vec<i64>,
+    /// Per event: its stream's index in `streams` (1-based).
+    ev_stream: Vec<i32>,
+    ids: Vec<Uuid>,
+    types: Vec<String>,
+    schema_versions: Vec<i32>,
+    data: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+    content_hashes: Vec<Vec<u8>>,
+    command_append: Vec<i32>,
+    command_ids: Vec<Uuid>,
+    fingerprints: Vec<Option<Vec<u8>>>,
+    outcomes: Vec<serde_json::Value>,
+}
+
+impl Flat {
+    /// Adds one append; nothing of it when it cannot be encoded.
+    fn push(
+        &mut self,
+        request: &AppendRequest,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = request.event_count();
+        let mut metadata = Vec::with_capacity(n);
+        for s in &request.streams {
+            for e in &s.events {
+                metadata.push(
+                    serde_json::to_value(&e.metadata)
+                        .map_err(|e| StoreError::InvalidAppend(e.to_string()))?,
+                );
+            }
+        }
+        self.metadata.extend(metadata);
+        self.appends += 1;
+        let base = self.streams.len() as i32;
+        // Lock streams in one global order so that concurrent multi-stream
+        // appends cannot deadlock.
+        let mut order: Vec<usize> = (0..request.streams.len()).collect();
+        order.sort_by(|&a, &b| request.streams[a].stream.cmp(&request.streams[b].stream));
+        let mut slot = vec![0i32; request.streams.len()];
+        for (sorted, &orig) in order.iter().enumerate() {
+            slot[orig] = base + sorted as i32 + 1;
+        }
+        for &i in &order {
+            let s = &request.streams[i];
+            self.append.push(self.appends);
+            self.streams.push(s.stream.to_string());
+            self.expected.push(match s.expected {
+                ExpectedVersion::Any => -1,
+                ExpectedVersion::StreamExists => -2,
+                ExpectedVersion::Exact(v) => v as i64,
+            });
+        }
+        for (i, s) in request.streams.iter().enumerate() {
+            for e in &s.events {
+                self.content_hashes.push(
+                    hash::content_hash(&Content {
+                        stream_id: &s.stream,
+                        event_id: e.event_id,
+                        event_type: &e.event_type,
+                        schema_version: e.schema_version,
+                        recorded_at,
+                        data: &e.data,
+                        metadata: &e.metadata,
+                    })
+                    .to_vec(),
+                );
+                self.ev_stream.push(slot[i]);
+                self.ids.push(e.event_id);
+                self.types.push(e.event_type.clone());
+                self.schema_versions.push(i32::from(e.schema_version));
+                self.data.push(e.data.clone());
+            }
+        }
+        for c in &request.commands {
+            self.command_append.push(self.appends);
+            self.command_ids.push(c.command_id);
+            self.fingerprints.push(c.fingerprint.clone());
+            self.outcomes.push(c.outcome.clone());
+        }
+        Ok(())
+    }
+}
+
+/// What es_append's rows for `request` say: a conflict, or the versions
+/// and position it appended at.
+async fn appended_as(
+    conn: &mut PgConnection,
+    request: &AppendRequest,
+    rows: &[&PgRow],
+) -> Result<AppendResult, StoreError> {
+    let first = rows
+        .first()
+        .ok_or_else(|| StoreError::InvalidAppend("es_append returned nothing".into()))?;
+    if first.try_get::<bool, _>("conflict")? {
+        let stream: String = first.try_get("stream_id")?;
+        let actual: i64 = first.try_get("actual")?;
+        let stream = StreamId::parse(&stream).map_err(StoreError::backend)?;
+        let expected = request
+            .streams
+            .iter()
+            .find(|s| s.stream == stream)
+            .map_or(ExpectedVersion::Any, |s| s.expected);
+        return Err(StoreError::Conflict {
+            stream,
+            expected,
+            actual: actual as u64,
+        });
+    }
+    let mut versions = Vec::with_capacity(request.streams.len());
+    for s in &request.streams {
+        let row = rows
+            .iter()
+            .find(|r| {
+                r.try_get::<String, _>("stream_id").ok().as_deref() == Some(s.stream.as_str())
+            })
+            .ok_or_else(|| StoreError::InvalidAppend("stream missing from result".into()))?;
+        versions.push((s.stream.clone(), row.try_get::<i64, _>("actual")? as u64));
+    }
+    let tx: i64 = first.try_get("tx")?;
+    let last: Option<i64> = first.try_get("last_position")?;
+    let position = match last {
+        Some(seq) => Position::new(tx as u64, seq as u64),
+        // A guard-only append wrote nothing: it is as fresh as the head.
+        None => head_on(&mut *conn).await?.unwrap_or(Position::START),
+    };
+    Ok(AppendResult { versions, position })
+}
+
 async fn head_on(conn: &mut PgConnection) -> Result<Option<Position>, StoreError> {
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT e.tx::text::bigint AS tx_num, e.position FROM es_events e \
@@ -650,38 +770,43 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
 
 fn map_append_error(e: sqlx::Error, request: &AppendRequest) -> StoreError {
     if let Some(db) = e.as_database_error() {
-        match db.constraint() {
-            // Another append created the same new stream first.
-            Some("es_streams_pkey") | Some("es_events_stream_version") => {
-                let stream = request
-                    .streams
-                    .iter()
-                    .find(|s| db.message().contains(s.stream.as_str()))
-                    .or_else(|| request.streams.first());
-                if let Some(s) = stream {
-                    return StoreError::Conflict {
-                        stream: s.stream.clone(),
-                        expected: s.expected,
-                        actual: u64::MAX,
-                    };
-                }
-            }
-            Some("es_commands_pkey") => {
-                let id = request
-                    .commands
-                    .iter()
-                    .find(|c| db.message().contains(&c.command_id.to_string()))
-                    .or_else(|| request.commands.first())
-                    .map_or(Uuid::nil(), |c| c.command_id);
-                return StoreError::DuplicateCommand(id);
-            }
-            Some("es_events_event_id") => {
-                return StoreError::InvalidAppend("an event id is already stored".into())
-            }
-            _ => {}
+        if let Some(mapped) = refused(db.constraint(), db.message(), request) {
+            return mapped;
         }
     }
     StoreError::from(e)
+}
+
+/// What a constraint the database enforced means for the append.
+fn refused(constraint: Option<&str>, message: &str, request: &AppendRequest) -> Option<StoreError> {
+    match constraint? {
+        // Another append created the same new stream first.
+        "es_streams_pkey" | "es_events_stream_version" => {
+            let s = request
+                .streams
+                .iter()
+                .find(|s| message.contains(s.stream.as_str()))
+                .or_else(|| request.streams.first())?;
+            Some(StoreError::Conflict {
+                stream: s.stream.clone(),
+                expected: s.expected,
+                actual: u64::MAX,
+            })
+        }
+        "es_commands_pkey" => {
+            let id = request
+                .commands
+                .iter()
+                .find(|c| message.contains(&c.command_id.to_string()))
+                .or_else(|| request.commands.first())
+                .map_or(Uuid::nil(), |c| c.command_id);
+            Some(StoreError::DuplicateCommand(id))
+        }
+        "es_events_event_id" => Some(StoreError::InvalidAppend(
+            "an event id is already stored".into(),
+        )),
+        _ => None,
+    }
 }
 
 /// Turns other processes' NOTIFYs into local wake-ups.
