@@ -316,3 +316,144 @@ fn it_should_cancel_a_booking_that_holds_no_seats_without_moving_any() {
     .unwrap();
     assert_eq!(names(&then), (vec!["BookingCancelled"], vec![]));
 }
+
+/// The payment the booking submitted, as requested.
+fn payment_requested() -> domain::payment::Payment {
+    use domain::payment::{Payment, PaymentEvent, PaymentRequested};
+    Payment::fold(&[PaymentEvent::PaymentRequested(PaymentRequested {
+        payment_id: id(9),
+        booking_id: id(BOOKING_A),
+        amount: usd("840.00"),
+        card_brand: "visa".into(),
+        card_last4: "4242".into(),
+        card_token: Some("tok_1".into()),
+        requested_at: t0(),
+    })])
+}
+
+fn capture() -> domain::payment::PaymentCommand {
+    domain::payment::PaymentCommand::Capture {
+        gateway_reference: "ch_1".into(),
+        now: soon(),
+    }
+}
+
+fn invoice() -> domain::payment::PaymentCommand {
+    domain::payment::PaymentCommand::IssueInvoice {
+        invoice_number: "INV-1".into(),
+        tax_rate: rust_decimal::Decimal::new(20, 2),
+        lines: vec![domain::payment::InvoiceLineInput {
+            description: "Fare".into(),
+            quantity: 2,
+            unit_price: usd("420.00"),
+        }],
+        now: soon(),
+    }
+}
+
+fn tickets(booking: &Booking) -> Vec<(uuid::Uuid, domain::values::TicketNumber)> {
+    booking
+        .passengers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                p.passenger_id,
+                domain::values::TicketNumber::new(125, 1_000 + i as u64).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn it_should_complete_a_captured_booking_in_one_step_as_the_four_steps_would() {
+    let g = given(vec![booking_created(), submitted()], vec![held()]);
+    let payment = payment_requested();
+    let tickets = tickets(&g.booking);
+    let then = fulfilment::complete(
+        &g.booking,
+        &g.seats,
+        &payment,
+        capture(),
+        tickets.clone(),
+        invoice(),
+        soon(),
+    )
+    .unwrap()
+    .expect("a booking paid in time is completed");
+
+    // The same events as capture; confirm; tickets; invoice, one by one.
+    let captured = payment.decide(capture()).unwrap();
+    let paid = captured.iter().fold(payment.clone(), |p, e| p.evolve(e));
+    let (mut booking_events, seat_events) =
+        fulfilment::confirm(&g.booking, &g.seats, soon()).unwrap();
+    let confirmed = booking_events
+        .iter()
+        .fold(g.booking.clone(), |b, e| b.evolve(e));
+    booking_events.extend(
+        confirmed
+            .decide(BookingCommand::IssueTickets {
+                tickets,
+                now: soon(),
+            })
+            .unwrap(),
+    );
+    let mut payment_events = captured;
+    payment_events.extend(paid.decide(invoice()).unwrap());
+    assert_eq!(then.booking, booking_events);
+    assert_eq!(then.seats, seat_events);
+    assert_eq!(then.payment, payment_events);
+    use domain::DomainEvent;
+    let payment_names: Vec<_> = then.payment.iter().map(|e| e.event_type()).collect();
+    assert_eq!(payment_names, ["PaymentCaptured", "InvoiceIssued"]);
+    assert_eq!(
+        names(&(then.booking.clone(), then.seats.clone())),
+        (
+            vec!["BookingConfirmed", "TicketsIssued"],
+            vec!["SeatsConfirmed"]
+        )
+    );
+    let ticketed = then
+        .booking
+        .iter()
+        .fold(g.booking.clone(), |b, e| b.evolve(e));
+    assert_eq!(ticketed.status, Some(BookingStatus::Ticketed));
+}
+
+#[test]
+fn it_should_leave_a_capture_after_the_hold_to_the_steps() {
+    // Paid too late: one step cannot confirm it, so it completes nothing
+    // (the steps expire the booking and refund the capture).
+    let g = given(vec![booking_created(), submitted()], vec![held()]);
+    let payment = payment_requested();
+    let then = fulfilment::complete(
+        &g.booking,
+        &g.seats,
+        &payment,
+        capture(),
+        tickets(&g.booking),
+        invoice(),
+        late(),
+    )
+    .unwrap();
+    assert_eq!(then, None);
+}
+
+#[test]
+fn it_should_refuse_to_complete_a_payment_that_was_already_captured() {
+    let g = given(vec![booking_created(), submitted()], vec![held()]);
+    let payment = payment_requested();
+    let captured = payment.decide(capture()).unwrap();
+    let payment = captured.iter().fold(payment, |p, e| p.evolve(e));
+    let err = fulfilment::complete(
+        &g.booking,
+        &g.seats,
+        &payment,
+        capture(),
+        tickets(&g.booking),
+        invoice(),
+        soon(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StepRefused::Payment(_)), "{err:?}");
+}

@@ -3,13 +3,15 @@
 //! application's command path (seat moves on the flight's lane, with the
 //! booking transition in the same append) and the gateway and ticket ports.
 
-use application::command::lane::{BookingRef, Decide, Decided};
-use application::{CommandContext, Idempotency, Loaded};
+use std::collections::HashMap;
+
+use application::command::lane::{BookingRef, Decide, Decided, PaymentAppend};
+use application::{CommandContext, CommandError, Idempotency, Loaded};
 use chrono::{DateTime, Utc};
-use domain::booking::{Booking, BookingCommand, CancelledBy};
+use domain::booking::{Booking, BookingCommand, BookingStatus, CancelledBy};
 use domain::flight::Flight;
 use domain::fulfilment::{
-    self, Action, Outcome, Progress, SagaStatus, Step, StepEvents, StepRefused,
+    self, Action, Compensation, Outcome, Progress, SagaStatus, Step, StepEvents, StepRefused,
 };
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
 use domain::seats::SeatInventory;
@@ -22,6 +24,9 @@ use uuid::Uuid;
 use crate::store::{self, Release, SagaRow};
 use crate::tickets::{IssueError, TicketRequest};
 use crate::worker::{Sagas, StepError};
+
+/// Flights whose airline a process remembers; past this it starts over.
+const AIRLINES_KEPT: usize = 100_000;
 
 /// A missing id or record the step needs: a broken invariant, retried (and
 /// in the end parked) rather than acted on with a made-up value.
@@ -94,6 +99,14 @@ impl Sagas {
                     if action == Action::Charge && !progress.charge_started {
                         progress.charge_started = true;
                         save = true;
+                    }
+                    if action == Action::Charge
+                        && booking.state.status == Some(BookingStatus::PaymentPending)
+                    {
+                        // The charge may complete the whole fulfilment in one
+                        // append, seats sold included: what undoes that is
+                        // registered first, as the Confirm step would.
+                        save |= progress.register(Compensation::ReturnSeats);
                     }
                     if save
                         && !store::save_progress(
@@ -180,13 +193,23 @@ impl Sagas {
                     }
                 };
                 let (step, command) = match outcome {
-                    ChargeOutcome::Captured { reference } => (
-                        "capture",
-                        PaymentCommand::Capture {
-                            gateway_reference: reference,
-                            now,
-                        },
-                    ),
+                    ChargeOutcome::Captured { reference } => {
+                        let paying = booking.state.status == Some(BookingStatus::PaymentPending);
+                        if paying
+                            && self
+                                .complete(row, booking, payment_of()?, &reference)
+                                .await?
+                        {
+                            return Ok(());
+                        }
+                        (
+                            "capture",
+                            PaymentCommand::Capture {
+                                gateway_reference: reference,
+                                now,
+                            },
+                        )
+                    }
                     ChargeOutcome::Declined { code, reason } => {
                         ("decline", PaymentCommand::Decline { code, reason, now })
                     }
@@ -226,27 +249,7 @@ impl Sagas {
                     .as_ref()
                     .map(|r| r.payment_id)
                     .ok_or_else(|| missing("the payment request"))?;
-                let info = booking
-                    .state
-                    .info
-                    .as_ref()
-                    .ok_or_else(|| missing("the booking"))?;
-                let lines: Vec<InvoiceLineInput> = booking
-                    .state
-                    .passengers
-                    .iter()
-                    .map(|p| InvoiceLineInput {
-                        description: format!("Fare, {} seat {}", p.cabin, p.seat),
-                        quantity: 1,
-                        unit_price: p.fare,
-                    })
-                    .collect();
-                let command = PaymentCommand::IssueInvoice {
-                    invoice_number: format!("INV-{}", info.pnr),
-                    tax_rate: self.inner.config.tax_rate,
-                    lines,
-                    now,
-                };
+                let command = self.invoice(&booking.state, now)?;
                 self.on_payment(row, "invoice", payment_id, command, now)
                     .await
             }
@@ -302,6 +305,152 @@ impl Sagas {
         }
     }
 
+    /// The invoice of a paid booking: a line per passenger's fare.
+    fn invoice(&self, booking: &Booking, now: DateTime<Utc>) -> Result<PaymentCommand, StepError> {
+        let info = booking
+            .info
+            .as_ref()
+            .ok_or_else(|| missing("the booking"))?;
+        let lines: Vec<InvoiceLineInput> = booking
+            .passengers
+            .iter()
+            .map(|p| InvoiceLineInput {
+                description: format!("Fare, {} seat {}", p.cabin, p.seat),
+                quantity: 1,
+                unit_price: p.fare,
+            })
+            .collect();
+        Ok(PaymentCommand::IssueInvoice {
+            invoice_number: format!("INV-{}", info.pnr),
+            tax_rate: self.inner.config.tax_rate,
+            lines,
+            now,
+        })
+    }
+
+    /// The flight's airline designator (`BA` of `BA117`), which never
+    /// changes: read from the flight's stream once per process.
+    async fn airline(&self, flight_id: Uuid) -> Result<String, StepError> {
+        if let Some(a) = self.airlines().get(&flight_id) {
+            return Ok(a.clone());
+        }
+        let flight = self.inner.commands.load::<Flight>(flight_id).await?;
+        let airline = flight
+            .state
+            .schedule
+            .as_ref()
+            .map(|s| s.flight_number.airline_designator().to_owned())
+            .ok_or_else(|| missing("the booking's flight"))?;
+        let mut known = self.airlines();
+        if known.len() >= AIRLINES_KEPT {
+            known.clear();
+        }
+        known.insert(flight_id, airline.clone());
+        Ok(airline)
+    }
+
+    fn airlines(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, String>> {
+        self.inner
+            .airlines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ticket_request(&self, row: &SagaRow, booking: &Booking, airline: String) -> TicketRequest {
+        TicketRequest {
+            booking_id: row.booking_id.unwrap_or_default(),
+            airline,
+            passengers: booking.passengers.iter().map(|p| p.passenger_id).collect(),
+            idempotency_key: format!("{}:tickets", row.saga_id),
+        }
+    }
+
+    /// The provider captured the card at once: draw the tickets and record
+    /// the capture, the seats sold, the booking confirmed and ticketed and
+    /// the invoice in one append on the flight's lane (decided by the pure
+    /// [`fulfilment::complete`]). `false` when that does not apply (the
+    /// booking would not be confirmed, the issuer did not answer, the
+    /// payment moved): the caller then records the capture alone and the
+    /// steps go on one by one, exactly as if this had not been tried. The
+    /// same idempotency keys serve both paths, so a crash anywhere in here
+    /// repeats no charge and no ticket.
+    async fn complete(
+        &self,
+        row: &SagaRow,
+        booking: &Loaded<Booking>,
+        payment: &Loaded<Payment>,
+        reference: &str,
+    ) -> Result<bool, StepError> {
+        // Decided as of now, not as of before the provider call: the hold
+        // may have run out while the provider took its time.
+        let now = Utc::now();
+        let capture = PaymentCommand::Capture {
+            gateway_reference: reference.to_owned(),
+            now,
+        };
+        let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
+        let payment_id = payment
+            .state
+            .requested
+            .as_ref()
+            .map(|r| r.payment_id)
+            .ok_or_else(|| missing("the payment request"))?;
+        let airline = self.airline(row.flight_id).await?;
+        let request = self.ticket_request(row, &booking.state, airline);
+        let numbers = match self.inner.issuer.issue(&request).await {
+            Ok(n) => n,
+            // The ticketing step asks again, and handles a refusal.
+            Err(_) => return Ok(false),
+        };
+        let tickets: Vec<_> = request.passengers.into_iter().zip(numbers).collect();
+        let invoice = self.invoice(&booking.state, now)?;
+        let (paid, version) = (payment.state.clone(), payment.version);
+        let decide: Decide = Box::new(move |_flight, seats, b| {
+            let completed = fulfilment::complete(
+                b,
+                seats,
+                &paid,
+                capture.clone(),
+                tickets.clone(),
+                invoice.clone(),
+                now,
+            )
+            .map_err(CommandError::from)?
+            .ok_or_else(|| CommandError::InvalidState("not confirmable at once".into()))?;
+            Ok(Decided {
+                seats: completed.seats,
+                booking: completed.booking,
+                payment: Some(PaymentAppend {
+                    payment_id,
+                    version,
+                    events: completed.payment,
+                }),
+                reply: json!({}),
+                ..Decided::default()
+            })
+        });
+        let read = BookingRef::read(booking_id, booking.clone());
+        let submitted = self
+            .inner
+            .commands
+            .lanes
+            .submit(
+                row.flight_id,
+                self.ctx(row, "complete", now),
+                Some(read),
+                decide,
+            )
+            .await;
+        match submitted {
+            Ok(_) => {
+                metrics::counter!("saga_completed_at_once_total").increment(1);
+                Ok(true)
+            }
+            Err(CommandError::InvalidState(_) | CommandError::Concurrency(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Tickets from the issuer, one per passenger; a refusal fails the
     /// booking and returns its seats.
     async fn issue_tickets(
@@ -311,25 +460,9 @@ impl Sagas {
         booking_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StepError> {
-        let flight = self.inner.commands.load::<Flight>(row.flight_id).await?;
-        let airline = flight
-            .state
-            .schedule
-            .as_ref()
-            .map(|s| s.flight_number.airline_designator().to_owned())
-            .ok_or_else(|| missing("the booking's flight"))?;
-        let passengers: Vec<Uuid> = booking
-            .state
-            .passengers
-            .iter()
-            .map(|p| p.passenger_id)
-            .collect();
-        let request = TicketRequest {
-            booking_id,
-            airline,
-            passengers: passengers.clone(),
-            idempotency_key: format!("{}:tickets", row.saga_id),
-        };
+        let airline = self.airline(row.flight_id).await?;
+        let request = self.ticket_request(row, &booking.state, airline);
+        let passengers = request.passengers.clone();
         match self.inner.issuer.issue(&request).await {
             Ok(numbers) => {
                 let tickets: Vec<_> = passengers.into_iter().zip(numbers).collect();

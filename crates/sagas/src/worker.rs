@@ -88,6 +88,8 @@ pub(crate) struct Inner {
     pub(crate) issuer: Arc<dyn TicketIssuer>,
     pub(crate) config: SagaConfig,
     pub(crate) worker: Uuid,
+    /// Airline designators of flights, by flight id (they never change).
+    pub(crate) airlines: std::sync::Mutex<std::collections::HashMap<Uuid, String>>,
 }
 
 impl Sagas {
@@ -106,6 +108,7 @@ impl Sagas {
                 issuer,
                 config,
                 worker: Uuid::now_v7(),
+                airlines: Default::default(),
             }),
         }
     }

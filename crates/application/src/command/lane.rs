@@ -20,7 +20,10 @@
 //!   are decided again without it;
 //! - when the store refuses the batch for any reason but a conflict, the
 //!   commands are appended one by one, so only the one the store refuses
-//!   fails.
+//!   fails;
+//! - a command may also append to its booking's payment (the fulfilment
+//!   completing in one step); a conflict on that payment fails that command
+//!   alone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use domain::booking::{Booking, BookingEvent};
 use domain::flight::{Flight, FlightEvent};
+use domain::payment::{Payment, PaymentEvent};
 use domain::seats::{SeatEvent, SeatInventory};
 use domain::Aggregate;
 use eventstore::{
@@ -56,8 +60,19 @@ pub struct Decided {
     pub seats: Vec<SeatEvent>,
     /// Events for the booking the command named when it was submitted.
     pub booking: Vec<BookingEvent>,
+    /// Events for a payment, decided on the version the command read.
+    pub payment: Option<PaymentAppend>,
     /// The command's reply (see [`Outcome`]).
     pub reply: Value,
+}
+
+/// A command's events for a payment stream, guarded by the version its
+/// decision read (nothing else on the lane keeps payments).
+#[derive(Debug)]
+pub struct PaymentAppend {
+    pub payment_id: Uuid,
+    pub version: u64,
+    pub events: Vec<PaymentEvent>,
 }
 
 /// A decision over a flight, its seats and the booking the command names
@@ -261,6 +276,7 @@ struct Staged {
     flight: Vec<NewEvent>,
     seats: Vec<NewEvent>,
     booking: Vec<NewEvent>,
+    payment: Option<StreamAppend>,
     record: Option<CommandRecord>,
     reply: Value,
 }
@@ -405,12 +421,13 @@ impl Lane {
                         },
                     );
                 }
-                let (flight_events, seat_events, booking_events, record) = encoded;
+                let (flight_events, seat_events, booking_events, payment, record) = encoded;
                 staged.push(Staged {
                     job,
                     flight: flight_events,
                     seats: seat_events,
                     booking: booking_events,
+                    payment,
                     record,
                     reply: decided.reply,
                 });
@@ -440,6 +457,19 @@ impl Lane {
                         let _ = s.job.reply.send(Ok(outcome(s.reply, &r)));
                     }
                     return Appended::Done;
+                }
+                Err(StoreError::Conflict { stream, .. })
+                    if stream.as_str().starts_with(PAYMENT_PREFIX) =>
+                {
+                    // A payment moved under the command that read it: that
+                    // command fails alone; the others are decided again.
+                    for s in staged {
+                        if s.payment.as_ref().is_some_and(|p| p.stream == stream) {
+                            let _ = s.job.reply.send(Err(CommandError::contention()));
+                        } else {
+                            batch.push(s.job);
+                        }
+                    }
                 }
                 Err(StoreError::Conflict { stream, .. }) => {
                     // Another process wrote this flight or one of these
@@ -554,13 +584,23 @@ impl Lane {
         Vec<NewEvent>,
         Vec<NewEvent>,
         Vec<NewEvent>,
+        Option<StreamAppend>,
         Option<CommandRecord>,
     )> {
         let sealer = self.sealer();
+        let payment = match &d.payment {
+            Some(p) => Some(StreamAppend {
+                stream: StreamId::new(Payment::CATEGORY, p.payment_id),
+                expected: ExpectedVersion::Exact(p.version),
+                events: encode_events(sealer, &p.events, &job.ctx).await?,
+            }),
+            None => None,
+        };
         Ok((
             encode_events(sealer, &d.flight, &job.ctx).await?,
             encode_events(sealer, &d.seats, &job.ctx).await?,
             encode_events(sealer, &d.booking, &job.ctx).await?,
+            payment,
             match &job.ctx.idempotency {
                 Some(idem) => Some(command_record(sealer, idem, &job.ctx, &d.reply).await?),
                 None => None,
@@ -581,7 +621,9 @@ impl Lane {
         let mut seat_events = Vec::new();
         let mut booking_events: Vec<(Uuid, Vec<NewEvent>)> = Vec::new();
         let mut commands = Vec::new();
+        let mut payments = Vec::new();
         for s in staged.iter_mut() {
+            payments.extend(s.payment.clone());
             flight_events.append(&mut s.flight);
             seat_events.append(&mut s.seats);
             if let Some(b) = &s.job.booking {
@@ -625,6 +667,7 @@ impl Lane {
                 events,
             });
         }
+        streams.extend(payments);
         AppendRequest { streams, commands }
     }
 
@@ -670,6 +713,9 @@ fn split_twins(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     }
     (now, later)
 }
+
+/// How payment streams' names begin.
+const PAYMENT_PREFIX: &str = "payment-";
 
 /// The booking id of a `booking-…` stream.
 fn booking_of(stream: &StreamId) -> Option<Uuid> {

@@ -38,7 +38,10 @@ use crate::payment::{Payment, PaymentStatus};
 use crate::values::Money;
 
 pub use status::{SagaKind, SagaStatus, UnknownName};
-pub use steps::{confirm, expire_hold, fail_payment, fail_ticketing, StepEvents, StepRefused};
+pub use steps::{
+    complete, confirm, expire_hold, fail_payment, fail_ticketing, Completed, StepEvents,
+    StepRefused,
+};
 
 /// What undoes a step; registered before the step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

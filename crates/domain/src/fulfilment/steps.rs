@@ -9,9 +9,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::booking::{Booking, BookingCommand, BookingError, BookingEvent};
+use uuid::Uuid;
+
+use crate::booking::{Booking, BookingCommand, BookingError, BookingEvent, BookingStatus};
 use crate::event::Aggregate;
+use crate::payment::{Payment, PaymentCommand, PaymentError, PaymentEvent};
 use crate::seats::{SeatCommand, SeatError, SeatEvent, SeatInventory};
+use crate::values::TicketNumber;
 
 /// The booking's and the seats' events of one step.
 pub type StepEvents = (Vec<BookingEvent>, Vec<SeatEvent>);
@@ -24,6 +28,8 @@ pub enum StepRefused {
     Booking(#[from] BookingError),
     #[error(transparent)]
     Seats(#[from] SeatError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
 }
 
 fn booking_id(booking: &Booking) -> Result<uuid::Uuid, StepRefused> {
@@ -119,4 +125,51 @@ pub fn fail_ticketing(
         Err(e) => return Err(e.into()),
     };
     Ok((events, seats))
+}
+
+/// The events of a fulfilment completed in one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    pub payment: Vec<PaymentEvent>,
+    pub booking: Vec<BookingEvent>,
+    pub seats: Vec<SeatEvent>,
+}
+
+/// The provider captured the card at once and the tickets are drawn: the
+/// capture, the seats sold, the booking confirmed and ticketed, and the
+/// invoice, decided together on one state so that one append records what
+/// the step-by-step path records in four (capture; confirm; tickets;
+/// invoice). The same events, in the same order, as those four steps.
+///
+/// `Ok(None)` when the booking would not come out confirmed (its hold ran
+/// out, its seats are gone): then nothing here applies, and the caller
+/// records the capture alone and lets the steps take over (which expire or
+/// fail the booking and refund the capture).
+pub fn complete(
+    booking: &Booking,
+    seats: &SeatInventory,
+    payment: &Payment,
+    capture: PaymentCommand,
+    tickets: Vec<(Uuid, TicketNumber)>,
+    invoice: PaymentCommand,
+    now: DateTime<Utc>,
+) -> Result<Option<Completed>, StepRefused> {
+    let mut payment_events = payment.decide(capture)?;
+    let payment = payment_events
+        .iter()
+        .fold(payment.clone(), |p, e| p.evolve(e));
+    let (mut booking_events, seat_events) = confirm(booking, seats, now)?;
+    let confirmed = booking_events
+        .iter()
+        .fold(booking.clone(), |b, e| b.evolve(e));
+    if confirmed.status != Some(BookingStatus::Confirmed) {
+        return Ok(None);
+    }
+    booking_events.extend(confirmed.decide(BookingCommand::IssueTickets { tickets, now })?);
+    payment_events.extend(payment.decide(invoice)?);
+    Ok(Some(Completed {
+        payment: payment_events,
+        booking: booking_events,
+        seats: seat_events,
+    }))
 }
