@@ -35,7 +35,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use audit::{Audit, LogQuery};
 use eventstore::{PgEventStore, Sealer};
 use futures::{StreamExt as _, TryStreamExt as _};

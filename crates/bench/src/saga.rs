@@ -63,7 +63,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::http::{customers, login, schedule, ADMIN};
-use super::{latency, micros, mib, new_histogram, scratch_database, Memory};
+use super::{latency, mib, micros, new_histogram, scratch_database, Memory};
 use engine::app::{Application, Switch};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -299,13 +299,13 @@ async fn drive_and_read(
     load: Load,
 ) -> anyhow::Result<Outcome> {
     let base = format!("http://{addr}/api/v1");
-    let (idle, customers) = match load {
+    let (idle, how_many) = match load {
         Load::Closed { clients } => (clients, clients.min(CUSTOMERS)),
         Load::Open { .. } => (MAX_IN_FLIGHT, CUSTOMERS),
     };
     let client = Client::builder().pool_max_idle_per_host(idle).build()?;
     let admin = login(&client, &base, ADMIN).await?;
-    let customers = Arc::new(customers(&client, &base, customers).await?);
+    let customers = Arc::new(customers(&client, &base, how_many).await?);
     let mut flights = Vec::new();
     for _ in 0..args.flights {
         flights.push(schedule(&client, &base, &admin).await?);
@@ -657,7 +657,7 @@ fn print(args: &SagaBench, runs: &[Outcome]) {
     }
     println!("\nClient side:\n");
     let open_head = if open {
-        "| not offered | errors | most in flight "
+        "| started | not offered | errors | most in flight "
     } else {
         ""
     };
@@ -668,14 +668,14 @@ fn print(args: &SagaBench, runs: &[Outcome]) {
     );
     println!(
         "|---:|{load_rule}---:|---:|---:|---:|---:|---:|---:|---:|{}---:|",
-        if open { "---:|---:|---:|" } else { "" }
+        if open { "---:|---:|---:|---:|" } else { "" }
     );
     for r in runs {
         let (c, p) = (latency(&r.create), latency(&r.pay));
         let offered = match &r.offered {
             Some(o) => format!(
-                "| {} | {} | {} ",
-                o.not_offered, o.errors, o.peak_in_flight
+                "| {} | {} | {} | {} ",
+                o.started, o.not_offered, o.errors, o.peak_in_flight
             ),
             None => String::new(),
         };

@@ -5,6 +5,10 @@
 //! - ten-event appends;
 //! - one-row INSERT transactions into a plain table at the same concurrency,
 //!   the ceiling the store is compared with;
+//! - the same INSERT from `pgbench` (`-M prepared`, a table of its own with
+//!   the same columns, the same payload made on the server), at the same
+//!   writer counts: the ceiling without this process's client (sqlx, tokio)
+//!   in the way. Skipped, with a note, where `pgbench` is not installed;
 //! - the catch-up read rate over at least a million events.
 
 use std::sync::Arc;
@@ -20,6 +24,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{latency, micros, new_histogram, scratch_database};
+
+use pgbench::Pgbench;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreBench {
@@ -63,21 +69,50 @@ async fn measure(url: &str, args: &StoreBench) -> anyhow::Result<()> {
         .connect(url)
         .await?;
     PgEventStore::migrate(&pool).await?;
-    sqlx::query("CREATE TABLE bench_plain (id bigserial PRIMARY KEY, stream_id text NOT NULL, data jsonb NOT NULL)")
+    for table in ["bench_plain", "bench_pgbench"] {
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (id bigserial PRIMARY KEY, stream_id text NOT NULL, data jsonb NOT NULL)"
+        ))
         .execute(&pool)
         .await?;
+    }
     let store = Arc::new(PgEventStore::new(pool.clone()));
     let secs = Duration::from_secs(args.seconds);
+    let pgbench = Pgbench::find(url).await?;
 
     println!("## Appends: one event per append, many streams\n");
-    println!("| writers | store appends/s | p50 ms | p99 ms | plain INSERT/s | p50 ms | p99 ms | store / plain |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    if pgbench.is_none() {
+        println!(
+            "pgbench is not on PATH: its column is skipped (`apt-get install postgresql-client` \
+             installs it).\n"
+        );
+    }
+    println!("| writers | store appends/s | p50 ms | p99 ms | plain INSERT/s | p50 ms | p99 ms | store / plain | pgbench tx/s | store / pgbench |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut commands = Vec::new();
     for &w in &args.writers {
         let s = appends(store.clone(), w, 1, secs).await?;
         let p = plain_inserts(pool.clone(), w, secs).await?;
         let (sl, pl) = (latency(&s.hist), latency(&p.hist));
+        let bench = match &pgbench {
+            Some(pgbench) => {
+                // pgbench's connections need the server's slots the pool
+                // keeps open since the runs above.
+                close_idle(&pool).await;
+                let (command, tps) = pgbench.run(w, args.seconds).await;
+                commands.push(command);
+                match tps {
+                    Ok(tps) => format!("{tps:.0} | {:.2}", s.per_sec() / tps),
+                    Err(e) => {
+                        tracing::warn!("pgbench at {w} writers: {e:#}");
+                        "failed | n/a".to_string()
+                    }
+                }
+            }
+            None => "n/a | n/a".to_string(),
+        };
         println!(
-            "| {w} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {w} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {bench} |",
             s.per_sec(),
             sl.p50,
             sl.p99,
@@ -86,6 +121,19 @@ async fn measure(url: &str, args: &StoreBench) -> anyhow::Result<()> {
             pl.p99,
             s.per_sec() / p.per_sec()
         );
+    }
+    if let Some(pgbench) = &pgbench {
+        println!(
+            "\npgbench, one run per writer count (its own processes and connections, on this \
+             machine), the script (written to a temporary file for the run):\n\n```\n{}```\n",
+            pgbench::SCRIPT
+        );
+        for c in &commands {
+            println!("    {c}");
+        }
+        if pgbench.password {
+            println!("\n(the password passed in PGPASSWORD)");
+        }
     }
 
     println!("\n## Appends: ten events per append\n");
@@ -137,6 +185,8 @@ async fn measure(url: &str, args: &StoreBench) -> anyhow::Result<()> {
         load.as_secs_f64(),
         missing as f64 / load.as_secs_f64().max(1e-9),
     );
+    // Before the scratch database is dropped under them.
+    pool.close().await;
     Ok(())
 }
 
@@ -282,4 +332,148 @@ async fn fill(store: Arc<PgEventStore>, n: u64) -> anyhow::Result<()> {
         t.await??;
     }
     Ok(())
+}
+
+/// Closes the pool's idle connections (it opens new ones when asked).
+async fn close_idle(pool: &PgPool) {
+    while let Some(conn) = pool.try_acquire() {
+        let _ = conn.close().await;
+    }
+}
+
+/// The plain INSERT again, from `pgbench`.
+mod pgbench {
+    use std::path::{Path, PathBuf};
+
+    use anyhow::Context as _;
+
+    /// One INSERT per transaction into `bench_pgbench`, which has the
+    /// columns of `bench_plain`: the payload of [`super::new_event`] (the same
+    /// keys and about the same bytes, a fresh `booking_id` each time), made
+    /// on the server and parsed as `jsonb` there as the plain INSERT's is.
+    pub(super) const SCRIPT: &str = r#"\set n random(1, 1000000)
+INSERT INTO bench_pgbench (stream_id, data) VALUES ('bench-' || :client_id, ('{"booking_id":"' || gen_random_uuid() || '","expires_at":"2026-12-01T09:10:00Z","n":' || :n || ',"seats":["12A","12B"]}')::jsonb);
+"#;
+
+    /// `pgbench` on PATH, its script written and the scratch database's
+    /// URL as libpq takes it.
+    pub(super) struct Pgbench {
+        script: Script,
+        /// The URL without its password (passed in PGPASSWORD, so the
+        /// printed command holds none) nor sqlx's own parameters.
+        url: String,
+        secret: Option<String>,
+        pub(super) password: bool,
+    }
+
+    /// The script file, removed when dropped.
+    struct Script(PathBuf);
+
+    impl Drop for Script {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    impl Pgbench {
+        /// `None` if `pgbench` is not on PATH.
+        pub(super) async fn find(url: &str) -> anyhow::Result<Option<Self>> {
+            match tokio::process::Command::new("pgbench")
+                .arg("--version")
+                .output()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e).context("running pgbench --version"),
+            }
+            let mut parsed: reqwest::Url = url.parse().context("the scratch database's URL")?;
+            let secret = parsed.password().map(str::to_owned);
+            let _ = parsed.set_password(None);
+            // libpq refuses parameters it does not know, such as sqlx's
+            // statement-cache-capacity.
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(k, _)| k != "statement-cache-capacity")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            parsed.set_query(None);
+            if !pairs.is_empty() {
+                parsed.query_pairs_mut().extend_pairs(pairs);
+            }
+            let path = std::env::temp_dir()
+                .join(format!("booking-bench-pgbench-{}.sql", std::process::id()));
+            std::fs::write(&path, SCRIPT).with_context(|| format!("writing {}", path.display()))?;
+            Ok(Some(Self {
+                script: Script(path),
+                url: parsed.to_string(),
+                password: secret.is_some(),
+                secret,
+            }))
+        }
+
+        fn args(&self, writers: usize, secs: u64) -> Vec<String> {
+            let script: &Path = &self.script.0;
+            [
+                "-n",
+                "-c",
+                &writers.to_string(),
+                "-j",
+                &writers.min(2).to_string(),
+                "-T",
+                &secs.to_string(),
+                "-M",
+                "prepared",
+                "-f",
+                &script.display().to_string(),
+                &self.url,
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        }
+
+        /// The command as run, and the `tps` it printed.
+        pub(super) async fn run(&self, writers: usize, secs: u64) -> (String, anyhow::Result<f64>) {
+            let args = self.args(writers, secs);
+            let (url, rest) = args.split_last().expect("the URL is the last argument");
+            let command = format!("pgbench {} '{url}'", rest.join(" "));
+            let mut cmd = tokio::process::Command::new("pgbench");
+            cmd.args(&args);
+            if let Some(secret) = &self.secret {
+                cmd.env("PGPASSWORD", secret);
+            }
+            let tps = async {
+                let out = cmd.output().await.context("running pgbench")?;
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                anyhow::ensure!(
+                    out.status.success(),
+                    "pgbench exited with {}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                tps(&stdout).with_context(|| format!("no tps line in pgbench's output: {stdout}"))
+            }
+            .await;
+            (command, tps)
+        }
+    }
+
+    /// `tps = 23175.123456 (without initial connection time)`.
+    fn tps(output: &str) -> Option<f64> {
+        output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn reads_pgbench_15_tps() {
+            let out = "latency average = 0.733 ms\ninitial connection time = 4.775 ms\n\
+                       tps = 23175.123456 (without initial connection time)\n";
+            assert_eq!(super::tps(out), Some(23175.123456));
+            assert_eq!(super::tps("number of failed transactions: 0\n"), None);
+        }
+    }
 }
