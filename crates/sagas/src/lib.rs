@@ -18,12 +18,14 @@
 //!   way, so a step run twice (a crash, a lost lease) has one effect.
 //!
 //! # Layout
-//! - [`store`]: the `sagas` table; [`tickets`]: the ticket issuer port and
+//! - [`store`]: the `sagas` table (`ledger`: the workers' writes to it,
+//!   committed together); [`tickets`]: the ticket issuer port and
 //!   the simulated issuer; [`MIGRATOR`]: the `sagas` table and the
 //!   simulated payment provider's (they came in one migration).
 
 pub mod admin;
 pub mod inbox;
+mod ledger;
 pub mod steps;
 pub mod store;
 pub mod tickets;

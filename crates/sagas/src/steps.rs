@@ -21,6 +21,7 @@ use gateway::{ChargeOutcome, ChargeRequest, GatewayError, RefundRequest};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::ledger::Write;
 use crate::store::{self, Release, SagaRow};
 use crate::tickets::{IssueError, TicketRequest};
 use crate::worker::{Sagas, StepError};
@@ -109,14 +110,15 @@ impl Sagas {
                         save |= progress.register(Compensation::ReturnSeats);
                     }
                     if save
-                        && !store::save_progress(
-                            &self.inner.pool,
-                            row.saga_id,
-                            self.inner.worker,
-                            step,
-                            progress,
-                        )
-                        .await?
+                        && !self
+                            .inner
+                            .ledger
+                            .write(Write::Progress {
+                                saga_id: row.saga_id,
+                                step,
+                                progress: progress.clone(),
+                            })
+                            .await?
                     {
                         return Err(StepError::Other("lost the saga's lease".into()));
                     }
@@ -302,15 +304,12 @@ impl Sagas {
             }
             Action::MarkDone(c) => {
                 progress.mark_done(c);
-                if store::save_progress(
-                    &self.inner.pool,
-                    row.saga_id,
-                    self.inner.worker,
-                    Step::Compensating,
-                    progress,
-                )
-                .await?
-                {
+                let write = Write::Progress {
+                    saga_id: row.saga_id,
+                    step: Step::Compensating,
+                    progress: progress.clone(),
+                };
+                if self.inner.ledger.write(write).await? {
                     Ok(())
                 } else {
                     Err(StepError::Other("lost the saga's lease".into()))

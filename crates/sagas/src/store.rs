@@ -151,16 +151,16 @@ pub struct Release {
     pub last_error: Option<String>,
 }
 
-/// Gives the lease back. A wake-up that came in meanwhile makes the saga
-/// due at once.
+/// Gives the lease back (`false` if it was lost). A wake-up that came in
+/// meanwhile makes the saga due at once.
 pub async fn release(
     pool: &PgPool,
     saga_id: Uuid,
     worker: Uuid,
     progress: &Progress,
     r: &Release,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE sagas SET \
              status = CASE WHEN wakes <> claimed_wakes AND $3 IN ('COMPLETED', 'COMPENSATED') \
                            THEN 'RUNNING' ELSE $3 END, \
@@ -181,7 +181,7 @@ pub async fn release(
     .bind(progress.charge_started)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// An admin's retry of a parked saga: due now with a fresh retry budget.

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::inbox::{SagaInbox, CHANNEL};
+use crate::ledger::{Ledger, Write};
 use crate::store::{self, Release, SagaRow};
 use crate::tickets::{IssueError, TicketIssuer};
 
@@ -88,6 +89,8 @@ pub(crate) struct Inner {
     pub(crate) issuer: Arc<dyn TicketIssuer>,
     pub(crate) config: SagaConfig,
     pub(crate) worker: Uuid,
+    /// The workers' writes to their rows, committed together.
+    pub(crate) ledger: Ledger,
     /// Airline designators of flights, by flight id (they never change).
     pub(crate) airlines: std::sync::Mutex<std::collections::HashMap<Uuid, String>>,
 }
@@ -100,14 +103,16 @@ impl Sagas {
         issuer: Arc<dyn TicketIssuer>,
         config: SagaConfig,
     ) -> Self {
+        let worker = Uuid::now_v7();
         Self {
             inner: Arc::new(Inner {
+                ledger: Ledger::new(pool.clone(), worker),
                 pool,
                 commands,
                 gateway,
                 issuer,
                 config,
-                worker: Uuid::now_v7(),
+                worker,
                 airlines: Default::default(),
             }),
         }
@@ -249,15 +254,12 @@ impl Sagas {
                 }
             }
         };
-        if let Err(e) = store::release(
-            &self.inner.pool,
-            row.saga_id,
-            self.inner.worker,
-            &progress,
-            &release,
-        )
-        .await
-        {
+        let write = Write::Release {
+            saga_id: row.saga_id,
+            progress,
+            release,
+        };
+        if let Err(e) = self.inner.ledger.write(write).await {
             // The lease runs out and another run picks it up.
             tracing::warn!(error = %e, "cannot release the saga");
         }

@@ -328,13 +328,16 @@ async fn a_capture_after_the_hold_expired_is_refunded_in_full(pool: PgPool) {
     let app = spawn_with(
         pool,
         Options::with_sagas()
-            .hold_ttl(Duration::from_secs(3))
+            .hold_ttl(Duration::from_secs(4))
             .gateway(gateway),
     )
     .await;
     let (_, token) = app.user("customer").await;
     let flight = app.flight().await;
-    // Tokenizing takes 2.5 s too, so the charge returns after 5 s.
+    // Tokenizing takes 2.5 s too, so the charge starts at about 2.5 s, well
+    // within the hold (a saga that only gets to it after 4 s expires the
+    // booking before charging, and there is nothing to refund), and returns
+    // after 5 s, when the hold is gone.
     let booking = app.book_id(&token, flight, &["12A"]).await;
     assert_eq!(
         app.pay(&token, booking, CARD_OK).await.status(),
