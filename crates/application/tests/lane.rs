@@ -188,3 +188,74 @@ async fn the_same_command_twice_in_a_batch_answers_the_first_outcome(pool: PgPoo
         "one ran, the others were told its outcome"
     );
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_command_whose_payment_moved_fails_alone(pool: PgPool) {
+    use application::command::lane::PaymentAppend;
+    use domain::payment::{PaymentCaptured, PaymentEvent};
+
+    let app = spawn(pool).await;
+    let flight = app.flight().await;
+    let (_, token) = app.user("customer").await;
+    let paid = app.book_id(&token, flight, &["1A"]).await;
+    assert_eq!(
+        app.pay(&token, paid, test_support::CARD_OK).await.status(),
+        reqwest::StatusCode::ACCEPTED
+    );
+    let booking = app.booking(paid).await;
+    let payment_id = booking.payment_id.unwrap();
+    let amount = booking.info.as_ref().unwrap().total;
+    let lanes = app.state.commands.lanes.clone();
+
+    // A command that read the payment before it was requested (version 0;
+    // it stands at 1) and captures it, amid forty bookings by others on
+    // the same lane.
+    let stale = {
+        let lanes = lanes.clone();
+        async move {
+            lanes
+                .submit(
+                    flight,
+                    ctx(None),
+                    None,
+                    Box::new(move |_, _, _| {
+                        Ok(Decided {
+                            payment: Some(PaymentAppend {
+                                payment_id,
+                                version: 0,
+                                events: vec![PaymentEvent::PaymentCaptured(PaymentCaptured {
+                                    payment_id,
+                                    booking_id: paid,
+                                    amount,
+                                    gateway_reference: "ch_stale".into(),
+                                    captured_at: Utc::now(),
+                                })],
+                            }),
+                            ..Decided::default()
+                        })
+                    }),
+                )
+                .await
+        }
+    };
+    let mut customers = Vec::new();
+    for _ in 0..4 {
+        customers.push(app.user("customer").await.1);
+    }
+    let others = (0..40).map(|i| {
+        let (app, token) = (&app, customers[i % customers.len()].clone());
+        async move { app.book(&token, flight, &["economy"]).await.status() }
+    });
+    let (stale, others) = tokio::join!(stale, futures::future::join_all(others));
+    assert!(
+        matches!(stale, Err(CommandError::Concurrency(_))),
+        "{stale:?}"
+    );
+    assert!(
+        others.iter().all(|s| *s == reqwest::StatusCode::CREATED),
+        "every other booking went through: {others:?}"
+    );
+    // Nothing of the stale command was stored.
+    let payment = app.payment_of(paid).await.unwrap();
+    assert!(payment.captured.is_none(), "{payment:?}");
+}

@@ -166,6 +166,16 @@ async fn a_stream_shows_every_event_with_metadata_hashes_and_personal_data(pool:
     )
     .await;
     assert_eq!(body["events"].as_array().unwrap().len(), 1);
+    // Versions outside what the schema allows (1 to 2^63-1) are refused.
+    for bad in ["from_version=0", "to_version=9223372036854775808"] {
+        get(
+            &app,
+            &format!("/audit/streams/{stream}?{bad}"),
+            Some(&auditor),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
     get(
         &app,
         "/audit/streams/booking-00000000-0000-0000-0000-000000000000",

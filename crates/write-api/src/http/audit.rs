@@ -127,10 +127,18 @@ pub async fn stream(
     Query(range): Query<VersionRange>,
 ) -> ApiResult<Response> {
     let stream = stream_id(&stream)?;
-    if range.from_version == Some(0) || range.to_version == Some(0) {
+    let versions = [range.from_version, range.to_version];
+    if versions.contains(&Some(0)) {
         return Err(ApiError::BadRequest {
             code: "INVALID_QUERY",
             detail: "versions start at 1".into(),
+        });
+    }
+    // As the schema says: versions are stored as 63-bit integers.
+    if versions.iter().flatten().any(|&v| v > i64::MAX as u64) {
+        return Err(ApiError::BadRequest {
+            code: "INVALID_QUERY",
+            detail: "versions are at most 9223372036854775807".into(),
         });
     }
     audited(&state, &caller, "stream", stream.as_str()).await?;
