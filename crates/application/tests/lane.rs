@@ -30,6 +30,24 @@ fn ctx(idempotency: Option<Uuid>) -> CommandContext {
     }
 }
 
+/// `n` bookings on `flight` by four other customers, to run beside a
+/// command under test so that they share its lane's batches; their
+/// statuses.
+async fn others_book(
+    app: &test_support::TestApp,
+    flight: Uuid,
+    n: usize,
+) -> impl std::future::Future<Output = Vec<reqwest::StatusCode>> + '_ {
+    let mut customers = Vec::new();
+    for _ in 0..4 {
+        customers.push(app.user("customer").await.1);
+    }
+    futures::future::join_all((0..n).map(move |i| {
+        let token = customers[i % customers.len()].clone();
+        async move { app.book(&token, flight, &["economy"]).await.status() }
+    }))
+}
+
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_command_the_store_refuses_fails_alone(pool: PgPool) {
     let app = spawn(pool).await;
@@ -70,15 +88,8 @@ async fn a_command_the_store_refuses_fails_alone(pool: PgPool) {
                 .await
         }
     };
-    let mut customers = Vec::new();
-    for _ in 0..4 {
-        customers.push(app.user("customer").await.1);
-    }
-    let others = (0..40).map(|i| {
-        let (app, token) = (&app, customers[i % customers.len()].clone());
-        async move { app.book(&token, flight, &["economy"]).await.status() }
-    });
-    let (bogus, others) = tokio::join!(bogus, futures::future::join_all(others));
+    let others = others_book(&app, flight, 40).await;
+    let (bogus, others) = tokio::join!(bogus, others);
     assert!(
         matches!(bogus, Err(CommandError::Unavailable(_))),
         "{bogus:?}"
@@ -238,15 +249,8 @@ async fn a_command_whose_payment_moved_fails_alone(pool: PgPool) {
                 .await
         }
     };
-    let mut customers = Vec::new();
-    for _ in 0..4 {
-        customers.push(app.user("customer").await.1);
-    }
-    let others = (0..40).map(|i| {
-        let (app, token) = (&app, customers[i % customers.len()].clone());
-        async move { app.book(&token, flight, &["economy"]).await.status() }
-    });
-    let (stale, others) = tokio::join!(stale, futures::future::join_all(others));
+    let others = others_book(&app, flight, 40).await;
+    let (stale, others) = tokio::join!(stale, others);
     assert!(
         matches!(stale, Err(CommandError::Concurrency(_))),
         "{stale:?}"

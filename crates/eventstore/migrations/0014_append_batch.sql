@@ -5,15 +5,16 @@
 -- the others go on. Called by the store's batcher, inside the transaction it
 -- commits once for all of them (see crates/eventstore/src/batch.rs).
 --
--- Arguments are es_append's parallel arrays for all the appends together,
--- plus p_append (per stream) and p_command_append (per command): the
--- 1-based append each belongs to. An append's streams and events are
+-- Arguments are p_append (per stream) and p_command_append (per command),
+-- the 1-based append each belongs to, then es_append's parallel arrays for
+-- all the appends together. An append's streams and events are
 -- contiguous and in its order; p_event_stream indexes the whole p_streams.
 -- Returns es_append's rows, each with its append number, or one row per
 -- failed append with the error's SQLSTATE, constraint and message.
 
 CREATE FUNCTION es_append_batch(
     p_append           integer[],
+    p_command_append   integer[],
     p_streams          text[],
     p_expected         bigint[],
     p_event_stream     integer[],
@@ -24,7 +25,6 @@ CREATE FUNCTION es_append_batch(
     p_metadata         jsonb[],
     p_content_hashes   bytea[],
     p_recorded_at      timestamptz,
-    p_command_append   integer[],
     p_command_ids      uuid[],
     p_fingerprints     bytea[],
     p_outcomes         jsonb[]

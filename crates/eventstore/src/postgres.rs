@@ -117,26 +117,15 @@ impl PgEventStore {
 
         let mut flat = Flat::default();
         flat.push(&request, recorded_at)?;
-        let rows = sqlx::query(
+        let call = sqlx::query(
             "SELECT conflict, stream_id, expected, actual, tx, first_position, last_position \
              FROM es_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&flat.streams)
-        .bind(&flat.expected)
-        .bind(&flat.ev_stream)
-        .bind(&flat.ids)
-        .bind(&flat.types)
-        .bind(&flat.schema_versions)
-        .bind(&flat.data)
-        .bind(&flat.metadata)
-        .bind(&flat.content_hashes)
-        .bind(recorded_at)
-        .bind(&flat.command_ids)
-        .bind(&flat.fingerprints)
-        .bind(&flat.outcomes)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| map_append_error(e, &request))?;
+        );
+        let rows = flat
+            .bind(call, recorded_at)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| map_append_error(e, &request))?;
         let rows: Vec<&PgRow> = rows.iter().collect();
         appended_as(&mut *conn, &request, &rows).await
     }
@@ -163,29 +152,15 @@ impl PgEventStore {
         let rows = if flat.appends == 0 {
             vec![]
         } else {
-            sqlx::query(
+            let call = sqlx::query(
                 "SELECT append_no, conflict, stream_id, expected, actual, tx, first_position, \
                         last_position, error_state, error_constraint, error_message \
                  FROM es_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
                                       $14, $15)",
             )
             .bind(&flat.append)
-            .bind(&flat.streams)
-            .bind(&flat.expected)
-            .bind(&flat.ev_stream)
-            .bind(&flat.ids)
-            .bind(&flat.types)
-            .bind(&flat.schema_versions)
-            .bind(&flat.data)
-            .bind(&flat.metadata)
-            .bind(&flat.content_hashes)
-            .bind(recorded_at)
-            .bind(&flat.command_append)
-            .bind(&flat.command_ids)
-            .bind(&flat.fingerprints)
-            .bind(&flat.outcomes)
-            .fetch_all(&mut *conn)
-            .await?
+            .bind(&flat.command_append);
+            flat.bind(call, recorded_at).fetch_all(&mut *conn).await?
         };
         let mut results = Vec::with_capacity(requests.len());
         let mut number = 0i32;
@@ -583,7 +558,27 @@ struct Flat {
     outcomes: Vec<serde_json::Value>,
 }
 
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 impl Flat {
+    /// Binds es_append's arguments, in its order, after what `query` has.
+    fn bind<'q>(&'q self, query: PgQuery<'q>, recorded_at: DateTime<Utc>) -> PgQuery<'q> {
+        query
+            .bind(&self.streams)
+            .bind(&self.expected)
+            .bind(&self.ev_stream)
+            .bind(&self.ids)
+            .bind(&self.types)
+            .bind(&self.schema_versions)
+            .bind(&self.data)
+            .bind(&self.metadata)
+            .bind(&self.content_hashes)
+            .bind(recorded_at)
+            .bind(&self.command_ids)
+            .bind(&self.fingerprints)
+            .bind(&self.outcomes)
+    }
+
     /// Adds one append; nothing of it when it cannot be encoded.
     fn push(
         &mut self,
