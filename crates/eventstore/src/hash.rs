@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::model::{Metadata, StreamId};
+use crate::model::{Metadata, NewEvent, StreamId};
 
 pub const GENESIS: [u8; 32] = [0; 32];
 
@@ -34,6 +34,22 @@ pub struct Content<'a> {
     pub recorded_at: DateTime<Utc>,
     pub data: &'a Value,
     pub metadata: &'a Metadata,
+}
+
+impl<'a> Content<'a> {
+    /// What an event about to be appended to `stream_id` at `recorded_at`
+    /// will be hashed as.
+    pub fn of_new(stream_id: &'a StreamId, e: &'a NewEvent, recorded_at: DateTime<Utc>) -> Self {
+        Self {
+            stream_id,
+            event_id: e.event_id,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            recorded_at,
+            data: &e.data,
+            metadata: &e.metadata,
+        }
+    }
 }
 
 pub fn content_hash(c: &Content<'_>) -> [u8; 32] {

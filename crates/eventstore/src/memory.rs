@@ -101,15 +101,7 @@ impl EventStore for MemoryEventStore {
                         .last()
                         .copied()
                         .map_or(GENESIS.to_vec(), |i| inner.log[i].hash.clone());
-                    let content = hash::content_hash(&Content {
-                        stream_id: &s.stream,
-                        event_id: e.event_id,
-                        event_type: &e.event_type,
-                        schema_version: e.schema_version,
-                        recorded_at,
-                        data: &e.data,
-                        metadata: &e.metadata,
-                    });
+                    let content = hash::content_hash(&Content::of_new(&s.stream, &e, recorded_at));
                     let hash = hash::chain(&prev_hash, &content).to_vec();
                     let idx = inner.log.len();
                     inner.log.push(RecordedEvent {

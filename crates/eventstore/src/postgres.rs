@@ -215,21 +215,11 @@ impl PgEventStore {
         let [e] = s.events.as_slice() else {
             return Ok(None);
         };
-        let expected: i64 = match s.expected {
-            ExpectedVersion::Any => -1,
-            ExpectedVersion::StreamExists => -2,
-            ExpectedVersion::Exact(0) => return Ok(None),
-            ExpectedVersion::Exact(v) => v as i64,
-        };
-        let content = hash::content_hash(&Content {
-            stream_id: &s.stream,
-            event_id: e.event_id,
-            event_type: &e.event_type,
-            schema_version: e.schema_version,
-            recorded_at,
-            data: &e.data,
-            metadata: &e.metadata,
-        });
+        if s.expected == ExpectedVersion::Exact(0) {
+            return Ok(None);
+        }
+        let expected = sql_expected(s.expected);
+        let content = hash::content_hash(&Content::of_new(&s.stream, e, recorded_at));
         let metadata = serde_json::to_value(&e.metadata)
             .map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
         let command = request.commands.first();
@@ -558,6 +548,16 @@ struct Flat {
     outcomes: Vec<serde_json::Value>,
 }
 
+/// An expected version as es_append takes it: -1 any, -2 the stream must
+/// exist, n >= 0 exactly n.
+fn sql_expected(expected: ExpectedVersion) -> i64 {
+    match expected {
+        ExpectedVersion::Any => -1,
+        ExpectedVersion::StreamExists => -2,
+        ExpectedVersion::Exact(v) => v as i64,
+    }
+}
+
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 impl Flat {
@@ -610,26 +610,12 @@ impl Flat {
             let s = &request.streams[i];
             self.append.push(self.appends);
             self.streams.push(s.stream.to_string());
-            self.expected.push(match s.expected {
-                ExpectedVersion::Any => -1,
-                ExpectedVersion::StreamExists => -2,
-                ExpectedVersion::Exact(v) => v as i64,
-            });
+            self.expected.push(sql_expected(s.expected));
         }
         for (i, s) in request.streams.iter().enumerate() {
             for e in &s.events {
-                self.content_hashes.push(
-                    hash::content_hash(&Content {
-                        stream_id: &s.stream,
-                        event_id: e.event_id,
-                        event_type: &e.event_type,
-                        schema_version: e.schema_version,
-                        recorded_at,
-                        data: &e.data,
-                        metadata: &e.metadata,
-                    })
-                    .to_vec(),
-                );
+                self.content_hashes
+                    .push(hash::content_hash(&Content::of_new(&s.stream, e, recorded_at)).to_vec());
                 self.ev_stream.push(slot[i]);
                 self.ids.push(e.event_id);
                 self.types.push(e.event_type.clone());
