@@ -4,11 +4,13 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{
     cancel_booking, place_booking, Booking, BookingCommand, BookingInfo, CancelBooking,
-    CancelBookingError, CancelledBy, Passenger, PassengerDetails, PassengerRequest, PlaceBooking,
+    CancelBookingError, CancelledBy, Passenger, PassengerDetails, PassengerRequest, PassengerType,
+    PlaceBooking,
 };
+use domain::discount::{Code, DiscountError};
 use domain::seats::SeatRequest;
 use domain::user::User;
-use domain::values::{Cabin, Email, Personal, Role, Seat};
+use domain::values::{Cabin, Email, Money, Personal, Role, Seat};
 use domain::Aggregate;
 use rand::RngCore;
 use serde_json::{json, Value};
@@ -21,6 +23,10 @@ use crate::error::{
 use crate::{CommandContext, Outcome, Services};
 use auth::Caller;
 
+/// How many times a booking that redeems a code is submitted while it keeps
+/// losing the race for the code to other flights' lanes.
+const CODE_ROUNDS: usize = 5;
+
 /// A new booking: passengers with the seat or cabin each wants.
 #[derive(Debug, Clone)]
 pub struct CreateBooking {
@@ -28,6 +34,9 @@ pub struct CreateBooking {
     /// Agents book for a customer; customers book for themselves.
     pub customer_id: Option<Uuid>,
     pub passengers: Vec<NewPassenger>,
+    /// Taken off inside the booking's decision; an unknown, expired, used
+    /// up or inapplicable code holds nothing.
+    pub discount_code: Option<String>,
 }
 
 /// A passenger as entered: a `seat`, or a `cabin` to be given one.
@@ -41,16 +50,29 @@ pub struct NewPassenger {
     pub passport: Option<String>,
     pub seat: Option<String>,
     pub cabin: Option<Cabin>,
+    pub kind: PassengerType,
+    /// An infant's adult: their index in the same passenger list.
+    pub travels_with: Option<usize>,
 }
 
 /// The passengers parsed into seat requests, every invalid field named.
 fn parse_passengers(input: Vec<NewPassenger>) -> CommandResult<Vec<PassengerRequest>> {
     let mut errors = Vec::new();
     let mut passengers = Vec::with_capacity(input.len());
+    let ids: Vec<Uuid> = input.iter().map(|_| Uuid::now_v7()).collect();
+    let kinds: Vec<PassengerType> = input.iter().map(|p| p.kind).collect();
     for (i, p) in input.into_iter().enumerate() {
-        let seat = match (&p.seat, p.cabin) {
-            (Some(s), None) => match Seat::parse(s) {
-                Ok(seat) => Some(SeatRequest::Seat(seat)),
+        let seat = match (p.kind, &p.seat, p.cabin) {
+            (PassengerType::Infant, None, None) => Some(None),
+            (PassengerType::Infant, _, _) => {
+                errors.push(FieldError::new(
+                    format!("passengers[{i}]"),
+                    "an infant has no `seat` or `cabin`: they sit on the lap of the adult named by `travels_with`",
+                ));
+                None
+            }
+            (_, Some(s), None) => match Seat::parse(s) {
+                Ok(seat) => Some(Some(SeatRequest::Seat(seat))),
                 Err(e) => {
                     errors.push(FieldError::new(
                         format!("passengers[{i}].seat"),
@@ -59,7 +81,7 @@ fn parse_passengers(input: Vec<NewPassenger>) -> CommandResult<Vec<PassengerRequ
                     None
                 }
             },
-            (None, Some(cabin)) => Some(SeatRequest::Cabin(cabin)),
+            (_, None, Some(cabin)) => Some(Some(SeatRequest::Cabin(cabin))),
             _ => {
                 errors.push(FieldError::new(
                     format!("passengers[{i}]"),
@@ -68,9 +90,31 @@ fn parse_passengers(input: Vec<NewPassenger>) -> CommandResult<Vec<PassengerRequ
                 None
             }
         };
-        if let Some(seat) = seat {
+        let travels_with = match (p.kind, p.travels_with) {
+            (PassengerType::Infant, Some(j)) if kinds.get(j) == Some(&PassengerType::Adult) => {
+                Some(Some(ids[j]))
+            }
+            (PassengerType::Infant, _) => {
+                errors.push(FieldError::new(
+                    format!("passengers[{i}].travels_with"),
+                    "an infant names the index of an adult in `passengers`",
+                ));
+                None
+            }
+            (_, None) => Some(None),
+            (_, Some(_)) => {
+                errors.push(FieldError::new(
+                    format!("passengers[{i}].travels_with"),
+                    "only an infant travels with another passenger",
+                ));
+                None
+            }
+        };
+        if let (Some(seat), Some(travels_with)) = (seat, travels_with) {
             passengers.push(PassengerRequest {
-                passenger_id: Uuid::now_v7(),
+                passenger_id: ids[i],
+                kind: p.kind,
+                travels_with,
                 seat,
                 details: PassengerDetails {
                     first_name: p.first_name,
@@ -127,7 +171,14 @@ impl Services {
             _ => caller.user_id,
         };
         let passengers = parse_passengers(input.passengers)?;
-        let seats = passengers.len() as u32;
+        // A code that cannot exist is as unknown as one that does not.
+        let discount = match &input.discount_code {
+            Some(code) => Some(Code::parse(code).map_err(|_| {
+                CommandError::DiscountUnavailable(DiscountError::Unknown.to_string())
+            })?),
+            None => None,
+        };
+        let seats = passengers.iter().filter(|p| p.seat.is_some()).count() as u32;
         let booking_id = Uuid::now_v7();
         let reservation = match self.settings.hold_caps {
             Some(caps) => {
@@ -166,28 +217,43 @@ impl Services {
         // The reply names the customer's passengers: its record is theirs.
         let mut ctx = ctx;
         ctx.data_subject = Some(customer_id);
-        let outcome = self
-            .commands
-            .lanes
-            .submit(
-                input.flight_id,
-                ctx,
-                Some(BookingRef::new(booking_id)),
-                Box::new(move |flight, seats, _new| {
-                    let (seat_events, booking_events) =
-                        place_booking(flight, seats, place.clone()).map_err(place_error)?;
-                    let booking = booking_events
-                        .iter()
-                        .fold(Booking::default(), |b, e| b.evolve(e));
-                    Ok(Decided {
-                        seats: seat_events,
-                        booking: booking_events,
-                        reply: summary(&booking),
-                        ..Decided::default()
-                    })
-                }),
-            )
-            .await;
+        // A code redeemed on several flights at once is contended across
+        // their lanes: a booking that lost every round to other lanes is
+        // tried again (nothing of it was written), so that it ends with the
+        // code's answer, not a contention error.
+        let rounds = if discount.is_some() { CODE_ROUNDS } else { 1 };
+        let mut outcome = Err(CommandError::contention());
+        for _ in 0..rounds {
+            let place = place.clone();
+            outcome = self
+                .commands
+                .lanes
+                .submit_with_discount(
+                    input.flight_id,
+                    ctx.clone(),
+                    Some(BookingRef::new(booking_id)),
+                    discount.as_ref().map(Code::stream_uuid),
+                    Box::new(move |flight, seats, _new, code| {
+                        let placed = place_booking(flight, seats, code, place.clone())
+                            .map_err(place_error)?;
+                        let booking = placed
+                            .booking
+                            .iter()
+                            .fold(Booking::default(), |b, e| b.evolve(e));
+                        Ok(Decided {
+                            seats: placed.seats,
+                            booking: placed.booking,
+                            discount: placed.discount,
+                            reply: summary(&booking),
+                            ..Decided::default()
+                        })
+                    }),
+                )
+                .await;
+            if !matches!(outcome, Err(CommandError::Concurrency(_))) {
+                break;
+            }
+        }
         // A replayed twin made no booking of its own.
         if let (Some(reservation), Ok(o)) = (reservation, &outcome) {
             if !o.replayed {
@@ -290,7 +356,7 @@ impl Services {
 /// released, sold seats returned, and the refund the policy allows is
 /// recorded on the booking for the saga to pay out.
 pub fn cancellation(reason: String, by: CancelledBy, now: DateTime<Utc>) -> Decide {
-    Box::new(move |flight, seats, booking| {
+    Box::new(move |flight, seats, booking, _| {
         let id = booking
             .id()
             .ok_or_else(|| CommandError::not_found("booking"))?;
@@ -339,7 +405,9 @@ fn passenger_view(p: &Passenger) -> Value {
     let known = p.personal.known();
     json!({
         "passenger_id": p.passenger_id,
-        "seat": p.seat.to_string(),
+        "type": p.kind,
+        "seat": p.seat.map(|s| s.to_string()),
+        "travels_with": p.travels_with,
         "cabin": p.cabin,
         "fare": p.fare,
         "first_name": known.map(|d| d.first_name.clone()),
@@ -360,7 +428,13 @@ fn summary(b: &Booking) -> Value {
         "customer_id": info.customer_id,
         "hold_expires_at": info.hold_expires_at,
         "seats": b.seats().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "segments": [{
+            "flight_id": info.flight_id,
+            "seats": b.seats().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        }],
         "total": info.total,
+        "discount": info.discount.as_ref().map_or(Money::zero(info.total.currency()), |d| d.amount),
+        "discount_code": info.discount.as_ref().map(|d| d.code.clone()),
         "passengers": b.passengers.iter().map(passenger_view).collect::<Vec<_>>(),
     })
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use domain::booking::{BookingError, PlaceBookingError};
+use domain::discount::DiscountError;
 use domain::flight::FlightError;
 use domain::pricing::PricingError;
 use domain::seats::SeatError;
@@ -57,6 +58,10 @@ pub enum CommandError {
     /// The customer holds as much unpaid as they may.
     #[error("{0}")]
     HoldLimit(String),
+    /// The discount code is unknown, not valid now, used up, or does not
+    /// apply to this booking.
+    #[error("{0}")]
+    DiscountUnavailable(String),
     /// The email belongs to another account.
     #[error("this email is registered already")]
     EmailTaken,
@@ -112,6 +117,7 @@ impl CommandError {
             Self::InvalidState(s) => Self::InvalidState(s.clone()),
             Self::AlreadyExists(s) => Self::AlreadyExists(s.clone()),
             Self::HoldLimit(s) => Self::HoldLimit(s.clone()),
+            Self::DiscountUnavailable(s) => Self::DiscountUnavailable(s.clone()),
             Self::EmailTaken => Self::EmailTaken,
             Self::Concurrency(s) => Self::Concurrency(s.clone()),
             Self::IdempotencyKeyReused => Self::IdempotencyKeyReused,
@@ -198,6 +204,18 @@ pub fn place_error(e: PlaceBookingError) -> CommandError {
         PlaceBookingError::Pricing(PricingError::NoFare(_)) => {
             CommandError::invalid("cabin", e.to_string())
         }
+        PlaceBookingError::Discount(d) => discount_error(d),
+        other => CommandError::internal(other),
+    }
+}
+
+pub fn discount_error(e: DiscountError) -> CommandError {
+    if let Some(field) = e.field() {
+        return CommandError::invalid(field, e.to_string());
+    }
+    match e {
+        e if e.is_unavailable() => CommandError::DiscountUnavailable(e.to_string()),
+        e @ DiscountError::AlreadyExists(_) => CommandError::AlreadyExists(e.to_string()),
         other => CommandError::internal(other),
     }
 }

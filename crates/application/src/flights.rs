@@ -37,6 +37,10 @@ pub struct NewCabin {
     pub last_row: u8,
     pub seat_letters: String,
     pub fare: Decimal,
+    /// A child's and an infant's share of `fare` in percent, when not the
+    /// defaults.
+    pub child_percent: Option<u8>,
+    pub infant_percent: Option<u8>,
 }
 
 impl NewFlight {
@@ -65,6 +69,8 @@ impl NewFlight {
                         last_row: c.last_row,
                         seat_letters: c.seat_letters,
                         fare,
+                        child_percent: c.child_percent,
+                        infant_percent: c.infant_percent,
                     }),
                     Err(e) => {
                         errors.push(FieldError::new(format!("cabins[{i}].fare"), e.to_string()))
@@ -213,7 +219,7 @@ impl Services {
                 id,
                 ctx,
                 None,
-                Box::new(move |flight, _seats, _booking| {
+                Box::new(move |flight, _seats, _booking, _| {
                     let currency = flight
                         .currency()
                         .ok_or_else(|| CommandError::not_found("flight"))?;

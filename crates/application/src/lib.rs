@@ -12,8 +12,9 @@
 //! - [`command`]: the command path ([`Commands`]: load, execute, append,
 //!   replay) and [`command::lane`], the per-flight serialisation and group
 //!   commit.
-//! - [`bookings`], [`payments`], [`flights`], [`users`], [`accounts`]: the
-//!   commands, one module per area, as methods of [`Services`].
+//! - [`bookings`], [`payments`], [`flights`], [`users`], [`accounts`],
+//!   [`discounts`]: the commands, one module per area, as methods of
+//!   [`Services`].
 //! - [`pnr`]: booking references reserved in blocks.
 //! - [`holdings`]: the per-customer caps on unpaid holds.
 //! - [`sagas`]: the port through which admins retry parked sagas.
@@ -23,6 +24,7 @@
 pub mod accounts;
 pub mod bookings;
 pub mod command;
+pub mod discounts;
 pub mod error;
 pub mod flights;
 pub mod holdings;

@@ -69,7 +69,7 @@ async fn a_command_the_store_refuses_fails_alone(pool: PgPool) {
                     flight,
                     ctx(None),
                     Some(read),
-                    Box::new(move |_, _, b| {
+                    Box::new(move |_, _, b, _| {
                         Ok(Decided {
                             booking: vec![BookingEvent::BookingCancelled(
                                 domain::booking::BookingCancelled {
@@ -174,7 +174,7 @@ async fn the_same_command_twice_in_a_batch_answers_the_first_outcome(pool: PgPoo
                     flight,
                     ctx(Some(command)),
                     Some(BookingRef::new(booking)),
-                    Box::new(move |_, _, _| {
+                    Box::new(move |_, _, _, _| {
                         Ok(Decided {
                             reply: serde_json::json!({ "made": booking }),
                             ..Decided::default()
@@ -229,7 +229,7 @@ async fn a_command_whose_payment_moved_fails_alone(pool: PgPool) {
                     flight,
                     ctx(None),
                     None,
-                    Box::new(move |_, _, _| {
+                    Box::new(move |_, _, _, _| {
                         Ok(Decided {
                             payment: Some(PaymentAppend {
                                 payment_id,

@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::booking::{
     place_booking, Booking, BookingCommand, CancelledBy, PassengerDetails, PassengerRequest,
-    PlaceBooking,
+    PassengerType, PlaceBooking, Placed,
 };
 use domain::flight::{schedule_flight, CabinSpec, Flight, ScheduleFlight};
 use domain::payment::{Payment, PaymentCommand};
@@ -309,6 +309,8 @@ async fn load(
                         last_row: 3,
                         seat_letters: "ACDF".into(),
                         fare: money(&format!("{}.00", 1200 + n % 400)),
+                        child_percent: None,
+                        infant_percent: None,
                     },
                     CabinSpec {
                         cabin: Cabin::Economy,
@@ -316,6 +318,8 @@ async fn load(
                         last_row: 25,
                         seat_letters: "ABCDEF".into(),
                         fare: money(&format!("{}.00", 150 + n % 300)),
+                        child_percent: None,
+                        infant_percent: None,
                     },
                 ],
                 now: base - chrono::Duration::days(60),
@@ -387,6 +391,7 @@ async fn load(
                     let placed = place_booking(
                         &g.flight,
                         &g.seats,
+                        None,
                         PlaceBooking {
                             booking_id,
                             pnr: pnr.clone(),
@@ -395,7 +400,9 @@ async fn load(
                             passengers: (0..party)
                                 .map(|p| PassengerRequest {
                                     passenger_id: Uuid::now_v7(),
-                                    seat: SeatRequest::Cabin(cabin),
+                                    kind: PassengerType::Adult,
+                                    seat: Some(SeatRequest::Cabin(cabin)),
+                                    travels_with: None,
                                     details: PassengerDetails {
                                         first_name: ["Ada", "Grace", "Alan", "Edsger"][p % 4]
                                             .into(),
@@ -417,7 +424,14 @@ async fn load(
                         },
                     );
                     // A full cabin: this flight is done for the round.
-                    let Ok((mut se, mut be)) = placed else { break };
+                    let Ok(Placed {
+                        seats: mut se,
+                        booking: mut be,
+                        ..
+                    }) = placed
+                    else {
+                        break;
+                    };
                     reserved.push((pnr.as_str().to_string(), booking_id));
                     let mut booking = Booking::fold(&be);
                     let mut seats = se.iter().fold(g.seats.clone(), |s, e| s.evolve(e));

@@ -30,9 +30,45 @@ pub struct CabinSpec {
     pub last_row: u8,
     pub seat_letters: String,
     pub fare: Money,
+    /// What a child pays, in percent of `fare` ([`DEFAULT_CHILD_PERCENT`]
+    /// when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_percent: Option<u8>,
+    /// What an infant on an adult's lap pays, in percent of `fare`
+    /// ([`DEFAULT_INFANT_PERCENT`] when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infant_percent: Option<u8>,
 }
 
+/// A child's share of the adult fare unless the cabin says otherwise.
+pub const DEFAULT_CHILD_PERCENT: u8 = 75;
+/// An infant's share of the adult fare unless the cabin says otherwise.
+pub const DEFAULT_INFANT_PERCENT: u8 = 10;
+
 impl CabinSpec {
+    /// A cabin with the default child and infant fares.
+    pub fn new(cabin: Cabin, first_row: u8, last_row: u8, seat_letters: &str, fare: Money) -> Self {
+        Self {
+            cabin,
+            first_row,
+            last_row,
+            seat_letters: seat_letters.to_owned(),
+            fare,
+            child_percent: None,
+            infant_percent: None,
+        }
+    }
+
+    /// The share of the adult fare a passenger of `kind` pays, in percent.
+    pub fn percent_for(&self, kind: crate::booking::PassengerType) -> u8 {
+        use crate::booking::PassengerType as P;
+        match kind {
+            P::Adult => 100,
+            P::Child => self.child_percent.unwrap_or(DEFAULT_CHILD_PERCENT),
+            P::Infant => self.infant_percent.unwrap_or(DEFAULT_INFANT_PERCENT),
+        }
+    }
+
     pub fn seats(&self) -> impl Iterator<Item = Seat> + '_ {
         (self.first_row..=self.last_row).flat_map(move |row| {
             self.seat_letters
@@ -171,6 +207,8 @@ pub enum FlightError {
     InvalidFare(Cabin),
     #[error("fare for {0} must be at most {MAX_FARE}")]
     FareTooHigh(Cabin),
+    #[error("cabin {0}: child and infant fares are 0 to 100 percent of the adult fare")]
+    InvalidFareShare(Cabin),
     #[error("fare must be in {expected}, got {found}")]
     WrongCurrency { expected: Currency, found: Currency },
     #[error("flight has no {0} cabin")]
@@ -197,6 +235,7 @@ impl FlightError {
             | FlightError::InvalidSeatLetters(_) => "cabins",
             FlightError::InvalidFare(_)
             | FlightError::FareTooHigh(_)
+            | FlightError::InvalidFareShare(_)
             | FlightError::WrongCurrency { .. } => "fare",
             FlightError::UnknownCabin(_) => "cabin",
             FlightError::InvalidReason => "reason",
@@ -257,6 +296,18 @@ impl Flight {
             .as_ref()
             .map(|s| s.cabins.as_slice())
             .unwrap_or_default()
+    }
+
+    /// Where it flies from and to.
+    pub fn route(&self) -> Option<crate::discount::Route> {
+        self.schedule.as_ref().map(|s| crate::discount::Route {
+            origin: s.origin,
+            destination: s.destination,
+        })
+    }
+
+    pub fn cabin(&self, cabin: Cabin) -> Option<&CabinSpec> {
+        self.cabins().iter().find(|c| c.cabin == cabin)
     }
 
     pub fn fare(&self, cabin: Cabin) -> Option<Money> {
@@ -355,6 +406,13 @@ fn validate_cabins(
             return Err(FlightError::InvalidSeatLetters(spec.cabin));
         }
         validate_fare(spec.cabin, spec.fare, currency)?;
+        if [spec.child_percent, spec.infant_percent]
+            .into_iter()
+            .flatten()
+            .any(|p| p > 100)
+        {
+            return Err(FlightError::InvalidFareShare(spec.cabin));
+        }
         if let Some(other) = normalised
             .iter()
             .find(|c| spec.first_row <= c.last_row && c.first_row <= spec.last_row)

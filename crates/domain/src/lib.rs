@@ -23,6 +23,8 @@
 //! - [`booking`]: the booking lifecycle (`booking-…`) and
 //!   [`place_booking`](booking::place_booking), the decision that holds
 //!   seats and creates a booking in one go.
+//! - [`discount`]: discount codes (`discount-…`), their terms and uses,
+//!   redeemed inside the booking decision.
 //! - [`payment`]: billing for one booking (`payment-…`): capture, refunds,
 //!   invoices; card helpers.
 //! - [`pricing`]: fares per passenger and the cancellation refund policy.
@@ -40,6 +42,7 @@
 //! `Erased`; every `evolve` copes with that.
 
 pub mod booking;
+pub mod discount;
 pub mod event;
 pub mod flight;
 pub mod fulfilment;

@@ -79,6 +79,28 @@ pub struct InvoiceLineInput {
     pub description: String,
     pub quantity: u32,
     pub unit_price: Money,
+    /// A reduction (a discount): its amount is taken off the total.
+    pub credit: bool,
+}
+
+impl InvoiceLineInput {
+    /// One of something at `unit_price`.
+    pub fn charge(description: impl Into<String>, unit_price: Money) -> Self {
+        Self {
+            description: description.into(),
+            quantity: 1,
+            unit_price,
+            credit: false,
+        }
+    }
+
+    /// A reduction of `amount`.
+    pub fn credit(description: impl Into<String>, amount: Money) -> Self {
+        Self {
+            credit: true,
+            ..Self::charge(description, amount)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +188,9 @@ pub struct InvoiceLine {
     pub quantity: u32,
     pub unit_price: Money,
     pub amount: Money,
+    /// Taken off the total (a discount); absent on charges.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -472,10 +497,19 @@ impl Aggregate for Payment {
                             description: l.description.trim().to_owned(),
                             quantity: l.quantity,
                             unit_price: l.unit_price,
+                            credit: l.credit,
                         })
                     })
                     .collect::<Result<Vec<_>, MoneyError>>()?;
-                let total = Money::sum(captured.currency(), lines.iter().map(|l| &l.amount))?;
+                let charges = Money::sum(
+                    captured.currency(),
+                    lines.iter().filter(|l| !l.credit).map(|l| &l.amount),
+                )?;
+                let credits = Money::sum(
+                    captured.currency(),
+                    lines.iter().filter(|l| l.credit).map(|l| &l.amount),
+                )?;
+                let total = charges.saturating_sub(&credits)?;
                 if total != captured {
                     return Err(PaymentError::InvoiceTotalMismatch {
                         lines: total,

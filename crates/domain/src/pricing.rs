@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
+use crate::booking::PassengerType;
 use crate::flight::Flight;
 use crate::values::{Cabin, Currency, Money, MoneyError};
 
@@ -34,12 +35,27 @@ pub fn fare_for(flight: &Flight, cabin: Cabin) -> Result<Money, PricingError> {
     flight.fare(cabin).ok_or(PricingError::NoFare(cabin))
 }
 
-/// Prices one passenger per entry of `cabins`.
-pub fn quote(flight: &Flight, cabins: &[Cabin]) -> Result<Quote, PricingError> {
+/// What a passenger of `kind` pays in `cabin`: the adult fare, or the
+/// cabin's share of it for a child or an infant (rounded half away from
+/// zero to the cent).
+pub fn fare_of(flight: &Flight, cabin: Cabin, kind: PassengerType) -> Result<Money, PricingError> {
+    let adult = fare_for(flight, cabin)?;
+    let spec = flight.cabin(cabin).ok_or(PricingError::NoFare(cabin))?;
+    match spec.percent_for(kind) {
+        100 => Ok(adult),
+        share => Ok(adult.percent(Decimal::from(share))?),
+    }
+}
+
+/// Prices one passenger per entry of `passengers` (their cabin and type).
+pub fn quote(
+    flight: &Flight,
+    passengers: &[(Cabin, PassengerType)],
+) -> Result<Quote, PricingError> {
     let currency: Currency = flight.currency().ok_or(PricingError::NotScheduled)?;
-    let fares = cabins
+    let fares = passengers
         .iter()
-        .map(|cabin| fare_for(flight, *cabin))
+        .map(|(cabin, kind)| fare_of(flight, *cabin, *kind))
         .collect::<Result<Vec<_>, _>>()?;
     let total = Money::sum(currency, &fares)?;
     Ok(Quote { fares, total })

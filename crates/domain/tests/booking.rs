@@ -65,20 +65,25 @@ fn create() -> BookingCommand {
         passengers: vec![
             NewPassenger {
                 passenger_id: id(PASSENGER_1),
-                seat: seat("10A"),
+                kind: PassengerType::Adult,
+                seat: Some(seat("10A")),
+                travels_with: None,
                 cabin: Cabin::Economy,
                 fare: usd("420"),
                 details: ada(),
             },
             NewPassenger {
                 passenger_id: id(PASSENGER_2),
-                seat: seat("10B"),
+                kind: PassengerType::Adult,
+                seat: Some(seat("10B")),
+                travels_with: None,
                 cabin: Cabin::Economy,
                 fare: usd("420"),
                 details: alan(),
             },
         ],
         total: usd("840.00"),
+        discount: None,
         hold_expires_at: t0() + minutes(10),
         now: t0(),
     }
@@ -128,7 +133,7 @@ fn it_should_refuse_invalid_passengers() {
         }))
         .then_err(BookingError::DateOfBirthInFuture);
     given::<Booking>([])
-        .when(with_passengers(|p| p[1].seat = seat("10A")))
+        .when(with_passengers(|p| p[1].seat = Some(seat("10A"))))
         .then_err(BookingError::DuplicateSeat(seat("10A")));
     given::<Booking>([])
         .when(with_passengers(|p| p[1].fare = usd("1")))
@@ -436,7 +441,9 @@ fn place(requests: Vec<SeatRequest>) -> PlaceBooking {
             .enumerate()
             .map(|(i, seat)| PassengerRequest {
                 passenger_id: id(5000 + i as u128),
-                seat,
+                kind: PassengerType::Adult,
+                seat: Some(seat),
+                travels_with: None,
                 details: ada(),
             })
             .collect(),
@@ -450,9 +457,14 @@ fn it_should_place_a_booking_priced_by_the_cabin_of_each_seat() {
     let (flight_events, seat_events) = scheduled();
     let flight = Flight::fold(&flight_events);
     let inventory = SeatInventory::fold(&seat_events);
-    let (seats_out, booking_out) = place_booking(
+    let Placed {
+        seats: seats_out,
+        booking: booking_out,
+        ..
+    } = place_booking(
         &flight,
         &inventory,
+        None,
         place(vec![
             SeatRequest::Seat(seat("1C")),
             SeatRequest::Cabin(Cabin::Economy),
@@ -473,9 +485,10 @@ fn it_should_not_place_a_booking_on_a_taken_seat_or_a_cancelled_or_departed_flig
     let (flight_events, seat_events) = scheduled();
     let flight = Flight::fold(&flight_events);
     let mut inventory = SeatInventory::fold(&seat_events);
-    let (held, _) = place_booking(
+    let Placed { seats: held, .. } = place_booking(
         &flight,
         &inventory,
+        None,
         place(vec![SeatRequest::Seat(seat("10A"))]),
     )
     .unwrap();
@@ -483,7 +496,7 @@ fn it_should_not_place_a_booking_on_a_taken_seat_or_a_cancelled_or_departed_flig
     let mut other = place(vec![SeatRequest::Seat(seat("10A"))]);
     other.booking_id = id(BOOKING_A);
     assert_eq!(
-        place_booking(&flight, &inventory, other.clone()),
+        place_booking(&flight, &inventory, None, other.clone()),
         Err(PlaceBookingError::Seats(SeatError::SeatUnavailable(seats(
             &["10A"]
         ))))
@@ -494,7 +507,7 @@ fn it_should_not_place_a_booking_on_a_taken_seat_or_a_cancelled_or_departed_flig
         ..other.clone()
     };
     assert_eq!(
-        place_booking(&flight, &inventory, late),
+        place_booking(&flight, &inventory, None, late),
         Err(PlaceBookingError::FlightDeparted)
     );
     let cancelled = flight
@@ -505,11 +518,11 @@ fn it_should_not_place_a_booking_on_a_taken_seat_or_a_cancelled_or_departed_flig
             cancelled_at: t0(),
         }));
     assert_eq!(
-        place_booking(&cancelled, &inventory, other.clone()),
+        place_booking(&cancelled, &inventory, None, other.clone()),
         Err(PlaceBookingError::FlightCancelled)
     );
     let mut nameless = other;
     nameless.passengers[0].details.first_name.clear();
-    let err = place_booking(&flight, &inventory, nameless).unwrap_err();
+    let err = place_booking(&flight, &inventory, None, nameless).unwrap_err();
     assert_eq!(err.field(), Some("first_name"));
 }

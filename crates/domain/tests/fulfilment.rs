@@ -3,7 +3,9 @@
 //! it looks at them at some moment, then this is its next action.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use domain::booking::{Booking, BookingCommand, CancelledBy, NewPassenger, PassengerDetails};
+use domain::booking::{
+    Booking, BookingCommand, CancelledBy, NewPassenger, PassengerDetails, PassengerType,
+};
 use domain::fulfilment::{next, Action, Compensation, Outcome, Progress, Step};
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
 use domain::values::{Cabin, Currency, Money, Pnr, Seat, TicketNumber};
@@ -44,7 +46,9 @@ fn given_a_held_booking() -> Given {
             created_by: Uuid::from_u128(2),
             passengers: vec![NewPassenger {
                 passenger_id: PASSENGER,
-                seat: Seat::parse("12A").unwrap(),
+                kind: PassengerType::Adult,
+                seat: Some(Seat::parse("12A").unwrap()),
+                travels_with: None,
                 cabin: Cabin::Economy,
                 fare: usd("420.00"),
                 details: PassengerDetails {
@@ -57,6 +61,7 @@ fn given_a_held_booking() -> Given {
                 },
             }],
             total: usd("420.00"),
+            discount: None,
             hold_expires_at: hold_expiry(),
             now: t0(),
         })
@@ -257,6 +262,7 @@ fn a_confirmed_booking_is_ticketed_then_invoiced_then_done() {
             description: "Fare".into(),
             quantity: 1,
             unit_price: usd("420.00"),
+            credit: false,
         }],
         now: t0() + Duration::minutes(4),
     });

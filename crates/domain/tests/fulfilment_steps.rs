@@ -346,6 +346,7 @@ fn invoice() -> domain::payment::PaymentCommand {
             description: "Fare".into(),
             quantity: 2,
             unit_price: usd("420.00"),
+            credit: false,
         }],
         now: soon(),
     }

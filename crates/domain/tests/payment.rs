@@ -192,6 +192,7 @@ fn fare_line(quantity: u32) -> InvoiceLineInput {
         description: "Economy fare LHR-JFK".into(),
         quantity,
         unit_price: usd("420.00"),
+        credit: false,
     }
 }
 

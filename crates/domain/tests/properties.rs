@@ -194,7 +194,7 @@ proptest! {
                 PaymentOp::Invoice => PaymentCommand::IssueInvoice {
                     invoice_number: "I-1".into(),
                     tax_rate: rust_decimal::Decimal::new(1, 1),
-                    lines: vec![domain::payment::InvoiceLineInput { description: "fare".into(), quantity: 1, unit_price: usd("420.00") }],
+                    lines: vec![domain::payment::InvoiceLineInput { description: "fare".into(), quantity: 1, unit_price: usd("420.00") , credit: false}],
                     now: t0(),
                 },
             };

@@ -39,7 +39,7 @@ fn it_should_keep_personal_data_in_one_top_level_field_beside_the_subject() {
     assert_eq!(data["personal"]["known"][0]["details"]["first_name"], "Ada");
     assert_eq!(
         data["passengers"][0],
-        json!({"passenger_id": id(PASSENGER_1), "seat": "10A", "cabin": "economy", "fare": {"amount": "420.00", "currency": "USD"}})
+        json!({"passenger_id": id(PASSENGER_1), "type": "adult", "seat": "10A", "cabin": "economy", "fare": {"amount": "420.00", "currency": "USD"}})
     );
 }
 

@@ -53,6 +53,8 @@ struct BookingRow {
     status: String,
     total: Decimal,
     currency: String,
+    discount: Decimal,
+    discount_code: Option<String>,
     refund: Option<Decimal>,
     hold_expires_at: DateTime<Utc>,
     payment_id: Option<Uuid>,
@@ -66,7 +68,10 @@ struct PassengerRow {
     booking_id: Uuid,
     passenger_id: Uuid,
     ordinal: i16,
-    seat: String,
+    /// `None` for an infant.
+    seat: Option<String>,
+    passenger_type: String,
+    travels_with: Option<Uuid>,
     cabin: String,
     fare: Decimal,
     first_name: Option<String>,
@@ -124,6 +129,7 @@ impl State {
         }
         let bookings: Vec<BookingRow> = sqlx::query_as(
             "SELECT booking_id, pnr, flight_id, customer_id, created_by, status, total, currency, \
+                    discount, discount_code, \
                     refund, hold_expires_at, payment_id, reason, created_at, updated_at \
              FROM rm_bookings WHERE booking_id = ANY($1)",
         )
@@ -132,8 +138,8 @@ impl State {
         .await?;
         state.bookings = bookings.into_iter().map(|b| (b.booking_id, b)).collect();
         let passengers: Vec<PassengerRow> = sqlx::query_as(
-            "SELECT booking_id, passenger_id, ordinal, seat, cabin, fare, first_name, last_name, \
-                    ticket_number \
+            "SELECT booking_id, passenger_id, ordinal, seat, passenger_type, travels_with, cabin, \
+                    fare, first_name, last_name, ticket_number \
              FROM rm_booking_passengers WHERE booking_id = ANY($1)",
         )
         .bind(&ids)
@@ -185,6 +191,11 @@ impl State {
                     status: BookingStatus::Held.as_str().into(),
                     total,
                     currency,
+                    discount: c
+                        .discount
+                        .as_ref()
+                        .map_or(Decimal::ZERO, |d| d.amount.amount()),
+                    discount_code: c.discount.as_ref().map(|d| d.code.as_str().to_owned()),
                     refund: None,
                     hold_expires_at: c.hold_expires_at,
                     payment_id: None,
@@ -205,7 +216,9 @@ impl State {
                         booking_id: id,
                         passenger_id: p.passenger_id,
                         ordinal: i as i16,
-                        seat: p.seat.to_string(),
+                        seat: p.seat.map(|s| s.to_string()),
+                        passenger_type: p.kind.as_str().to_owned(),
+                        travels_with: p.travels_with,
                         cabin: p.cabin.as_str().to_owned(),
                         fare: p.fare.amount(),
                         first_name: personal.map(|d| d.first_name.clone()),
@@ -286,17 +299,19 @@ impl State {
             sqlx::query(
                 "WITH bookings AS ( \
                     INSERT INTO rm_bookings (booking_id, pnr, flight_id, customer_id, created_by, status, \
-                        total, currency, refund, hold_expires_at, payment_id, reason, created_at, updated_at) \
+                        total, currency, refund, hold_expires_at, payment_id, reason, created_at, updated_at, \
+                        discount, discount_code) \
                      SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], \
                         $6::text[], $7::numeric[], $8::text[], $9::numeric[], $10::timestamptz[], \
-                        $11::uuid[], $12::text[], $13::timestamptz[], $14::timestamptz[]) \
+                        $11::uuid[], $12::text[], $13::timestamptz[], $14::timestamptz[], \
+                        $26::numeric[], $27::text[]) \
                      ON CONFLICT (booking_id) DO UPDATE SET status = excluded.status, \
                         refund = excluded.refund, payment_id = excluded.payment_id, \
                         reason = excluded.reason, updated_at = excluded.updated_at) \
                  INSERT INTO rm_booking_passengers (booking_id, passenger_id, ordinal, seat, cabin, \
-                    fare, first_name, last_name, ticket_number) \
+                    fare, first_name, last_name, ticket_number, passenger_type, travels_with) \
                  SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::int2[], $18::text[], $19::text[], \
-                    $20::numeric[], $21::text[], $22::text[], $23::text[]) \
+                    $20::numeric[], $21::text[], $22::text[], $23::text[], $24::text[], $25::uuid[]) \
                  ON CONFLICT (booking_id, passenger_id) DO UPDATE SET first_name = excluded.first_name, \
                     last_name = excluded.last_name, ticket_number = excluded.ticket_number",
             )
@@ -323,6 +338,10 @@ impl State {
             .bind(passengers.iter().map(|p| p.first_name.clone()).collect::<Vec<_>>())
             .bind(passengers.iter().map(|p| p.last_name.clone()).collect::<Vec<_>>())
             .bind(passengers.iter().map(|p| p.ticket_number.clone()).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.passenger_type.clone()).collect::<Vec<_>>())
+            .bind(passengers.iter().map(|p| p.travels_with).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.discount).collect::<Vec<_>>())
+            .bind(bookings.iter().map(|b| b.discount_code.clone()).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
         }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration as Span, NaiveDate, Utc};
 use domain::booking::{
     place_booking, Booking, BookingCommand, CancelledBy, PassengerDetails, PassengerRequest,
-    PlaceBooking,
+    PassengerType, PlaceBooking, Placed,
 };
 use domain::flight::{schedule_flight, CabinSpec, Flight, ScheduleFlight};
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
@@ -149,6 +149,8 @@ impl World {
                     last_row: 2,
                     seat_letters: "AC".into(),
                     fare: usd("1800.00"),
+                    child_percent: None,
+                    infant_percent: None,
                 },
                 CabinSpec {
                     cabin: Cabin::Economy,
@@ -156,6 +158,8 @@ impl World {
                     last_row: 12,
                     seat_letters: "ABC".into(),
                     fare: usd("420.00"),
+                    child_percent: None,
+                    infant_percent: None,
                 },
             ],
             now,
@@ -188,10 +192,12 @@ impl World {
             .enumerate()
             .map(|(i, s)| PassengerRequest {
                 passenger_id: Uuid::now_v7(),
-                seat: match s.parse::<Cabin>() {
+                kind: PassengerType::Adult,
+                seat: Some(match s.parse::<Cabin>() {
                     Ok(c) => SeatRequest::Cabin(c),
                     Err(_) => SeatRequest::Seat(Seat::parse(s).unwrap()),
-                },
+                }),
+                travels_with: None,
                 details: PassengerDetails {
                     first_name: format!("Ada{i}"),
                     last_name: "Lovelace".into(),
@@ -203,9 +209,14 @@ impl World {
             })
             .collect();
         let id_bytes = booking_id.as_bytes();
-        let (seat_events, booking_events) = place_booking(
+        let Placed {
+            seats: seat_events,
+            booking: booking_events,
+            ..
+        } = place_booking(
             &flight,
             &inventory,
+            None,
             PlaceBooking {
                 booking_id,
                 pnr: Pnr::from_random([
@@ -292,6 +303,7 @@ impl World {
                     description: "Fare".into(),
                     quantity: 1,
                     unit_price: total,
+                    credit: false,
                 }],
                 now,
             },

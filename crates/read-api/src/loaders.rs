@@ -121,17 +121,20 @@ impl Loader<CabinsKey> for PgLoader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PassengersKey(pub Uuid);
 
-type PassengerRow = (
-    Uuid,
-    Uuid,
-    String,
-    String,
-    Decimal,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-);
+#[derive(sqlx::FromRow)]
+struct PassengerRow {
+    booking_id: Uuid,
+    passenger_id: Uuid,
+    seat: String,
+    passenger_type: String,
+    travels_with: Option<Uuid>,
+    cabin: String,
+    fare: Decimal,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    ticket_number: Option<String>,
+    currency: String,
+}
 
 impl Loader<PassengersKey> for PgLoader {
     type Value = Vec<Passenger>;
@@ -141,8 +144,14 @@ impl Loader<PassengersKey> for PgLoader {
         &self,
         keys: &[PassengersKey],
     ) -> Result<HashMap<PassengersKey, Vec<Passenger>>, LoadError> {
+        // An infant has no seat of their own: they are shown in the seat of
+        // the adult whose lap they sit on.
         let rows: Vec<PassengerRow> = sqlx::query_as(
-            "SELECT p.booking_id, p.passenger_id, p.seat, p.cabin, p.fare, p.first_name, \
+            "SELECT p.booking_id, p.passenger_id, \
+                    coalesce(p.seat, (SELECT a.seat FROM rm_booking_passengers a \
+                                      WHERE a.booking_id = p.booking_id \
+                                        AND a.passenger_id = p.travels_with), '') AS seat, \
+                    p.passenger_type, p.travels_with, p.cabin, p.fare, p.first_name, \
                     p.last_name, p.ticket_number, b.currency \
              FROM rm_booking_passengers p JOIN rm_bookings b ON b.booking_id = p.booking_id \
              WHERE p.booking_id = ANY($1) ORDER BY p.booking_id, p.ordinal",
@@ -152,20 +161,26 @@ impl Loader<PassengersKey> for PgLoader {
         .await
         .map_err(load_error)?;
         let mut out: HashMap<PassengersKey, Vec<Passenger>> = HashMap::new();
-        for (booking, passenger, seat, cabin, fare, first, last, ticket, currency) in rows {
-            let cabin: domain::values::Cabin = cabin.parse().map_err(load_error)?;
-            let cabin = Cabin::from(cabin);
-            out.entry(PassengersKey(booking))
+        for r in rows {
+            let cabin: domain::values::Cabin = r.cabin.parse().map_err(load_error)?;
+            let kind = match r.passenger_type.as_str() {
+                "child" => domain::booking::PassengerType::Child,
+                "infant" => domain::booking::PassengerType::Infant,
+                _ => domain::booking::PassengerType::Adult,
+            };
+            out.entry(PassengersKey(r.booking_id))
                 .or_default()
                 .push(Passenger {
-                    id: id(passenger),
-                    erased: first.is_none() && last.is_none(),
-                    first_name: first.unwrap_or_default(),
-                    last_name: last.unwrap_or_default(),
-                    seat,
-                    cabin,
-                    fare: Money::new(fare, &currency),
-                    ticket_number: ticket,
+                    id: id(r.passenger_id),
+                    erased: r.first_name.is_none() && r.last_name.is_none(),
+                    first_name: r.first_name.unwrap_or_default(),
+                    last_name: r.last_name.unwrap_or_default(),
+                    passenger_type: kind.into(),
+                    seat: r.seat,
+                    travels_with: r.travels_with.map(id),
+                    cabin: Cabin::from(cabin),
+                    fare: Money::new(r.fare, &r.currency),
+                    ticket_number: r.ticket_number,
                 });
         }
         Ok(out)

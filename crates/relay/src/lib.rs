@@ -3,7 +3,8 @@
 //! downstream (loyalty, revenue accounting, notifications, a data lake).
 //!
 //! - **Topics**: `user.events`, `flight.events`, `seat.events`,
-//!   `booking.events`, `billing.events` (payments), each behind an optional
+//!   `booking.events`, `billing.events` (payments and discount codes), each
+//!   behind an optional
 //!   prefix for shared clusters; created at start through the admin API
 //!   ([`Relay::create_topics`]), never left to auto-creation.
 //! - **Records**: key = stream id, value = the JSON envelope of the
@@ -53,7 +54,7 @@ pub fn topic_of(category: &str) -> Option<&'static str> {
         "flight" => Some("flight.events"),
         "seats" => Some("seat.events"),
         "booking" => Some("booking.events"),
-        "payment" => Some("billing.events"),
+        "payment" | "discount" => Some("billing.events"),
         _ => None,
     }
 }

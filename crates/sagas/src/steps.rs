@@ -320,21 +320,24 @@ impl Sagas {
         stepped.map(|()| false)
     }
 
-    /// The invoice of a paid booking: a line per passenger's fare.
+    /// The invoice of a paid booking: a line per passenger's fare (adult,
+    /// child or infant), and the discount as a credit line.
     fn invoice(&self, booking: &Booking, now: DateTime<Utc>) -> Result<PaymentCommand, StepError> {
         let info = booking
             .info
             .as_ref()
             .ok_or_else(|| missing("the booking"))?;
-        let lines: Vec<InvoiceLineInput> = booking
+        let mut lines: Vec<InvoiceLineInput> = booking
             .passengers
             .iter()
-            .map(|p| InvoiceLineInput {
-                description: format!("Fare, {} seat {}", p.cabin, p.seat),
-                quantity: 1,
-                unit_price: p.fare,
-            })
+            .map(|p| InvoiceLineInput::charge(fare_line(booking, p), p.fare))
             .collect();
+        if let Some(d) = &info.discount {
+            lines.push(InvoiceLineInput::credit(
+                format!("Discount {}", d.code),
+                d.amount,
+            ));
+        }
         Ok(PaymentCommand::IssueInvoice {
             invoice_number: format!("INV-{}", info.pnr),
             tax_rate: self.inner.config.tax_rate,
@@ -420,7 +423,7 @@ impl Sagas {
         let tickets: Vec<_> = request.passengers.into_iter().zip(numbers).collect();
         let invoice = self.invoice(&booking.state, now)?;
         let (paid, version) = (payment.state.clone(), payment.version);
-        let decide: Decide = Box::new(move |_flight, seats, b| {
+        let decide: Decide = Box::new(move |_flight, seats, b, _| {
             let completed = fulfilment::complete(
                 b,
                 seats,
@@ -550,7 +553,7 @@ impl Sagas {
         let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
         // Decided on the booking as the lane reads it: the one read here,
         // unless it proves stale.
-        let decide: Decide = Box::new(move |_flight, seats, booking| {
+        let decide: Decide = Box::new(move |_flight, seats, booking, _| {
             let (events, seat_events) = decide(booking, seats)?;
             Ok(Decided {
                 seats: seat_events,
@@ -601,5 +604,28 @@ impl Sagas {
             attempts: 0,
             last_error: None,
         })
+    }
+}
+
+/// An invoice line's text for one passenger's fare.
+fn fare_line(booking: &Booking, p: &domain::booking::Passenger) -> String {
+    use domain::booking::PassengerType as P;
+    let who = match p.kind {
+        P::Adult => "Adult fare",
+        P::Child => "Child fare",
+        P::Infant => "Infant fare",
+    };
+    match p.seat {
+        Some(seat) => format!("{who}, {} seat {seat}", p.cabin),
+        None => {
+            let lap = p
+                .travels_with
+                .and_then(|a| booking.passengers.iter().find(|x| x.passenger_id == a))
+                .and_then(|a| a.seat);
+            match lap {
+                Some(seat) => format!("{who}, {}, on the lap of seat {seat}", p.cabin),
+                None => format!("{who}, {}", p.cabin),
+            }
+        }
     }
 }

@@ -588,3 +588,96 @@ async fn competing_saga_processes_charge_and_ticket_each_booking_once(pool: PgPo
     .unwrap();
     assert!(dupes.is_empty(), "{dupes:?}");
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_discounted_family_is_invoiced_line_by_line_and_refunded_what_it_paid(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            "/discount-codes",
+            Some(&admin),
+            json!({"code": "FAMILY", "percent_off": 10,
+                   "valid_from": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339(),
+                   "valid_until": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
+                   "max_uses": 10, "max_uses_per_customer": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (_, token) = app.user("customer").await;
+    let flight = app.flight_departing(chrono::Duration::days(3)).await;
+    let person = |first: &str| json!({"first_name": first, "last_name": "Lovelace", "date_of_birth": "2019-12-10"});
+    let mut adult = person("Ada");
+    adult["seat"] = json!("12A");
+    let mut child = person("Byron");
+    child["seat"] = json!("12B");
+    child["type"] = json!("child");
+    let mut infant = person("Annabella");
+    infant["type"] = json!("infant");
+    infant["travels_with"] = json!(0);
+    let r = app
+        .post(
+            "/bookings",
+            Some(&token),
+            json!({"flight_id": flight, "discount_code": "family",
+                   "passengers": [adult, child, infant]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let booking = id_in(r, "booking_id").await;
+    app.pay(&token, booking, CARD_OK).await;
+    let b = app.wait_for(booking, BookingStatus::Ticketed, WAIT).await;
+    // Everyone is ticketed, the infant too.
+    assert!(b.passengers.iter().all(|p| p.ticket_number.is_some()));
+
+    // 777.00 of fares less 77.70: captured and invoiced as such, a line per
+    // passenger's fare and the discount as a credit.
+    let p = app.payment_of(booking).await.unwrap();
+    assert_eq!(p.captured.unwrap().amount(), dec("699.30"));
+    let invoice = p.invoice.as_ref().expect("invoiced");
+    assert_eq!(invoice.total.amount(), dec("699.30"));
+    let lines: Vec<(String, String, bool)> = invoice
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.description.clone(),
+                l.amount.amount().to_string(),
+                l.credit,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (
+                "Adult fare, economy seat 12A".to_owned(),
+                "420.00".to_owned(),
+                false
+            ),
+            (
+                "Child fare, economy seat 12B".to_owned(),
+                "315.00".to_owned(),
+                false
+            ),
+            (
+                "Infant fare, economy, on the lap of seat 12A".to_owned(),
+                "42.00".to_owned(),
+                false
+            ),
+            ("Discount FAMILY".to_owned(), "77.70".to_owned(), true),
+        ]
+    );
+
+    // A cancellation three days out refunds everything paid: the discounted
+    // price, never the discount.
+    let r = app
+        .post(
+            &format!("/bookings/{booking}/cancel"),
+            Some(&token),
+            json!({"reason": "changed plans"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    app.wait_refunded(booking, "699.30", WAIT).await;
+}

@@ -182,6 +182,10 @@ impl From<CommandError> for ApiError {
                 code: "HOLD_LIMIT",
                 detail,
             },
+            CommandError::DiscountUnavailable(detail) => Self::Conflict {
+                code: "DISCOUNT_UNAVAILABLE",
+                detail,
+            },
             CommandError::AlreadyExists(detail) | CommandError::Concurrency(detail) => {
                 Self::Conflict {
                     code: "CONFLICT",

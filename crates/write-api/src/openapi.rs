@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::http::{audit, auth, bookings, flights, payments, sagas, users};
+use crate::http::{audit, auth, bookings, discounts, flights, payments, sagas, users};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -48,7 +48,8 @@ pub struct Problem {
     pub detail: String,
     /// Stable and upper case, for programs: `VALIDATION_FAILED`,
     /// `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, `SEAT_UNAVAILABLE`,
-    /// `CONFLICT`, `INVALID_STATE`, `RATE_LIMITED`, `INTERNAL`...
+    /// `CONFLICT`, `INVALID_STATE`, `DISCOUNT_UNAVAILABLE`, `RATE_LIMITED`,
+    /// `INTERNAL`...
     pub code: String,
     /// With `VALIDATION_FAILED`: the invalid fields.
     pub errors: Option<Vec<FieldErrorDoc>>,
@@ -81,6 +82,7 @@ pub struct Problem {
         bookings::create,
         bookings::cancel,
         bookings::update_passenger,
+        discounts::create,
         payments::pay,
         sagas::retry,
         audit::stream,
@@ -115,6 +117,8 @@ pub struct Problem {
         bookings::CancelBookingRequest,
         bookings::UpdatePassengerRequest,
         bookings::PassengerView,
+        discounts::CreateDiscountCodeRequest,
+        discounts::MoneyInput,
         payments::PaymentRequest,
         audit::DigestBody,
         audit::CheckpointBody,
@@ -126,6 +130,7 @@ pub struct Problem {
         (name = "users", description = "Profiles, roles and erasure"),
         (name = "flights", description = "Scheduling and changing flights (admin)"),
         (name = "bookings", description = "Booking seats, cancelling, editing passengers"),
+        (name = "discounts", description = "Discount codes (admin); bookings redeem them"),
         (name = "sagas", description = "The fulfilment process managers (admin)"),
         (name = "audit", description = "Replaying, exporting and proving the log (auditors and admins)"),
     )

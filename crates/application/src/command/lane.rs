@@ -23,13 +23,19 @@
 //!   fails;
 //! - a command may also append to its booking's payment (the fulfilment
 //!   completing in one step); a conflict on that payment fails that command
-//!   alone.
+//!   alone;
+//! - a command may redeem a discount code: commands of the batch on the
+//!   same code are decided in order against its uses as the earlier ones
+//!   left them, and its stream is guarded by the version read, so a code
+//!   redeemed on another flight's lane at the same time is a conflict and
+//!   the batch is decided again on the new count (a cap is never passed).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::booking::{Booking, BookingEvent};
+use domain::discount::{DiscountCode, DiscountEvent};
 use domain::flight::{Flight, FlightEvent};
 use domain::payment::{Payment, PaymentEvent};
 use domain::seats::{SeatEvent, SeatInventory};
@@ -60,6 +66,9 @@ pub struct Decided {
     pub seats: Vec<SeatEvent>,
     /// Events for the booking the command named when it was submitted.
     pub booking: Vec<BookingEvent>,
+    /// Events for the discount code the command named when it was
+    /// submitted.
+    pub discount: Vec<DiscountEvent>,
     /// Events for a payment, decided on the version the command read.
     pub payment: Option<PaymentAppend>,
     /// The command's reply (see [`Outcome`]).
@@ -75,12 +84,16 @@ pub struct PaymentAppend {
     pub events: Vec<PaymentEvent>,
 }
 
-/// A decision over a flight, its seats and the booking the command names
-/// (an empty booking when it names none, or one that does not exist yet).
+/// A decision over a flight, its seats, the booking the command names (an
+/// empty booking when it names none, or one that does not exist yet) and
+/// the discount code it names, if any (empty when no such code exists).
 /// Called again whenever the batch is decided again, so it must not have
 /// side effects.
-pub type Decide =
-    Box<dyn Fn(&Flight, &SeatInventory, &Booking) -> CommandResult<Decided> + Send + Sync>;
+pub type Decide = Box<
+    dyn Fn(&Flight, &SeatInventory, &Booking, Option<&DiscountCode>) -> CommandResult<Decided>
+        + Send
+        + Sync,
+>;
 
 /// The booking a command reads and writes on the lane.
 #[derive(Debug, Clone)]
@@ -115,6 +128,8 @@ impl BookingRef {
 struct Job {
     ctx: CommandContext,
     booking: Option<BookingRef>,
+    /// The discount code (its stream's id) the command redeems.
+    discount: Option<Uuid>,
     decide: Decide,
     reply: oneshot::Sender<CommandResult<Outcome>>,
 }
@@ -155,10 +170,25 @@ impl Lanes {
         booking: Option<BookingRef>,
         decide: Decide,
     ) -> CommandResult<Outcome> {
+        self.submit_with_discount(flight_id, ctx, booking, None, decide)
+            .await
+    }
+
+    /// [`submit`](Self::submit) for a command that also redeems the
+    /// discount code whose stream is `discount`.
+    pub async fn submit_with_discount(
+        &self,
+        flight_id: Uuid,
+        ctx: CommandContext,
+        booking: Option<BookingRef>,
+        discount: Option<Uuid>,
+        decide: Decide,
+    ) -> CommandResult<Outcome> {
         let (reply, answer) = oneshot::channel();
         let mut job = Job {
             ctx,
             booking,
+            discount,
             decide,
             reply,
         };
@@ -276,9 +306,17 @@ struct Staged {
     flight: Vec<NewEvent>,
     seats: Vec<NewEvent>,
     booking: Vec<NewEvent>,
+    discount: Vec<NewEvent>,
     payment: Option<StreamAppend>,
     record: Option<CommandRecord>,
     reply: Value,
+}
+
+/// The discount codes a batch reads, as its commands leave them.
+struct BatchDiscount {
+    /// The version the batch's append expects.
+    base: u64,
+    state: DiscountCode,
 }
 
 /// The bookings a batch reads, as its commands leave them.
@@ -376,6 +414,7 @@ impl Lane {
             let versions = (state.flight.version, state.seats.version);
             let (mut flight, mut seats) = (state.flight.state, state.seats.state);
             let mut bookings: HashMap<Uuid, BatchBooking> = HashMap::new();
+            let mut discounts: HashMap<Uuid, BatchDiscount> = HashMap::new();
             let mut staged: Vec<Staged> = Vec::with_capacity(batch.len());
             for job in batch.drain(..) {
                 let booking = match self.booking_for(&job, &bookings, stale).await {
@@ -385,7 +424,17 @@ impl Lane {
                         continue;
                     }
                 };
-                let decided = match (job.decide)(&flight, &seats, &booking.state) {
+                let discount = match job.discount {
+                    Some(id) => match self.discount_for(id, &mut discounts).await {
+                        Ok(()) => discounts.get(&id).map(|d| &d.state),
+                        Err(e) => {
+                            let _ = job.reply.send(Err(e));
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                let decided = match (job.decide)(&flight, &seats, &booking.state, discount) {
                     Ok(d) => d,
                     Err(e) => {
                         // A retry of an already accepted command answers as
@@ -408,6 +457,12 @@ impl Lane {
                 };
                 flight = decided.flight.iter().fold(flight, |s, e| s.evolve(e));
                 seats = decided.seats.iter().fold(seats, |s, e| s.evolve(e));
+                if let Some(d) = job.discount.and_then(|id| discounts.get_mut(&id)) {
+                    d.state = decided
+                        .discount
+                        .iter()
+                        .fold(std::mem::take(&mut d.state), |s, e| s.evolve(e));
+                }
                 if let Some(b) = &job.booking {
                     let state = decided
                         .booking
@@ -421,12 +476,14 @@ impl Lane {
                         },
                     );
                 }
-                let (flight_events, seat_events, booking_events, payment, record) = encoded;
+                let (flight_events, seat_events, booking_events, discount_events, payment, record) =
+                    encoded;
                 staged.push(Staged {
                     job,
                     flight: flight_events,
                     seats: seat_events,
                     booking: booking_events,
+                    discount: discount_events,
                     payment,
                     record,
                     reply: decided.reply,
@@ -446,7 +503,7 @@ impl Lane {
                 });
                 return Appended::Done;
             }
-            let request = self.request(versions, &bookings, &mut staged);
+            let request = self.request(versions, &bookings, &discounts, &mut staged);
             let started = Instant::now();
             let result = self.store().append(request).await;
             metrics::histogram!("booking_append_seconds").record(started.elapsed().as_secs_f64());
@@ -473,9 +530,13 @@ impl Lane {
                 }
                 Err(StoreError::Conflict { stream, .. }) => {
                     // Another process wrote this flight or one of these
-                    // bookings: reload and decide again on fresh state.
+                    // bookings, or another lane redeemed one of these codes:
+                    // reload and decide again on fresh state (discount codes
+                    // are read afresh by every attempt).
                     let what = if stream == self.flight_stream || stream == self.seats_stream {
                         "seats"
+                    } else if stream.as_str().starts_with(DISCOUNT_PREFIX) {
+                        "discount"
                     } else {
                         "booking"
                     };
@@ -575,12 +636,36 @@ impl Lane {
         })
     }
 
+    /// Loads the discount code `id` into the batch, unless an earlier
+    /// command of the batch did: always from the store, so that an attempt
+    /// after a conflict sees the uses another lane added.
+    async fn discount_for(
+        &self,
+        id: Uuid,
+        batch: &mut HashMap<Uuid, BatchDiscount>,
+    ) -> CommandResult<()> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = batch.entry(id) {
+            let loaded: Loaded<DiscountCode> = load(
+                self.store(),
+                self.sealer(),
+                &StreamId::new(DiscountCode::CATEGORY, id),
+            )
+            .await?;
+            slot.insert(BatchDiscount {
+                base: loaded.version,
+                state: loaded.state,
+            });
+        }
+        Ok(())
+    }
+
     #[allow(clippy::type_complexity)]
     async fn encode(
         &self,
         job: &Job,
         d: &Decided,
     ) -> CommandResult<(
+        Vec<NewEvent>,
         Vec<NewEvent>,
         Vec<NewEvent>,
         Vec<NewEvent>,
@@ -600,6 +685,7 @@ impl Lane {
             encode_events(sealer, &d.flight, &job.ctx).await?,
             encode_events(sealer, &d.seats, &job.ctx).await?,
             encode_events(sealer, &d.booking, &job.ctx).await?,
+            encode_events(sealer, &d.discount, &job.ctx).await?,
             payment,
             match &job.ctx.idempotency {
                 Some(idem) => Some(command_record(sealer, idem, &job.ctx, &d.reply).await?),
@@ -615,11 +701,13 @@ impl Lane {
         &self,
         versions: (u64, u64),
         bookings: &HashMap<Uuid, BatchBooking>,
+        discounts: &HashMap<Uuid, BatchDiscount>,
         staged: &mut [Staged],
     ) -> AppendRequest {
         let mut flight_events = Vec::new();
         let mut seat_events = Vec::new();
         let mut booking_events: Vec<(Uuid, Vec<NewEvent>)> = Vec::new();
+        let mut discount_events: Vec<(Uuid, Vec<NewEvent>)> = Vec::new();
         let mut commands = Vec::new();
         let mut payments = Vec::new();
         for s in staged.iter_mut() {
@@ -631,6 +719,13 @@ impl Lane {
                 match booking_events.iter_mut().find(|(id, _)| *id == b.id) {
                     Some((_, all)) => all.extend(events),
                     None => booking_events.push((b.id, events)),
+                }
+            }
+            if let Some(id) = s.job.discount {
+                let events = std::mem::take(&mut s.discount);
+                match discount_events.iter_mut().find(|(d, _)| *d == id) {
+                    Some((_, all)) => all.extend(events),
+                    None => discount_events.push((id, events)),
                 }
             }
             commands.extend(s.record.take());
@@ -664,6 +759,18 @@ impl Lane {
             streams.push(StreamAppend {
                 stream: StreamId::new(Booking::CATEGORY, id),
                 expected: ExpectedVersion::Exact(base),
+                events,
+            });
+        }
+        for (id, events) in discount_events {
+            // A code whose every redemption was refused is not written;
+            // one that was read is guarded whenever it is.
+            if events.is_empty() {
+                continue;
+            }
+            streams.push(StreamAppend {
+                stream: StreamId::new(DiscountCode::CATEGORY, id),
+                expected: ExpectedVersion::Exact(discounts.get(&id).map_or(0, |d| d.base)),
                 events,
             });
         }
@@ -716,6 +823,8 @@ fn split_twins(batch: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
 
 /// How payment streams' names begin.
 const PAYMENT_PREFIX: &str = "payment-";
+/// How discount code streams' names begin.
+const DISCOUNT_PREFIX: &str = "discount-";
 
 /// The booking id of a `booking-…` stream.
 fn booking_of(stream: &StreamId) -> Option<Uuid> {

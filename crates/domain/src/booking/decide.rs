@@ -22,6 +22,7 @@ pub(super) fn decide(
             created_by,
             passengers,
             total,
+            discount,
             hold_expires_at,
             now,
         } => {
@@ -34,6 +35,7 @@ pub(super) fn decide(
             if hold_expires_at <= now {
                 return Err(BookingError::HoldExpiryNotInFuture);
             }
+            check_party(&passengers)?;
             let mut ids = BTreeSet::new();
             let mut seats = BTreeSet::new();
             let mut booked = Vec::with_capacity(passengers.len());
@@ -42,8 +44,10 @@ pub(super) fn decide(
                 if !ids.insert(p.passenger_id) {
                     return Err(BookingError::DuplicatePassenger(p.passenger_id));
                 }
-                if !seats.insert(p.seat) {
-                    return Err(BookingError::DuplicateSeat(p.seat));
+                if let Some(seat) = p.seat {
+                    if !seats.insert(seat) {
+                        return Err(BookingError::DuplicateSeat(seat));
+                    }
                 }
                 personal.push(PassengerPersonal {
                     passenger_id: p.passenger_id,
@@ -51,13 +55,22 @@ pub(super) fn decide(
                 });
                 booked.push(BookedPassenger {
                     passenger_id: p.passenger_id,
+                    kind: p.kind,
                     seat: p.seat,
+                    travels_with: p.travels_with,
                     cabin: p.cabin,
                     fare: p.fare,
                 });
             }
             let fares = Money::sum(total.currency(), booked.iter().map(|p| &p.fare))?;
-            if fares != total {
+            let off = match &discount {
+                Some(d) if d.amount.currency() != total.currency() => {
+                    return Err(BookingError::DiscountCurrency)
+                }
+                Some(d) => d.amount,
+                None => Money::zero(total.currency()),
+            };
+            if fares.saturating_sub(&off)? != total || off.compare(&fares)?.is_ge() {
                 return Err(BookingError::TotalMismatch { total, fares });
             }
             Ok(vec![BookingEvent::BookingCreated(BookingCreated {
@@ -69,6 +82,7 @@ pub(super) fn decide(
                 created_by,
                 passengers: booked,
                 total,
+                discount,
                 hold_expires_at,
                 created_at: now,
                 personal: Personal::Known(personal),
@@ -219,6 +233,54 @@ pub(super) fn decide(
     }
 }
 
+/// Seats and laps: everyone but an infant has a seat; an infant has none
+/// and travels with an adult of the booking, at most one per adult.
+fn check_party(passengers: &[NewPassenger]) -> Result<(), BookingError> {
+    let party: Vec<PartyMember> = passengers
+        .iter()
+        .map(|p| PartyMember {
+            passenger_id: p.passenger_id,
+            kind: p.kind,
+            seated: p.seat.is_some(),
+            travels_with: p.travels_with,
+        })
+        .collect();
+    check_party_of(&party)
+}
+
+/// One passenger as far as seats and laps go.
+pub(super) struct PartyMember {
+    pub passenger_id: Uuid,
+    pub kind: PassengerType,
+    pub seated: bool,
+    pub travels_with: Option<Uuid>,
+}
+
+pub(super) fn check_party_of(party: &[PartyMember]) -> Result<(), BookingError> {
+    let mut laps = BTreeSet::new();
+    for p in party {
+        match (p.kind, p.seated, p.travels_with) {
+            (PassengerType::Infant, false, Some(adult)) => {
+                let is_adult = party
+                    .iter()
+                    .any(|a| a.passenger_id == adult && a.kind == PassengerType::Adult);
+                if !is_adult {
+                    return Err(BookingError::InfantWithoutAdult(p.passenger_id));
+                }
+                if !laps.insert(adult) {
+                    return Err(BookingError::SecondInfant(adult));
+                }
+            }
+            (PassengerType::Infant, _, _) => {
+                return Err(BookingError::InfantWithoutAdult(p.passenger_id))
+            }
+            (_, true, None) => {}
+            (_, _, _) => return Err(BookingError::SeatRequired(p.passenger_id)),
+        }
+    }
+    Ok(())
+}
+
 /// `booking` after `event`.
 pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
     match event {
@@ -230,6 +292,7 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
                 customer_id: e.customer_id,
                 created_by: e.created_by,
                 total: e.total,
+                discount: e.discount.clone(),
                 hold_expires_at: e.hold_expires_at,
                 created_at: e.created_at,
             });
@@ -240,7 +303,9 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
                 .iter()
                 .map(|p| Passenger {
                     passenger_id: p.passenger_id,
+                    kind: p.kind,
                     seat: p.seat,
+                    travels_with: p.travels_with,
                     cabin: p.cabin,
                     fare: p.fare,
                     personal: details

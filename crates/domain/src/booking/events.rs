@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{BookingStatus, CancelledBy, PassengerDetails};
+use super::{BookingStatus, CancelledBy, PassengerDetails, PassengerType};
+use crate::discount::Code;
 use crate::event::DomainEvent;
 use crate::values::{Cabin, Money, Personal, Pnr, Seat, TicketNumber};
 
@@ -12,7 +13,14 @@ use crate::values::{Cabin, Money, Personal, Pnr, Seat, TicketNumber};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookedPassenger {
     pub passenger_id: Uuid,
-    pub seat: Seat,
+    /// Absent in events from before passenger types: an adult.
+    #[serde(default, rename = "type")]
+    pub kind: PassengerType,
+    /// `None` for an infant.
+    pub seat: Option<Seat>,
+    /// The adult an infant travels with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub travels_with: Option<Uuid>,
     pub cabin: Cabin,
     pub fare: Money,
 }
@@ -33,10 +41,20 @@ pub struct BookingCreated {
     pub customer_id: Uuid,
     pub created_by: Uuid,
     pub passengers: Vec<BookedPassenger>,
+    /// What the passengers pay: their fares less `discount`.
     pub total: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<AppliedDiscount>,
     pub hold_expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub personal: Personal<Vec<PassengerPersonal>>,
+}
+
+/// A discount code's reduction of a booking's fares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedDiscount {
+    pub code: Code,
+    pub amount: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

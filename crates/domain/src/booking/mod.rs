@@ -30,7 +30,7 @@ use crate::user::{validate_name, validate_phone};
 use crate::values::{Cabin, Email, Money, Personal, Pnr, Seat, TicketNumber};
 pub use cancel::{cancel_booking, CancelBooking, CancelBookingError};
 pub use events::*;
-pub use place::{place_booking, PassengerRequest, PlaceBooking, PlaceBookingError};
+pub use place::{place_booking, PassengerRequest, PlaceBooking, PlaceBookingError, Placed};
 
 pub const MAX_PASSENGERS: usize = 9;
 
@@ -135,10 +135,46 @@ pub struct PassengerDetails {
     pub passport: Option<String>,
 }
 
+/// Who a passenger is for pricing and seating: adults pay the cabin's
+/// fare, children a share of it, and an infant sits on an adult's lap (no
+/// seat of their own, at most one per adult).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassengerType {
+    #[default]
+    Adult,
+    Child,
+    Infant,
+}
+
+impl PassengerType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PassengerType::Adult => "adult",
+            PassengerType::Child => "child",
+            PassengerType::Infant => "infant",
+        }
+    }
+
+    /// Whether such a passenger takes a seat of their own.
+    pub fn has_seat(&self) -> bool {
+        !matches!(self, PassengerType::Infant)
+    }
+}
+
+impl fmt::Display for PassengerType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPassenger {
     pub passenger_id: Uuid,
-    pub seat: Seat,
+    pub kind: PassengerType,
+    /// `None` for an infant, who travels on `travels_with`'s lap.
+    pub seat: Option<Seat>,
+    pub travels_with: Option<Uuid>,
     pub cabin: Cabin,
     pub fare: Money,
     pub details: PassengerDetails,
@@ -153,7 +189,9 @@ pub enum BookingCommand {
         customer_id: Uuid,
         created_by: Uuid,
         passengers: Vec<NewPassenger>,
+        /// The fares less `discount`.
         total: Money,
+        discount: Option<AppliedDiscount>,
         hold_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     },
@@ -207,6 +245,12 @@ pub enum BookingError {
     DuplicatePassenger(Uuid),
     #[error("seat {0} is given to two passengers")]
     DuplicateSeat(Seat),
+    #[error("passenger {0}: an infant has no seat and travels with an adult of the booking")]
+    InfantWithoutAdult(Uuid),
+    #[error("passenger {0}: only an infant travels on another passenger's lap; everyone else needs a seat")]
+    SeatRequired(Uuid),
+    #[error("adult {0} already has an infant on their lap")]
+    SecondInfant(Uuid),
     #[error(
         "{0} must be 1 to 100 characters, none of them control or invisible formatting characters"
     )]
@@ -219,8 +263,10 @@ pub enum BookingError {
     InvalidPhone,
     #[error("passport number is not valid")]
     InvalidPassport,
-    #[error("total {total} does not match the fares {fares}")]
+    #[error("total {total} does not match the fares {fares} less the discount")]
     TotalMismatch { total: Money, fares: Money },
+    #[error("the discount is in another currency than the fares")]
+    DiscountCurrency,
     #[error("hold must expire after now")]
     HoldExpiryNotInFuture,
     #[error("hold expired at {0}")]
@@ -249,7 +295,10 @@ impl BookingError {
             BookingError::PassengerCount | BookingError::DuplicatePassenger(_) => {
                 Some("passengers")
             }
-            BookingError::DuplicateSeat(_) => Some("seat"),
+            BookingError::DuplicateSeat(_) | BookingError::SeatRequired(_) => Some("seat"),
+            BookingError::InfantWithoutAdult(_) | BookingError::SecondInfant(_) => {
+                Some("travels_with")
+            }
             BookingError::InvalidName(field) => Some(field),
             BookingError::DateOfBirthInFuture | BookingError::DateOfBirthTooEarly => {
                 Some("date_of_birth")
@@ -302,7 +351,10 @@ pub fn validate_details(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Passenger {
     pub passenger_id: Uuid,
-    pub seat: Seat,
+    pub kind: PassengerType,
+    /// `None` for an infant.
+    pub seat: Option<Seat>,
+    pub travels_with: Option<Uuid>,
     pub cabin: Cabin,
     pub fare: Money,
     pub personal: Personal<PassengerDetails>,
@@ -317,6 +369,7 @@ pub struct BookingInfo {
     pub customer_id: Uuid,
     pub created_by: Uuid,
     pub total: Money,
+    pub discount: Option<AppliedDiscount>,
     pub hold_expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
@@ -338,7 +391,7 @@ impl Booking {
     }
 
     pub fn seats(&self) -> Vec<Seat> {
-        self.passengers.iter().map(|p| p.seat).collect()
+        self.passengers.iter().filter_map(|p| p.seat).collect()
     }
 
     /// What the customer has paid: the total once confirmed, else nothing.

@@ -9,20 +9,26 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::decide::{check_party_of, PartyMember};
 use super::{
-    validate_details, Booking, BookingCommand, BookingError, BookingEvent, NewPassenger,
-    PassengerDetails,
+    validate_details, AppliedDiscount, Booking, BookingCommand, BookingError, BookingEvent,
+    NewPassenger, PassengerDetails, PassengerType,
 };
+use crate::discount::{DiscountCode, DiscountCommand, DiscountError, DiscountEvent};
 use crate::event::Aggregate;
 use crate::flight::Flight;
 use crate::pricing::{quote, PricingError};
 use crate::seats::{SeatCommand, SeatError, SeatEvent, SeatInventory, SeatRequest};
-use crate::values::Pnr;
+use crate::values::{Cabin, Pnr, Seat};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassengerRequest {
     pub passenger_id: Uuid,
-    pub seat: SeatRequest,
+    pub kind: PassengerType,
+    /// `None` for an infant, who takes no seat.
+    pub seat: Option<SeatRequest>,
+    /// The adult an infant travels with.
+    pub travels_with: Option<Uuid>,
     pub details: PassengerDetails,
 }
 
@@ -35,6 +41,15 @@ pub struct PlaceBooking {
     pub passengers: Vec<PassengerRequest>,
     pub hold_expires_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
+}
+
+/// What placing a booking decided, for each stream it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    pub seats: Vec<SeatEvent>,
+    pub booking: Vec<BookingEvent>,
+    /// The discount code's use, when the booking names one.
+    pub discount: Vec<DiscountEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +68,8 @@ pub enum PlaceBookingError {
     Booking(#[from] BookingError),
     #[error(transparent)]
     Pricing(#[from] PricingError),
+    #[error(transparent)]
+    Discount(#[from] DiscountError),
 }
 
 impl PlaceBookingError {
@@ -68,12 +85,15 @@ impl PlaceBookingError {
 }
 
 /// Holds seats for every passenger, prices each at the current fare of the
-/// cabin of the seat they got, and creates the booking.
+/// cabin of the seat they got (an infant at the fare of their adult's
+/// cabin), takes a discount code off when one is given (`discount`: the
+/// code's state, empty when no such code exists), and creates the booking.
 pub fn place_booking(
     flight: &Flight,
     inventory: &SeatInventory,
+    discount: Option<&DiscountCode>,
     cmd: PlaceBooking,
-) -> Result<(Vec<SeatEvent>, Vec<BookingEvent>), PlaceBookingError> {
+) -> Result<Placed, PlaceBookingError> {
     let flight_id = flight.id().ok_or(PlaceBookingError::FlightNotFound)?;
     if flight.is_cancelled() {
         return Err(PlaceBookingError::FlightCancelled);
@@ -87,14 +107,26 @@ pub fn place_booking(
     if cmd.passengers.is_empty() || cmd.passengers.len() > super::MAX_PASSENGERS {
         return Err(BookingError::PassengerCount.into());
     }
-    // Bad names should be reported as such, not masked by a seat conflict.
+    // Bad names or an infant without an adult should be reported as such,
+    // not masked by a seat conflict.
     for p in &cmd.passengers {
         validate_details(p.details.clone(), cmd.now.date_naive())?;
     }
+    let party: Vec<PartyMember> = cmd
+        .passengers
+        .iter()
+        .map(|p| PartyMember {
+            passenger_id: p.passenger_id,
+            kind: p.kind,
+            seated: p.seat.is_some(),
+            travels_with: p.travels_with,
+        })
+        .collect();
+    check_party_of(&party)?;
 
     let seat_events = inventory.decide(SeatCommand::Hold {
         booking_id: cmd.booking_id,
-        requests: cmd.passengers.iter().map(|p| p.seat).collect(),
+        requests: cmd.passengers.iter().filter_map(|p| p.seat).collect(),
         expires_at: cmd.hold_expires_at,
         now: cmd.now,
     })?;
@@ -110,23 +142,87 @@ pub fn place_booking(
     let after = seat_events
         .iter()
         .fold(inventory.clone(), |s, e| s.evolve(e));
-    let cabins = held
+    // The seats come back in the order of the seated passengers' requests;
+    // an infant flies in the cabin of the adult whose lap they sit on.
+    let mut held = held.into_iter();
+    let mut placed: Vec<(Option<Seat>, Option<Cabin>, PassengerType)> =
+        Vec::with_capacity(cmd.passengers.len());
+    for p in &cmd.passengers {
+        let seat = match p.seat {
+            Some(_) => Some(held.next().ok_or(SeatError::NothingRequested)?),
+            None => None,
+        };
+        let cabin = match seat {
+            Some(seat) => Some(
+                after
+                    .cabin_of(seat)
+                    .ok_or(SeatError::UnknownSeats(vec![seat]))?,
+            ),
+            None => None,
+        };
+        placed.push((seat, cabin, p.kind));
+    }
+    let cabins = cmd
+        .passengers
         .iter()
-        .map(|seat| {
-            after
-                .cabin_of(*seat)
-                .ok_or(SeatError::UnknownSeats(vec![*seat]))
+        .zip(&placed)
+        .map(|(p, (_, cabin, _))| {
+            cabin
+                .or_else(|| {
+                    let adult = cmd
+                        .passengers
+                        .iter()
+                        .position(|a| Some(a.passenger_id) == p.travels_with)?;
+                    placed[adult].1
+                })
+                .ok_or(BookingError::InfantWithoutAdult(p.passenger_id))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let priced = quote(flight, &cabins)?;
+        .collect::<Result<Vec<Cabin>, _>>()?;
+    let placed: Vec<(Option<Seat>, Cabin, PassengerType)> = placed
+        .into_iter()
+        .zip(cabins)
+        .map(|((seat, _, kind), cabin)| (seat, cabin, kind))
+        .collect();
+    let priced = quote(
+        flight,
+        &placed.iter().map(|(_, c, k)| (*c, *k)).collect::<Vec<_>>(),
+    )?;
+
+    let discount_events = match discount {
+        Some(code) => code.decide(DiscountCommand::Redeem {
+            booking_id: cmd.booking_id,
+            customer_id: cmd.customer_id,
+            routes: flight.route().into_iter().collect(),
+            cabins: placed.iter().map(|(_, c, _)| *c).collect(),
+            fares: priced.total,
+            now: cmd.now,
+        })?,
+        None => vec![],
+    };
+    let applied = discount_events.iter().find_map(|e| match e {
+        DiscountEvent::DiscountRedeemed(r) => Some(AppliedDiscount {
+            code: r.code.clone(),
+            amount: r.amount,
+        }),
+        _ => None,
+    });
+    let total = match &applied {
+        Some(d) => priced
+            .total
+            .checked_sub(&d.amount)
+            .map_err(PricingError::from)?,
+        None => priced.total,
+    };
 
     let passengers = cmd
         .passengers
         .into_iter()
-        .zip(held.iter().zip(cabins.iter().zip(priced.fares.iter())))
-        .map(|(p, (seat, (cabin, fare)))| NewPassenger {
+        .zip(placed.iter().zip(priced.fares.iter()))
+        .map(|(p, ((seat, cabin, kind), fare))| NewPassenger {
             passenger_id: p.passenger_id,
+            kind: *kind,
             seat: *seat,
+            travels_with: p.travels_with,
             cabin: *cabin,
             fare: *fare,
             details: p.details,
@@ -139,9 +235,14 @@ pub fn place_booking(
         customer_id: cmd.customer_id,
         created_by: cmd.created_by,
         passengers,
-        total: priced.total,
+        total,
+        discount: applied,
         hold_expires_at: cmd.hold_expires_at,
         now: cmd.now,
     })?;
-    Ok((seat_events, booking_events))
+    Ok(Placed {
+        seats: seat_events,
+        booking: booking_events,
+        discount: discount_events,
+    })
 }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use domain::booking::{BookingCreated, BookingEvent, PassengerDetails};
+use domain::booking::{BookingCreated, BookingEvent, PassengerDetails, PassengerType};
 use domain::flight::{schedule_flight, CabinSpec, FlightEvent, ScheduleFlight};
 use domain::seats::SeatEvent;
 use domain::values::{AirportCode, Cabin, Currency, FlightNumber, Money, Pnr, Seat};
@@ -59,6 +59,8 @@ pub fn schedule() -> ScheduleFlight {
                 last_row: 2,
                 seat_letters: "AC".into(),
                 fare: usd("1800.00"),
+                child_percent: None,
+                infant_percent: None,
             },
             CabinSpec {
                 cabin: Cabin::Economy,
@@ -66,6 +68,8 @@ pub fn schedule() -> ScheduleFlight {
                 last_row: 11,
                 seat_letters: "ABC".into(),
                 fare: usd("420.00"),
+                child_percent: None,
+                infant_percent: None,
             },
         ],
         now: t0(),
@@ -127,18 +131,23 @@ pub fn booking_created() -> BookingEvent {
         passengers: vec![
             BookedPassenger {
                 passenger_id: id(PASSENGER_1),
-                seat: seat("10A"),
+                kind: PassengerType::Adult,
+                seat: Some(seat("10A")),
+                travels_with: None,
                 cabin: Cabin::Economy,
                 fare: usd("420.00"),
             },
             BookedPassenger {
                 passenger_id: id(PASSENGER_2),
-                seat: seat("10B"),
+                kind: PassengerType::Adult,
+                seat: Some(seat("10B")),
+                travels_with: None,
                 cabin: Cabin::Economy,
                 fare: usd("420.00"),
             },
         ],
         total: usd("840.00"),
+        discount: None,
         hold_expires_at: t0() + minutes(10),
         created_at: t0(),
         personal: Personal::Known(vec![

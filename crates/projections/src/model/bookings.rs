@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 /// The columns of [`BookingRow`] from `rm_bookings b`.
 pub const BOOKING_COLUMNS: &str = "b.booking_id, b.pnr, b.flight_id, b.customer_id, b.created_by, \
-     b.status, b.total, b.currency, b.refund, b.hold_expires_at, b.payment_id, b.reason, \
-     b.created_at, b.updated_at";
+     b.status, b.total, b.currency, b.discount, b.discount_code, b.refund, b.hold_expires_at, \
+     b.payment_id, b.reason, b.created_at, b.updated_at";
 
 /// A booking as readers see it.
 #[derive(sqlx::FromRow, Debug, Clone, PartialEq)]
@@ -21,8 +21,12 @@ pub struct BookingRow {
     pub created_by: Uuid,
     #[sqlx(try_from = "String")]
     pub status: BookingStatus,
+    /// What the passengers pay: their fares less `discount`.
     pub total: Decimal,
     pub currency: String,
+    /// What a discount code took off (zero without one).
+    pub discount: Decimal,
+    pub discount_code: Option<String>,
     pub refund: Option<Decimal>,
     pub hold_expires_at: DateTime<Utc>,
     pub payment_id: Option<Uuid>,
@@ -60,7 +64,7 @@ pub async fn unpaid_of(
     let rows: Vec<(Option<Uuid>, i64, i64, Option<Uuid>)> = sqlx::query_as(
         "SELECT b.customer_id, count(*), \
                 coalesce(sum((SELECT count(*) FROM rm_booking_passengers p \
-                              WHERE p.booking_id = b.booking_id)), 0)::bigint, NULL::uuid \
+                              WHERE p.booking_id = b.booking_id AND p.seat IS NOT NULL)), 0)::bigint, NULL::uuid \
          FROM rm_bookings b \
          WHERE b.customer_id = ANY($1) AND b.status IN ('HELD', 'PAYMENT_PENDING') \
            AND b.hold_expires_at > now() \
@@ -92,7 +96,8 @@ pub async fn all_unpaid(
 ) -> Result<Vec<(Uuid, Uuid, i64, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT b.booking_id, b.customer_id, \
-                (SELECT count(*) FROM rm_booking_passengers p WHERE p.booking_id = b.booking_id), \
+                (SELECT count(*) FROM rm_booking_passengers p \
+                  WHERE p.booking_id = b.booking_id AND p.seat IS NOT NULL), \
                 b.hold_expires_at \
          FROM rm_bookings b \
          WHERE b.status IN ('HELD', 'PAYMENT_PENDING') AND b.hold_expires_at > now()",

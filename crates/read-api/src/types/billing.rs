@@ -62,6 +62,9 @@ pub struct InvoiceLine {
     #[serde(rename = "unit_price")]
     pub unit_price: Money,
     pub amount: Money,
+    /// Taken off the total (a discount) rather than charged.
+    #[serde(default)]
+    pub credit: bool,
 }
 
 impl<'de> serde::Deserialize<'de> for Money {

@@ -4,7 +4,7 @@ use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use projections::model::bookings::BookingRow;
 
-use super::{id, loader, BookingStatus, Cabin, Flight, Money, Payment};
+use super::{id, loader, BookingStatus, Cabin, Flight, Money, PassengerType, Payment};
 use crate::error::OrInternal;
 use crate::loaders::{FlightKey, PassengersKey, PaymentKey};
 
@@ -50,11 +50,28 @@ impl Booking {
             .passengers(ctx)
             .await?
             .into_iter()
+            .filter(|p| p.passenger_type != PassengerType::Infant)
             .map(|p| p.seat)
             .collect())
     }
+    /// What the passengers pay: their fares less `discount`.
     async fn total(&self) -> Money {
         Money::new(self.0.total, &self.0.currency)
+    }
+    /// What a discount code took off the fares (zero without one).
+    async fn discount(&self) -> Money {
+        Money::new(self.0.discount, &self.0.currency)
+    }
+    /// The discount code the booking used.
+    async fn discount_code(&self) -> Option<&str> {
+        self.0.discount_code.as_deref()
+    }
+    /// The flights of the booking in travel order, each with its seats.
+    async fn segments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Segment>> {
+        Ok(vec![Segment {
+            flight_id: self.0.flight_id,
+            seats: self.seats(ctx).await?,
+        }])
     }
     /// What a cancellation refunded.
     async fn refund(&self) -> Option<Money> {
@@ -107,10 +124,38 @@ pub struct Passenger {
     pub first_name: String,
     pub last_name: String,
     pub erased: bool,
+    #[graphql(name = "type")]
+    pub passenger_type: PassengerType,
+    /// An infant's: the seat of the adult whose lap they sit on.
     pub seat: String,
+    /// The adult an infant travels with.
+    pub travels_with: Option<ID>,
     pub cabin: Cabin,
     pub fare: Money,
     pub ticket_number: Option<String>,
+}
+
+/// One flight of a booking.
+pub struct Segment {
+    flight_id: uuid::Uuid,
+    seats: Vec<String>,
+}
+
+#[Object]
+impl Segment {
+    async fn flight_id(&self) -> ID {
+        id(self.flight_id)
+    }
+    async fn flight(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Flight>> {
+        Ok(loader(ctx)
+            .load_one(FlightKey(self.flight_id))
+            .await
+            .or_internal()?
+            .map(Flight))
+    }
+    async fn seats(&self) -> &[String] {
+        &self.seats
+    }
 }
 
 #[derive(SimpleObject, Debug, Clone)]

@@ -82,6 +82,14 @@ pub enum Cabin {
 mirror!(Cabin <=> domain::values::Cabin { First, Business, PremiumEconomy, Economy });
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PassengerType {
+    Adult,
+    Child,
+    Infant,
+}
+mirror!(PassengerType <=> domain::booking::PassengerType { Adult, Child, Infant });
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SeatStatus {
     Available,
     Held,

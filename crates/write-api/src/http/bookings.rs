@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::routing::{patch, post};
 use axum::Router;
 use chrono::NaiveDate;
+use domain::booking::PassengerType;
 use domain::values::{Cabin, Email};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -33,6 +34,10 @@ pub struct CreateBookingRequest {
     pub customer_id: Option<Uuid>,
     #[schema(min_items = 1, max_items = 9)]
     pub passengers: Vec<PassengerInput>,
+    /// Taken off the fares; an unknown, expired, used up or inapplicable
+    /// code is a 409 `DISCOUNT_UNAVAILABLE` and nothing is held.
+    #[schema(example = "SUMMER-10", max_length = 64)]
+    pub discount_code: Option<String>,
 }
 
 /// A passenger names a `seat`, or a `cabin` to be given one.
@@ -49,10 +54,20 @@ pub struct PassengerInput {
     pub email: Option<Email>,
     pub phone: Option<String>,
     pub passport: Option<String>,
+    /// Omitted for an infant.
     #[schema(example = "12A")]
     pub seat: Option<String>,
+    /// Omitted for an infant.
     #[schema(value_type = Option<String>, example = "economy")]
     pub cabin: Option<Cabin>,
+    /// `adult` (the default), `child` or `infant`.
+    #[serde(default, rename = "type")]
+    #[schema(value_type = Option<String>, example = "adult")]
+    pub kind: PassengerType,
+    /// An infant's adult: the index of an adult in the same `passengers`
+    /// list (at most one infant per adult).
+    #[schema(minimum = 0, maximum = 8)]
+    pub travels_with: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -79,7 +94,14 @@ pub struct UpdatePassengerRequest {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PassengerView {
     pub passenger_id: Uuid,
-    pub seat: String,
+    /// `adult`, `child` or `infant`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: PassengerType,
+    /// `null` for an infant.
+    pub seat: Option<String>,
+    /// The adult an infant travels with.
+    pub travels_with: Option<Uuid>,
     #[schema(value_type = String)]
     pub cabin: Cabin,
     #[schema(value_type = Object)]
@@ -91,9 +113,9 @@ pub struct PassengerView {
 /// Hold seats and create a booking: both commit together or not at all.
 #[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings",
     request_body = CreateBookingRequest,
-    responses((status = 201, description = "the booking summary: `{booking_id, pnr, status, hold_expires_at, seats, total, passengers, position}`"),
+    responses((status = 201, description = "the booking summary: `{booking_id, pnr, status, hold_expires_at, seats, segments, total, discount, passengers, position}`"),
               (status = 404, description = "unknown flight or customer"),
-              (status = 409, description = "`SEAT_UNAVAILABLE` naming the seats"),
+              (status = 409, description = "`SEAT_UNAVAILABLE` naming the seats; `DISCOUNT_UNAVAILABLE`"),
               (status = 422)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(flight_id = %req.flight_id))]
@@ -106,6 +128,7 @@ pub async fn create(
         flight_id: req.flight_id,
         customer_id: req.customer_id,
         passengers: req.passengers.into_iter().map(Into::into).collect(),
+        discount_code: req.discount_code,
     };
     let outcome = state.create_booking(&cmd.caller, cmd.ctx, input).await?;
     Ok(Reply::created(outcome))
@@ -169,6 +192,8 @@ impl From<PassengerInput> for NewPassenger {
             passport: p.passport,
             seat: p.seat,
             cabin: p.cabin,
+            kind: p.kind,
+            travels_with: p.travels_with,
         }
     }
 }

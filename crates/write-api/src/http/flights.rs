@@ -71,6 +71,13 @@ pub struct CabinRequest {
     /// most 1000000, with at most 2 decimals.
     #[schema(value_type = String, example = "420.00")]
     pub fare: Decimal,
+    /// What a child pays, in percent of `fare` (default 75).
+    #[schema(minimum = 0, maximum = 100)]
+    pub child_fare_percent: Option<u8>,
+    /// What an infant on an adult's lap pays, in percent of `fare`
+    /// (default 10).
+    #[schema(minimum = 0, maximum = 100)]
+    pub infant_fare_percent: Option<u8>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -125,6 +132,8 @@ pub async fn schedule(
                 last_row: c.last_row,
                 seat_letters: c.seat_letters,
                 fare: c.fare,
+                child_percent: c.child_fare_percent,
+                infant_percent: c.infant_fare_percent,
             })
             .collect(),
     };

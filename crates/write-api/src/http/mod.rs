@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bookings;
+pub mod discounts;
 pub mod flights;
 pub mod idempotency;
 pub mod payments;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(flights::router())
         .merge(bookings::router())
+        .merge(discounts::router())
         .merge(payments::router())
         .merge(sagas::router())
         .merge(audit::router())
