@@ -9,6 +9,7 @@
 //!   PostgreSQL.
 //! - [`http`]: bookings over HTTP against the whole engine.
 //! - [`read`]: projection rebuilds, search latency, projection lag.
+//! - [`itineraries`]: one-stop itinerary search latency.
 //! - [`saga`]: booking -> payment -> ticket throughput and latency.
 //! - [`audit`]: verification, digests and the NDJSON export over a large
 //!   log.
@@ -17,6 +18,7 @@
 
 pub mod audit;
 pub mod http;
+pub mod itineraries;
 pub mod read;
 pub mod relay;
 pub mod saga;

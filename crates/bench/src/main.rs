@@ -30,6 +30,9 @@ enum Command {
     /// domain events, `searchFlights` latency over HTTP with 10,000 flights,
     /// and projection lag while bookings are written.
     Read(bench::read::ReadBench),
+    /// One-stop `searchItineraries` latency over HTTP with 10,000 flights
+    /// in the read model.
+    Itineraries(bench::itineraries::ItineraryBench),
     /// Fulfilment by the sagas: bookings created and paid over HTTP, then
     /// ticketed; bookings TICKETED per second and payment-to-TICKETED
     /// latency, read from the log.
@@ -57,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Store(args) => bench::store::run(url, args).await,
         Command::Http(args) => bench::http::run(url, args).await,
         Command::Read(args) => bench::read::run(url, args).await,
+        Command::Itineraries(args) => bench::itineraries::run(url, args).await,
         Command::Saga(args) => bench::saga::run(url, args).await,
         Command::Audit(args) => bench::audit::run(url, args).await,
         Command::Relay(args) => bench::relay::run(url, args).await,

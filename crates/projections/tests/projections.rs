@@ -763,7 +763,12 @@ async fn a_rebuild_equals_the_incremental_model_and_the_runner_carries_on(pool: 
     .unwrap();
     assert_eq!(
         indexes,
-        ["rm_flights_airline", "rm_flights_pkey", "rm_flights_search"]
+        [
+            "rm_flights_airline",
+            "rm_flights_departures",
+            "rm_flights_pkey",
+            "rm_flights_search"
+        ]
     );
 
     // The live runners follow the swapped-in tables.

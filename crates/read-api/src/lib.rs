@@ -16,7 +16,8 @@
 //!
 //! # Layout
 //! - [`http`]: the axum handlers (queries, GraphiQL, websocket).
-//! - [`query`]: the `Query` root and its role rules; [`analytics`].
+//! - [`query`]: the `Query` root and its role rules; [`analytics`];
+//!   [`itineraries`] (trips of several flights).
 //! - [`subscription`]: `bookingUpdated`, `seatMapChanged` (polling).
 //! - [`types`]: contract types and the rows behind them.
 //! - [`loaders`], [`cursor`], [`limits`], [`auth`], [`error`]: plumbing.
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod cursor;
 pub mod error;
 pub mod http;
+pub mod itineraries;
 pub mod limits;
 pub mod loaders;
 pub mod query;

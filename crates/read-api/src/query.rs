@@ -3,7 +3,7 @@
 //!
 //! | field | who |
 //! | --- | --- |
-//! | `searchFlights`, `flight`, `projections` | anyone, also anonymous |
+//! | `searchFlights`, `searchItineraries`, `flight`, `projections` | anyone, also anonymous |
 //! | `booking`, `invoice` | the booking's customer, agents, admins; anyone else gets `FORBIDDEN` (not null: unauthorised is an error, never a silent answer) |
 //! | `myBookings` | any signed-in user |
 //! | `bookings` | agents, admins |
@@ -29,9 +29,11 @@ use projections::model::flights::{
     lapsed_in_cabin, FlightRow, FLIGHT_CABINS_LATERAL, FLIGHT_CABIN_ARRAYS, FLIGHT_COLUMNS,
 };
 
+use crate::itineraries;
 use crate::types::{
-    parse_id, pool, Booking, BookingStatus, Cabin, Date, Flight, Invoice, InvoiceLine, Money,
-    Payment, PaymentStatus, ProjectionStatus, Saga, SagaRow, SagaStatus, SAGA_COLUMNS,
+    parse_id, pool, Booking, BookingStatus, Cabin, Date, Flight, Invoice, InvoiceLine, Itinerary,
+    ItineraryLegInput, ItinerarySort, Money, Payment, PaymentStatus, ProjectionStatus, Saga,
+    SagaRow, SagaStatus, SAGA_COLUMNS,
 };
 
 pub struct Query;
@@ -40,7 +42,10 @@ pub struct Query;
 type FlightKey = (Decimal, DateTime<Utc>, Uuid);
 type TimeKey = (DateTime<Utc>, Uuid);
 
-fn iata(code: &str, what: &str) -> Result<String> {
+/// Legs of a multi-city trip after the first, at most.
+const MAX_FURTHER_LEGS: usize = 5;
+
+pub(crate) fn iata(code: &str, what: &str) -> Result<String> {
     let code = code.trim().to_ascii_uppercase();
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
         Ok(code)
@@ -142,6 +147,160 @@ impl Query {
                 )
             },
             |r| Ok(Flight(r)),
+            after.is_some(),
+        )
+    }
+
+    /// Trips from `origin` to `destination` departing on `date` (UTC), of
+    /// up to `maxStops` connections (0 to 2) per direction: one-way; a
+    /// round trip with `returnDate` (then back from `destination` to
+    /// `origin`, departing that day); or a multi-city trip with `legs`, the
+    /// further legs after the first (not with `returnDate`; at most 5).
+    /// Each flight is priced in `cabin`, or else its cheapest cabin with
+    /// `passengers` seats; `maxPrice` caps `totalPrice`; `airline`, when
+    /// given, flies every flight; `departAfter`/`departBefore` bound the
+    /// first flight's departure. A connection is at the same airport, at
+    /// least `minConnectionMinutes` and at most `maxLayoverMinutes` after
+    /// the arrival, and no airport is visited twice in one direction.
+    /// Cancelled and departed flights are never offered.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn search_itineraries(
+        &self,
+        ctx: &Context<'_>,
+        origin: String,
+        destination: String,
+        date: Date,
+        return_date: Option<Date>,
+        #[graphql(default = 1)] max_stops: Option<i32>,
+        cabin: Option<Cabin>,
+        #[graphql(default = 1)] passengers: Option<i32>,
+        max_price: Option<Decimal>,
+        #[graphql(default_with = "Some(ItinerarySort::Price)")] sort: Option<ItinerarySort>,
+        first: Option<i32>,
+        after: Option<String>,
+        legs: Option<Vec<ItineraryLegInput>>,
+        airline: Option<String>,
+        depart_after: Option<DateTime<Utc>>,
+        depart_before: Option<DateTime<Utc>>,
+        #[graphql(default = 45)] min_connection_minutes: Option<i32>,
+        #[graphql(default = 1440)] max_layover_minutes: Option<i32>,
+    ) -> Result<Connection<String, Itinerary>> {
+        let mut directions = vec![itineraries::Direction {
+            origin: iata(&origin, "origin")?,
+            destination: iata(&destination, "destination")?,
+            date: date.0,
+        }];
+        match (return_date, legs) {
+            (Some(_), Some(_)) => {
+                return Err(bad_request("give `returnDate` or `legs`, not both"));
+            }
+            (Some(back), None) => {
+                if back.0 < date.0 {
+                    return Err(bad_request("returnDate must not be before date"));
+                }
+                let out = directions[0].clone();
+                directions.push(itineraries::Direction {
+                    origin: out.destination,
+                    destination: out.origin,
+                    date: back.0,
+                });
+            }
+            (None, Some(legs)) => {
+                if legs.len() > MAX_FURTHER_LEGS {
+                    return Err(bad_request(format!(
+                        "at most {MAX_FURTHER_LEGS} further legs"
+                    )));
+                }
+                for (i, leg) in legs.into_iter().enumerate() {
+                    let what = |field: &str| format!("legs[{i}].{field}");
+                    let previous = directions.last().map(|d| d.date).unwrap_or(date.0);
+                    if leg.date.0 < previous {
+                        return Err(bad_request(format!(
+                            "{} must not be before the previous leg's date",
+                            what("date")
+                        )));
+                    }
+                    directions.push(itineraries::Direction {
+                        origin: iata(&leg.origin, &what("origin"))?,
+                        destination: iata(&leg.destination, &what("destination"))?,
+                        date: leg.date.0,
+                    });
+                }
+            }
+            (None, None) => {}
+        }
+        if directions.iter().any(|d| d.origin == d.destination) {
+            return Err(bad_request("origin and destination must differ"));
+        }
+        let max_stops = max_stops.unwrap_or(1);
+        if !(0..=2).contains(&max_stops) {
+            return Err(bad_request("maxStops must be between 0 and 2"));
+        }
+        let passengers = passengers.unwrap_or(1);
+        if !(1..=9).contains(&passengers) {
+            return Err(bad_request("passengers must be between 1 and 9"));
+        }
+        if max_price.is_some_and(|p| p.is_sign_negative()) {
+            return Err(bad_request("maxPrice must not be negative"));
+        }
+        let airline = airline.map(|a| a.trim().to_owned());
+        if airline
+            .as_deref()
+            .is_some_and(|a| a.is_empty() || a.len() > 100 || !domain::values::text::is_plain(a))
+        {
+            return Err(bad_request(
+                "airline must be 1 to 100 characters without control characters",
+            ));
+        }
+        if let (Some(a), Some(b)) = (depart_after, depart_before) {
+            if a > b {
+                return Err(bad_request("departAfter must not be after departBefore"));
+            }
+        }
+        let min_connection = min_connection_minutes.unwrap_or(45);
+        if !(0..=1440).contains(&min_connection) {
+            return Err(bad_request(
+                "minConnectionMinutes must be between 0 and 1440",
+            ));
+        }
+        let max_layover = max_layover_minutes.unwrap_or(1440);
+        if !(min_connection..=2880).contains(&max_layover) {
+            return Err(bad_request(
+                "maxLayoverMinutes must be between minConnectionMinutes and 2880",
+            ));
+        }
+        let search = itineraries::Search {
+            directions,
+            max_stops: max_stops as usize,
+            cabin: cabin.map(Into::into),
+            passengers,
+            max_price,
+            airline,
+            depart_after,
+            depart_before,
+            min_connection: chrono::Duration::minutes(min_connection.into()),
+            max_layover: chrono::Duration::minutes(max_layover.into()),
+            sort: sort.unwrap_or(ItinerarySort::Price).into(),
+        };
+        let limit = page_size(first)?;
+        // A cursor belongs to one ranking: a PRICE cursor means nothing in
+        // a DURATION list.
+        let tag = match search.sort {
+            itineraries::ItinerarySort::Price => "itineraries-price",
+            itineraries::ItinerarySort::Duration => "itineraries-duration",
+            itineraries::ItinerarySort::Departure => "itineraries-departure",
+        };
+        let after: Option<itineraries::ItineraryKey> =
+            after.map(|a| cursor::decode(tag, &a)).transpose()?;
+        let trips = itineraries::search(pool(ctx), &search, after.as_ref(), limit as usize + 1)
+            .await
+            .or_internal()?;
+        connection(
+            trips,
+            limit,
+            |t| cursor::encode(tag, &t.key()),
+            |t| Ok(Itinerary(t)),
             after.is_some(),
         )
     }

@@ -38,6 +38,15 @@ fn the_contract_names_are_in_the_schema() {
         "bookingUpdated(id: ID!): Booking!",
         "seatMapChanged(flightId: ID!): SeatChange!",
         "projections: [ProjectionStatus!]!",
+        "searchItineraries(origin: String!, destination: String!, date: Date!, returnDate: Date, maxStops: Int = 1, cabin: Cabin, passengers: Int = 1, maxPrice: Decimal, sort: ItinerarySort = PRICE, first: Int, after: String",
+        "): ItineraryConnection!",
+        "enum ItinerarySort {",
+        "type Itinerary {",
+        "flights: [Flight!]!",
+        "totalPrice: Money!",
+        "durationMinutes: Int!",
+        "stops: Int!",
+        "seatsLeft: Int!",
     ] {
         assert!(sdl.contains(needle), "{needle} missing from\n{sdl}");
     }

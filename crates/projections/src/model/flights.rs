@@ -208,3 +208,110 @@ pub async fn next_lapse(pool: &PgPool, flight: Uuid) -> Result<Option<DateTime<U
     .fetch_one(pool)
     .await
 }
+
+/// What an itinerary search asks of the flights: those leaving one of
+/// `origins` (for one of `destinations`, when given) in `[from, until]`,
+/// not cancelled, not departed, of `airline` when given, with `passengers`
+/// seats in `cabin` (any cabin when not given).
+#[derive(Debug, Clone)]
+pub struct Departures<'a> {
+    pub origins: &'a [String],
+    pub destinations: Option<&'a [String]>,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub cabin: Option<Cabin>,
+    pub passengers: i32,
+    pub airline: Option<&'a str>,
+    /// The most flights answered, earliest departures first.
+    pub limit: i64,
+}
+
+/// A flight a trip may take, with the cabin it would fly: the cabin asked
+/// for, or else the cheapest with enough seats (by fare, then name).
+#[derive(Debug, Clone)]
+pub struct LegRow {
+    /// With `price` set to `fare`.
+    pub flight: FlightRow,
+    pub cabin: Cabin,
+    /// One adult's fare in `cabin`, in the flight's currency.
+    pub fare: Decimal,
+    /// Seats available in `cabin` now (lapsed holds counted).
+    pub seats_left: i32,
+}
+
+#[derive(sqlx::FromRow)]
+struct LegColumns {
+    #[sqlx(flatten)]
+    flight: FlightRow,
+    leg_cabin: String,
+    leg_fare: Decimal,
+    leg_seats: i32,
+}
+
+/// The cheapest cabin of `rm_flights f` with `$passengers` seats, of cabin
+/// `$cabin` if not null (a lateral join: `c.cabin, c.fare, c.seats`).
+fn bookable_cabin_lateral(cabin: &str, passengers: &str) -> String {
+    format!(
+        "CROSS JOIN LATERAL ( \
+            SELECT b.cabin, b.fare, b.seats FROM ( \
+                SELECT fc.cabin, fc.fare, fc.available_seats + {lapsed} AS seats \
+                FROM rm_flight_cabins fc \
+                WHERE fc.flight_id = f.flight_id AND ({cabin}::text IS NULL OR fc.cabin = {cabin})) b \
+            WHERE b.seats >= {passengers} ORDER BY b.fare, b.cabin LIMIT 1) c",
+        lapsed = lapsed_in_cabin("fc"),
+    )
+}
+
+/// Flights for an itinerary search ([`Departures`]), earliest first. The
+/// route index (`rm_flights_search`) serves a search with destinations,
+/// `rm_flights_departures` one without.
+pub async fn departures(pool: &PgPool, q: &Departures<'_>) -> Result<Vec<LegRow>, sqlx::Error> {
+    fn query(to_destinations: bool) -> String {
+        format!(
+            "SELECT {FLIGHT_COLUMNS}, c.cabin AS leg_cabin, c.fare AS leg_fare, c.seats AS leg_seats \
+             FROM rm_flights f {lateral} \
+             WHERE f.origin = ANY($1) {destinations} \
+               AND f.departure_date BETWEEN ($3::timestamptz AT TIME ZONE 'UTC')::date \
+                                        AND ($4::timestamptz AT TIME ZONE 'UTC')::date \
+               AND f.departs_at >= $3 AND f.departs_at <= $4 AND f.departs_at > now() \
+               AND NOT f.cancelled AND ($7::text IS NULL OR f.airline = $7) \
+             ORDER BY f.departs_at, f.flight_id LIMIT $8",
+            lateral = bookable_cabin_lateral("$5", "$6"),
+            destinations = if to_destinations {
+                "AND f.destination = ANY($2)"
+            } else {
+                "AND $2::text[] IS NULL"
+            },
+        )
+    }
+    static TO: LazyLock<String> = LazyLock::new(|| query(true));
+    static ANYWHERE: LazyLock<String> = LazyLock::new(|| query(false));
+    let sql = if q.destinations.is_some() {
+        &TO
+    } else {
+        &ANYWHERE
+    };
+    let rows: Vec<LegColumns> = sqlx::query_as(sql)
+        .bind(q.origins)
+        .bind(q.destinations)
+        .bind(q.from)
+        .bind(q.until)
+        .bind(q.cabin.map(|c| c.as_str()))
+        .bind(q.passengers)
+        .bind(q.airline)
+        .bind(q.limit)
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let mut flight = r.flight;
+            flight.price = Some(r.leg_fare);
+            Ok(LegRow {
+                flight,
+                cabin: super::parse("cabin", &r.leg_cabin)?,
+                fare: r.leg_fare,
+                seats_left: r.leg_seats,
+            })
+        })
+        .collect()
+}

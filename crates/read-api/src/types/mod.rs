@@ -4,16 +4,19 @@
 //!
 //! # Layout
 //! - this module: scalars, enums, `Money`, helpers;
-//! - [`flight`], [`booking`], [`billing`], [`saga`]: the object types.
+//! - [`flight`], [`itinerary`], [`booking`], [`billing`], [`saga`]: the
+//!   object types.
 
 mod billing;
 mod booking;
 mod flight;
+mod itinerary;
 mod saga;
 
 pub use billing::{Invoice, InvoiceLine, Payment};
 pub use booking::{Booking, Passenger, Ticket};
 pub use flight::{seat_map, CabinAvailability, Flight, SeatChange, SeatState};
+pub use itinerary::{Itinerary, ItineraryLegInput, ItinerarySort};
 pub use saga::{Compensation, ProjectionStatus, Saga, SagaRow, SAGA_COLUMNS};
 
 use async_graphql::dataloader::DataLoader;
