@@ -82,6 +82,7 @@ pub struct Problem {
         bookings::create,
         bookings::cancel,
         bookings::update_passenger,
+        bookings::cancel_passenger,
         discounts::create,
         payments::pay,
         sagas::retry,

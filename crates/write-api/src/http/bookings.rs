@@ -25,6 +25,10 @@ pub fn router() -> Router<AppState> {
             "/bookings/{id}/passengers/{passenger_id}",
             patch(update_passenger),
         )
+        .route(
+            "/bookings/{id}/passengers/{passenger_id}/cancel",
+            post(cancel_passenger),
+        )
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -150,6 +154,30 @@ pub async fn cancel(
 ) -> ApiResult<Reply> {
     let outcome = state
         .cancel_booking(&cmd.caller, cmd.ctx, id, req.reason)
+        .await?;
+    Ok(Reply::accepted(outcome))
+}
+
+/// Take one passenger of several off a booking: their share (their fare
+/// less their part of any discount) refunded by the policy, their seat back
+/// on sale. The last passenger is cancelled with the booking; an adult with
+/// an infant on their lap after the infant.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/passengers/{passenger_id}/cancel", tag = "bookings",
+    params(("id" = Uuid, Path), ("passenger_id" = Uuid, Path)), request_body = CancelBookingRequest,
+    responses((status = 202, description = "`{booking_id, passenger_id, refund, position}`"),
+              (status = 403), (status = 404),
+              (status = 409, description = "`INVALID_STATE`: the last passenger, an infant's adult, after departure, or not cancellable in the booking's state"),
+              (status = 422)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(booking_id = %id, passenger_id = %passenger_id))]
+pub async fn cancel_passenger(
+    State(state): State<AppState>,
+    cmd: Command,
+    Path((id, passenger_id)): Path<(Uuid, Uuid)>,
+    Json(req): Json<CancelBookingRequest>,
+) -> ApiResult<Reply> {
+    let outcome = state
+        .cancel_passenger(&cmd.caller, cmd.ctx, id, passenger_id, req.reason)
         .await?;
     Ok(Reply::accepted(outcome))
 }
