@@ -42,6 +42,11 @@ pub struct CreateBookingRequest {
     /// code is a 409 `DISCOUNT_UNAVAILABLE` and nothing is held.
     #[schema(example = "SUMMER-10", max_length = 64)]
     pub discount_code: Option<String>,
+    /// Bookings of several flights are not built yet: refused rather than
+    /// quietly booking `flight_id` alone.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub flights: Option<serde_json::Value>,
 }
 
 /// A passenger names a `seat`, or a `cabin` to be given one.
@@ -128,6 +133,13 @@ pub async fn create(
     cmd: Command,
     Json(req): Json<CreateBookingRequest>,
 ) -> ApiResult<Reply> {
+    if req.flights.is_some() {
+        return Err(application::CommandError::invalid(
+            "flights",
+            "bookings of several flights are not available yet: book each flight with `flight_id`",
+        )
+        .into());
+    }
     let input = CreateBooking {
         flight_id: req.flight_id,
         customer_id: req.customer_id,
