@@ -72,7 +72,7 @@ pub struct PassengerInput {
     /// `adult` (the default), `child` or `infant`.
     #[serde(default, rename = "type")]
     #[schema(value_type = Option<String>, example = "adult")]
-    pub kind: PassengerType,
+    pub kind: Option<PassengerType>,
     /// An infant's adult: the index of an adult in the same `passengers`
     /// list (at most one infant per adult).
     #[schema(minimum = 0, maximum = 8)]
@@ -232,7 +232,7 @@ impl From<PassengerInput> for NewPassenger {
             passport: p.passport,
             seat: p.seat,
             cabin: p.cabin,
-            kind: p.kind,
+            kind: p.kind.unwrap_or_default(),
             travels_with: p.travels_with,
         }
     }

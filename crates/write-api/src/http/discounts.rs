@@ -30,7 +30,8 @@ pub struct MoneyInput {
     pub currency: String,
 }
 
-/// A discount code: exactly one of `percent_off` or `amount_off`.
+/// A discount code: exactly one of `percent_off` or `amount_off`, and
+/// `valid_until` after `valid_from` (else 422 `VALIDATION_FAILED`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateDiscountCodeRequest {
     /// 3 to 32 letters, digits, `-` or `_`; matched without regard to case.
