@@ -10,10 +10,12 @@
 //! ```
 //!
 //! Submodules: [`place`] (the multi-aggregate decision that holds seats and
-//! creates the booking together) and [`cancel`] (cancellation with its
-//! seats given back).
+//! creates the booking together), [`cancel`] (cancellation with its
+//! seats given back) and [`change_seat`] (a passenger's seat exchanged for
+//! another in one append).
 
 mod cancel;
+mod change_seat;
 mod decide;
 mod events;
 mod place;
@@ -29,6 +31,7 @@ pub use crate::pricing::{refund_policy, RefundError};
 use crate::user::{validate_name, validate_phone};
 use crate::values::{Cabin, Email, Money, Personal, Pnr, Seat, TicketNumber};
 pub use cancel::{cancel_booking, CancelBooking, CancelBookingError};
+pub use change_seat::{change_seat, ChangeSeat, ChangeSeatError};
 pub use events::*;
 pub use place::{place_booking, PassengerRequest, PlaceBooking, PlaceBookingError, Placed};
 
@@ -226,6 +229,13 @@ pub enum BookingCommand {
         details: PassengerDetails,
         now: DateTime<Utc>,
     },
+    /// Moves a passenger to `seat`; whether it is free is the seat
+    /// inventory's to say (see [`change_seat`]).
+    ChangeSeat {
+        passenger_id: Uuid,
+        seat: Seat,
+        now: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -275,6 +285,8 @@ pub enum BookingError {
     HoldNotExpired(DateTime<Utc>),
     #[error("no passenger {0} on this booking")]
     UnknownPassenger(Uuid),
+    #[error("passenger {0} is an infant on an adult's lap and has no seat to change")]
+    NoSeatToChange(Uuid),
     #[error("exactly one ticket per passenger is required")]
     TicketsMismatch,
     #[error("booking is already cancelled")]
@@ -295,7 +307,9 @@ impl BookingError {
             BookingError::PassengerCount | BookingError::DuplicatePassenger(_) => {
                 Some("passengers")
             }
-            BookingError::DuplicateSeat(_) | BookingError::SeatRequired(_) => Some("seat"),
+            BookingError::DuplicateSeat(_)
+            | BookingError::SeatRequired(_)
+            | BookingError::NoSeatToChange(_) => Some("seat"),
             BookingError::InfantWithoutAdult(_) | BookingError::SecondInfant(_) => {
                 Some("travels_with")
             }
