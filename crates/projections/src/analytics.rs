@@ -122,6 +122,7 @@ fn booking_of(e: &Event) -> Option<Uuid> {
             BookingEvent::BookingFailed(e) => e.booking_id,
             BookingEvent::BookingCancelled(e) => e.booking_id,
             BookingEvent::PassengerUpdated(e) => e.booking_id,
+            BookingEvent::PassengerSeatChanged(e) => e.booking_id,
         }),
         Event::Payment(PaymentEvent::PaymentCaptured(e)) => Some(e.booking_id),
         Event::Payment(PaymentEvent::PaymentRefunded(e)) => Some(e.booking_id),
@@ -226,7 +227,9 @@ impl State {
                     BookingEvent::BookingCancelled(_) => CANCELLED,
                     BookingEvent::BookingPaymentFailed(_) => PAYMENT_FAILED,
                     BookingEvent::BookingFailed(_) => FAILED,
-                    BookingEvent::BookingCreated(_) | BookingEvent::PassengerUpdated(_) => return,
+                    BookingEvent::BookingCreated(_)
+                    | BookingEvent::PassengerUpdated(_)
+                    | BookingEvent::PassengerSeatChanged(_) => return,
                 };
                 self.step(id, step);
             }
