@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{
-    cancel_booking, change_seat, place_booking, Booking, BookingCommand, BookingInfo,
-    CancelBooking, CancelBookingError, CancelledBy, ChangeSeat, Passenger, PassengerDetails,
-    PassengerRequest, PassengerType, PlaceBooking,
+    cancel_booking, cancel_passenger, change_seat, place_booking, Booking, BookingCommand,
+    BookingEvent, BookingInfo, CancelBooking, CancelBookingError, CancelPassenger, CancelledBy,
+    ChangeSeat, Passenger, PassengerDetails, PassengerRequest, PassengerType, PlaceBooking,
 };
 use domain::discount::{Code, DiscountError};
 use domain::seats::SeatRequest;
@@ -275,12 +275,55 @@ impl Services {
     ) -> CommandResult<Outcome> {
         let loaded = self.commands.load::<Booking>(id).await?;
         let flight_id = owned_by(&loaded.state, caller)?.flight_id;
-        let by = match caller.role {
-            Role::Admin => CancelledBy::Admin,
-            Role::Agent => CancelledBy::Agent,
-            _ => CancelledBy::Customer,
-        };
-        let decide = cancellation(reason, by, ctx.now);
+        let decide = cancellation(reason, cancelled_by(caller), ctx.now);
+        self.commands
+            .lanes
+            .submit(flight_id, ctx, Some(BookingRef::read(id, loaded)), decide)
+            .await
+    }
+
+    /// Takes one passenger of several off a booking: their share refunded
+    /// by the policy, their seat back on sale, in one append.
+    pub async fn cancel_passenger(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        id: Uuid,
+        passenger_id: Uuid,
+        reason: String,
+    ) -> CommandResult<Outcome> {
+        let loaded = self.commands.load::<Booking>(id).await?;
+        let flight_id = owned_by(&loaded.state, caller)?.flight_id;
+        let by = cancelled_by(caller);
+        let now = ctx.now;
+        let decide: Decide = Box::new(move |flight, seats, booking, _| {
+            if !booking
+                .passengers
+                .iter()
+                .chain(booking.cancelled.iter().map(|c| &c.passenger))
+                .any(|p| p.passenger_id == passenger_id)
+            {
+                return Err(CommandError::not_found("passenger"));
+            }
+            let command = CancelPassenger {
+                passenger_id,
+                reason: reason.clone(),
+                by,
+                now,
+            };
+            let (events, seat_events) =
+                cancel_passenger(booking, flight, seats, command).map_err(cancel_error)?;
+            let refund = events.iter().find_map(|e| match e {
+                BookingEvent::PassengerCancelled(c) => Some(c.refund),
+                _ => None,
+            });
+            Ok(Decided {
+                seats: seat_events,
+                booking: events,
+                reply: json!({ "booking_id": id, "passenger_id": passenger_id, "refund": refund }),
+                ..Decided::default()
+            })
+        });
         self.commands
             .lanes
             .submit(flight_id, ctx, Some(BookingRef::read(id, loaded)), decide)
@@ -407,13 +450,9 @@ pub fn cancellation(reason: String, by: CancelledBy, now: DateTime<Utc>) -> Deci
             now,
         };
         let (events, seat_events) =
-            cancel_booking(booking, flight, seats, command).map_err(|e| match e {
-                CancelBookingError::FlightNotFound => CommandError::not_found("flight"),
-                CancelBookingError::Booking(e) => booking_error(e),
-                CancelBookingError::Seats(e) => seat_error(e),
-            })?;
+            cancel_booking(booking, flight, seats, command).map_err(cancel_error)?;
         let refund = events.iter().find_map(|e| match e {
-            domain::booking::BookingEvent::BookingCancelled(c) => Some(c.refund),
+            BookingEvent::BookingCancelled(c) => Some(c.refund),
             _ => None,
         });
         Ok(Decided {
@@ -444,6 +483,23 @@ pub fn seat_change(passenger_id: Uuid, seat: Seat, now: DateTime<Utc>) -> Decide
             ..Decided::default()
         })
     })
+}
+
+/// Who cancels, as the booking records it.
+fn cancelled_by(caller: &Caller) -> CancelledBy {
+    match caller.role {
+        Role::Admin => CancelledBy::Admin,
+        Role::Agent => CancelledBy::Agent,
+        _ => CancelledBy::Customer,
+    }
+}
+
+fn cancel_error(e: CancelBookingError) -> CommandError {
+    match e {
+        CancelBookingError::FlightNotFound => CommandError::not_found("flight"),
+        CancelBookingError::Booking(e) => booking_error(e),
+        CancelBookingError::Seats(e) => seat_error(e),
+    }
 }
 
 /// The booking, if the caller may act on it: its customer, an agent, an admin.

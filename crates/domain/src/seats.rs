@@ -61,6 +61,13 @@ pub enum SeatCommand {
         to: Seat,
         now: DateTime<Utc>,
     },
+    /// Gives back one seat of a booking (one passenger taken off): released
+    /// if held, returned if sold.
+    GiveBack {
+        booking_id: Uuid,
+        seat: Seat,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -668,6 +675,32 @@ impl Aggregate for SeatInventory {
                     }),
                     Holding::Sold { .. } => Err(SeatError::AlreadyConfirmed(booking_id)),
                     Holding::None => Err(SeatError::NothingHeld(booking_id)),
+                }
+            }
+            SeatCommand::GiveBack {
+                booking_id,
+                seat,
+                reason,
+            } => {
+                self.opened()?;
+                let seats = vec![seat];
+                match self.seats.get(&seat).map(|slot| slot.state) {
+                    Some(SeatState::Held { booking_id: b, .. }) if b == booking_id => {
+                        Ok(vec![SeatEvent::SeatsReleased(SeatsReleased {
+                            booking_id,
+                            seats,
+                            reason,
+                        })])
+                    }
+                    Some(SeatState::Sold { booking_id: b }) if b == booking_id => {
+                        Ok(vec![SeatEvent::SeatsReturned(SeatsReturned {
+                            booking_id,
+                            seats,
+                            reason,
+                        })])
+                    }
+                    Some(_) => Err(SeatError::NothingHeld(booking_id)),
+                    None => Err(SeatError::UnknownSeats(seats)),
                 }
             }
             SeatCommand::Return { booking_id, reason } => {

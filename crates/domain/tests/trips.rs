@@ -447,3 +447,196 @@ fn it_should_refuse_a_booking_whose_total_is_not_its_fares_less_its_discount() {
             fares: usd("420.00"),
         });
 }
+
+// ------------------------------------------------------- one passenger off
+
+fn paid() -> Vec<BookingEvent> {
+    vec![
+        booking_created(),
+        BookingEvent::PaymentSubmitted(PaymentSubmitted {
+            booking_id: id(BOOKING_A),
+            payment_id: id(9),
+            amount: usd("840.00"),
+            submitted_at: t0(),
+        }),
+        BookingEvent::BookingConfirmed(BookingConfirmed {
+            booking_id: id(BOOKING_A),
+            confirmed_at: t0(),
+        }),
+    ]
+}
+
+fn take_off(passenger: u128, now: chrono::DateTime<chrono::Utc>) -> BookingCommand {
+    BookingCommand::CancelPassenger {
+        passenger_id: id(passenger),
+        reason: "not coming".into(),
+        now,
+        departs_at: departs(),
+        by: CancelledBy::Customer,
+    }
+}
+
+#[test]
+fn a_passenger_taken_off_a_held_booking_is_owed_nothing_and_lowers_what_is_due() {
+    let booking = given::<Booking>([booking_created()])
+        .when(take_off(PASSENGER_2, t0()))
+        .then_events(|e| {
+            matches!(e, [BookingEvent::PassengerCancelled(c)]
+                if c.refund == usd("0") && c.share == usd("420.00")
+                    && c.booking_status == BookingStatus::Held)
+        });
+    assert_eq!(booking.passengers.len(), 1);
+    assert_eq!(booking.seats(), seats(&["10A"]));
+    assert_eq!(booking.amount_due(), Some(usd("420.00")));
+    // Paying it charges what is left.
+    let submitted = booking
+        .decide(BookingCommand::SubmitPayment {
+            payment_id: id(9),
+            now: t0(),
+        })
+        .unwrap();
+    assert!(
+        matches!(&submitted[..], [BookingEvent::PaymentSubmitted(p)] if p.amount == usd("420.00"))
+    );
+}
+
+#[test]
+fn a_passenger_taken_off_a_paid_booking_is_refunded_their_share_by_the_policy() {
+    // Ten days out: all of it.
+    let booking = given::<Booking>(paid())
+        .when(take_off(PASSENGER_1, t0()))
+        .then_events(
+            |e| matches!(e, [BookingEvent::PassengerCancelled(c)] if c.refund == usd("420.00")),
+        );
+    assert_eq!(booking.refund, Some(usd("420.00")));
+    assert_eq!(booking.value_left(), Some(usd("420.00")));
+    // Within a day of departure: half.
+    given::<Booking>(paid())
+        .when(take_off(PASSENGER_1, departs() - minutes(60)))
+        .then_events(
+            |e| matches!(e, [BookingEvent::PassengerCancelled(c)] if c.refund == usd("210.00")),
+        );
+    // The booking's own cancellation then refunds what is left, and the
+    // refunds add up.
+    let cancelled = given::<Booking>(paid())
+        .when(take_off(PASSENGER_1, t0()))
+        .then_ok()
+        .1
+        .decide(BookingCommand::Cancel {
+            reason: "all off".into(),
+            now: t0(),
+            departs_at: departs(),
+            by: CancelledBy::Customer,
+        })
+        .unwrap();
+    assert!(
+        matches!(&cancelled[..], [BookingEvent::BookingCancelled(c)] if c.refund == usd("420.00"))
+    );
+    let after = given::<Booking>(paid())
+        .when(take_off(PASSENGER_1, t0()))
+        .then_ok()
+        .1
+        .evolve(&cancelled[0]);
+    assert_eq!(after.refund, Some(usd("840.00")));
+}
+
+#[test]
+fn a_discount_is_prorated_over_the_passengers_shares() {
+    let BookingEvent::BookingCreated(mut created) = booking_created() else {
+        unreachable!()
+    };
+    created.total = usd("756.00");
+    created.discount = Some(AppliedDiscount {
+        code: code(),
+        amount: usd("84.00"),
+    });
+    let mut events = paid();
+    events[0] = BookingEvent::BookingCreated(created);
+    given::<Booking>(events)
+        .when(take_off(PASSENGER_2, t0()))
+        .then_events(|e| {
+            matches!(e, [BookingEvent::PassengerCancelled(c)]
+                if c.share == usd("378.00") && c.refund == usd("378.00"))
+        });
+}
+
+#[test]
+fn the_last_passenger_an_infants_adult_and_late_or_pending_cancels_are_refused() {
+    let one = {
+        let BookingEvent::BookingCreated(mut c) = booking_created() else {
+            unreachable!()
+        };
+        c.passengers.truncate(1);
+        c.total = usd("420.00");
+        BookingEvent::BookingCreated(c)
+    };
+    given::<Booking>([one])
+        .when(take_off(PASSENGER_1, t0()))
+        .then_err(BookingError::LastPassenger(id(PASSENGER_1)));
+    let lap = {
+        let BookingEvent::BookingCreated(mut c) = booking_created() else {
+            unreachable!()
+        };
+        c.passengers[1].kind = PassengerType::Infant;
+        c.passengers[1].seat = None;
+        c.passengers[1].travels_with = Some(id(PASSENGER_1));
+        BookingEvent::BookingCreated(c)
+    };
+    given::<Booking>([lap])
+        .when(take_off(PASSENGER_1, t0()))
+        .then_err(BookingError::InfantOnLap(id(PASSENGER_1)));
+    given::<Booking>([booking_created()])
+        .when(take_off(PASSENGER_1, departs()))
+        .then_err(BookingError::Departed);
+    given::<Booking>([booking_created()])
+        .when(take_off(4242, t0()))
+        .then_err(BookingError::UnknownPassenger(id(4242)));
+    let pending = paid()[..2].to_vec();
+    given::<Booking>(pending)
+        .when(take_off(PASSENGER_1, t0()))
+        .then_err_matching(|e| matches!(e, BookingError::InvalidState { .. }));
+}
+
+#[test]
+fn a_passenger_taken_off_gives_their_seat_back_in_the_same_decision() {
+    let (flight, inventory) = flight_and_seats();
+    let placed = place_booking(
+        &flight,
+        &inventory,
+        None,
+        place(vec![
+            passenger(
+                1,
+                PassengerType::Adult,
+                Some(SeatRequest::Cabin(Cabin::Economy)),
+            ),
+            passenger(
+                2,
+                PassengerType::Adult,
+                Some(SeatRequest::Cabin(Cabin::Economy)),
+            ),
+        ]),
+    )
+    .unwrap();
+    let inventory = placed.seats.iter().fold(inventory, |s, e| s.evolve(e));
+    let booking = Booking::fold(&placed.booking);
+    let (events, seat_events) = cancel_passenger(
+        &booking,
+        &flight,
+        &inventory,
+        CancelPassenger {
+            passenger_id: id(2),
+            reason: "not coming".into(),
+            by: CancelledBy::Customer,
+            now: t0(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(&events[..], [BookingEvent::PassengerCancelled(_)]));
+    assert!(
+        matches!(&seat_events[..], [SeatEvent::SeatsReleased(r)] if r.seats == seats(&["10B"]))
+    );
+    let inventory = seat_events.iter().fold(inventory, |s, e| s.evolve(e));
+    assert!(inventory.is_available(seat("10B"), t0()));
+    assert!(!inventory.is_available(seat("10A"), t0()));
+}

@@ -16,7 +16,11 @@
 //!   every capture belongs to a ticketed booking or is refunded as the
 //!   booking's end (and the refund policy) says;
 //! - every saga is `COMPLETED` or `COMPENSATED` (none parked), the cancelled
-//!   flight sold nothing, and the hash chains verify.
+//!   flight sold nothing, and the hash chains verify;
+//! - trips: a discount code some bookings race for is never redeemed past
+//!   its cap, and exactly the discounted bookings redeemed it; passengers
+//!   taken off paid bookings were refunded their share by the policy, and
+//!   the booking's later cancellation refunded only what was left.
 //!
 //! The run is random but seeded: the seed is printed, and
 //! `CRASH_SEED=<seed>` replays the same plan (timing still varies).
@@ -385,7 +389,15 @@ struct Plan {
     passengers: Vec<String>,
     then: Then,
     think: Duration,
+    /// Books with the discount code [`CODE`].
+    code: bool,
+    /// Once paid (and not cancelled), takes the second passenger off.
+    drop_one: bool,
 }
+
+/// The discount code some plans race for, and how many uses it has.
+const CODE: &str = "CRASH10";
+const CODE_USES: usize = 25;
 
 /// Three flights: 0 departs in 30 days (full refunds), 1 in 12 hours (a
 /// customer's cancellation refunds half), 2 in 30 days and is cancelled by
@@ -437,11 +449,14 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                     cancel: rng.gen_bool(0.25),
                 },
             };
+            let drop_one = passengers.len() >= 2 && rng.gen_bool(0.4);
             Plan {
                 flight,
                 passengers,
                 then,
                 think: Duration::from_millis(rng.gen_range(200..1500)),
+                code: rng.gen_bool(0.3),
+                drop_one,
             }
         })
         .collect()
@@ -456,6 +471,8 @@ struct Seen {
     pay: Option<u16>,
     payment_id: Option<Uuid>,
     cancel: Option<u16>,
+    /// The passenger taken off, once that was accepted.
+    dropped: Option<Uuid>,
 }
 
 struct Drive {
@@ -509,7 +526,10 @@ impl Drive {
                 v
             })
             .collect();
-        let body = json!({"flight_id": self.flights[plan.flight], "passengers": passengers});
+        let mut body = json!({"flight_id": self.flights[plan.flight], "passengers": passengers});
+        if plan.code {
+            body["discount_code"] = json!(CODE);
+        }
         let (status, answer) = self
             .api
             .post(
@@ -534,6 +554,7 @@ impl Drive {
         }
         let booking: Uuid = answer["booking_id"].as_str().unwrap().parse().unwrap();
         seen.booking = Some(booking);
+        let seen_answer = answer.clone();
         tokio::time::sleep(plan.think).await;
         match plan.then {
             Then::LeaveUnpaid => {}
@@ -563,6 +584,9 @@ impl Drive {
                 }
                 if cancel && status == StatusCode::ACCEPTED {
                     seen.cancel = self.cancel_once_paid(i, booking, token).await;
+                } else if plan.drop_one && status == StatusCode::ACCEPTED {
+                    let passenger: Uuid = answer_passenger(&seen_answer, 1);
+                    seen.dropped = self.drop_once_paid(i, booking, passenger, token).await;
                 }
             }
         }
@@ -585,6 +609,47 @@ impl Drive {
             "cancel {booking}: {status} {answer}"
         );
         status.as_u16()
+    }
+
+    /// Takes `passenger` off a paid booking once it is confirmed or
+    /// ticketed; the passenger, if that was accepted.
+    async fn drop_once_paid(
+        &self,
+        i: usize,
+        booking: Uuid,
+        passenger: Uuid,
+        token: &str,
+    ) -> Option<Uuid> {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let mut attempt = 0;
+        while Instant::now() < deadline {
+            match self.booking(booking).await.status {
+                Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
+                    attempt += 1;
+                    let (status, answer) = self
+                        .api
+                        .post(
+                            "drop passenger",
+                            &format!("/bookings/{booking}/passengers/{passenger}/cancel"),
+                            Some(token),
+                            Some(&format!("drop-{i}-{attempt}")),
+                            &json!({"reason": "stays home"}),
+                        )
+                        .await;
+                    assert!(
+                        matches!(status.as_u16(), 202 | 409),
+                        "drop {passenger} of {booking}: {status} {answer}"
+                    );
+                    if status == StatusCode::ACCEPTED {
+                        return Some(passenger);
+                    }
+                }
+                Some(s) if s.is_terminal() => return None,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        None
     }
 
     /// Cancels a paid booking as its customer once it is confirmed or
@@ -610,6 +675,14 @@ impl Drive {
         }
         None
     }
+}
+
+/// The id of the `n`-th passenger of a booking answer.
+fn answer_passenger(answer: &Value, n: usize) -> Uuid {
+    answer["passengers"][n]["passenger_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("a booking answer names its passengers")
 }
 
 // ------------------------------------------------------------------ the log
@@ -681,6 +754,8 @@ struct World {
     /// Refunded per charge reference: (count, total).
     refunds: HashMap<String, (usize, Decimal)>,
     sagas: Vec<SagaRow>,
+    /// The discount code's uses: (booking, amount).
+    redemptions: Vec<(Uuid, Decimal)>,
 }
 
 impl World {
@@ -755,7 +830,18 @@ impl World {
             },
         )
         .collect();
+        let redemptions = sqlx::query_as::<_, (Uuid, String)>(
+            "SELECT (data->>'booking_id')::uuid, data->'amount'->>'amount' \
+             FROM es_events WHERE event_type = 'DiscountRedeemed'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(b, a)| (b, a.parse().unwrap()))
+        .collect();
         Self {
+            redemptions,
             now,
             flights: flights.to_vec(),
             flight_states,
@@ -829,7 +915,40 @@ impl World {
         self.check_seats(&mut v);
         self.check_payments(&mut v);
         self.check_sagas(&mut v);
+        self.check_discounts(&mut v);
         v
+    }
+
+    /// The code's cap held, and its uses are exactly the discounted
+    /// bookings'.
+    fn check_discounts(&self, v: &mut Vec<String>) {
+        if self.redemptions.len() > CODE_USES {
+            v.push(format!(
+                "code {CODE} was redeemed {} times, its cap is {CODE_USES}",
+                self.redemptions.len()
+            ));
+        }
+        let mut redeemed: HashMap<Uuid, Decimal> = HashMap::new();
+        for (booking, amount) in &self.redemptions {
+            if redeemed.insert(*booking, *amount).is_some() {
+                v.push(format!("booking {booking} redeemed {CODE} twice"));
+            }
+        }
+        for (id, (b, _)) in &self.bookings {
+            let discount = b.info.as_ref().and_then(|i| i.discount.as_ref());
+            match (discount, redeemed.get(id)) {
+                (Some(d), Some(amount)) if d.amount.amount() == *amount => {}
+                (None, None) => {}
+                (d, r) => v.push(format!("booking {id}: discount {d:?} but redemption {r:?}")),
+            }
+        }
+        for id in redeemed.keys() {
+            if !self.bookings.contains_key(id) {
+                v.push(format!(
+                    "{CODE} was redeemed by booking {id}, not in the log"
+                ));
+            }
+        }
     }
 
     fn check_bookings(&self, seen: &[(usize, Seen)], v: &mut Vec<String>) {
@@ -884,6 +1003,13 @@ impl World {
                     v.push(format!(
                         "plan {i}: payment {p} was accepted but booking {id} pays with {:?}",
                         b.payment_id
+                    ));
+                }
+            }
+            if let Some(p) = s.dropped {
+                if !b.cancelled.iter().any(|c| c.passenger.passenger_id == p) {
+                    v.push(format!(
+                        "plan {i}: passenger {p} of {id} was taken off, but the booking still has them"
                     ));
                 }
             }
@@ -1241,18 +1367,29 @@ impl World {
                             "ticketed booking {booking_id}: payment {id} not invoiced"
                         ));
                     }
-                    Decimal::ZERO
+                    self.check_dropped(booking_id, b, events, v);
+                    // What the passengers taken off were owed.
+                    b.refund
+                        .map(|m| m.amount())
+                        .unwrap_or_default()
+                        .min(captured_amount)
                 }
                 Some(BookingStatus::Cancelled) => {
+                    self.check_dropped(booking_id, b, events, v);
                     let policy = self.refund_policy(booking_id, b, events);
-                    if let Some(recorded) = b.refund {
-                        if recorded.amount() != policy {
+                    let recorded = events.iter().find_map(|e| match e {
+                        BookingEvent::BookingCancelled(c) => Some(c.refund.amount()),
+                        _ => None,
+                    });
+                    if let Some(recorded) = recorded {
+                        if recorded != policy {
                             v.push(format!(
-                                "cancelled booking {booking_id}: refund {} recorded, the policy gives {policy}",
-                                recorded.amount()
+                                "cancelled booking {booking_id}: refund {recorded} recorded, the policy gives {policy}"
                             ));
                         }
                     }
+                    // Every refund decided: passengers taken off, then the
+                    // booking.
                     b.refund
                         .map(|m| m.amount())
                         .unwrap_or(policy)
@@ -1274,9 +1411,37 @@ impl World {
         }
     }
 
+    /// Each passenger taken off a paid booking was refunded their share by
+    /// the policy; off a held one, nothing.
+    fn check_dropped(&self, id: Uuid, b: &Booking, events: &[BookingEvent], v: &mut Vec<String>) {
+        let Some(info) = &b.info else { return };
+        let departs = self.flight_states[&info.flight_id]
+            .departs_at()
+            .unwrap_or_else(|| panic!("booking {id}: flight without a schedule"));
+        for e in events {
+            let BookingEvent::PassengerCancelled(c) = e else {
+                continue;
+            };
+            let share = c.share.amount();
+            let policy = match c.booking_status {
+                BookingStatus::Held => Decimal::ZERO,
+                _ if departs - c.cancelled_at > chrono::Duration::hours(24) => share,
+                _ => (share / Decimal::from(2)).round_dp(2),
+            };
+            if c.refund.amount() != policy {
+                v.push(format!(
+                    "booking {id}: passenger {} taken off with refund {}, the policy gives {policy}",
+                    c.passenger_id,
+                    c.refund.amount()
+                ));
+            }
+        }
+    }
+
     /// The refund a cancelled booking is owed, from the contract: nothing
     /// for a hold, everything when the flight is cancelled or more than a
-    /// day ahead, half within a day.
+    /// day ahead, half within a day; of what the passengers left on it
+    /// account for.
     fn refund_policy(&self, id: Uuid, b: &Booking, events: &[BookingEvent]) -> Decimal {
         let Some(info) = &b.info else {
             return Decimal::ZERO;
@@ -1287,7 +1452,7 @@ impl World {
         }) else {
             return Decimal::ZERO;
         };
-        let total = info.total.amount();
+        let total = b.value_left().unwrap_or(info.total).amount();
         let departs = self.flight_states[&info.flight_id]
             .departs_at()
             .unwrap_or_else(|| panic!("booking {id}: flight without a schedule"));
@@ -1525,6 +1690,19 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
         assert_eq!(status, StatusCode::CREATED, "{body}");
         flights.push(body["flight_id"].as_str().unwrap().parse::<Uuid>().unwrap());
     }
+    let (status, body) = api
+        .post(
+            "code",
+            "/discount-codes",
+            Some(&admin),
+            Some("code"),
+            &json!({
+            "code": CODE, "percent_off": 10, "max_uses": CODE_USES, "max_uses_per_customer": 1000,
+            "valid_from": Utc::now() - chrono::Duration::hours(1),
+            "valid_until": Utc::now() + chrono::Duration::days(2)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let mut tokens = vec![];
     for n in 0..CUSTOMERS {
         let email = format!("customer{n}-{seed}@example.com");
@@ -1642,6 +1820,11 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
     if !verified.ok {
         violations.push(format!("the hash chains do not verify: {verified:?}"));
     }
+    println!(
+        "trips: {CODE} redeemed {} times (cap {CODE_USES}), {} passengers taken off paid bookings",
+        world.redemptions.len(),
+        seen.iter().filter(|(_, s)| s.dropped.is_some()).count()
+    );
     println!(
         "hash chains: {} streams, {} events, ok = {}",
         verified.streams_checked, verified.events_checked, verified.ok

@@ -112,18 +112,7 @@ struct State {
 fn booking_of(e: &Event) -> Option<Uuid> {
     match e {
         Event::Booking(BookingEvent::BookingCreated(_)) => None,
-        Event::Booking(b) => Some(match b {
-            BookingEvent::BookingCreated(e) => e.booking_id,
-            BookingEvent::PaymentSubmitted(e) => e.booking_id,
-            BookingEvent::BookingConfirmed(e) => e.booking_id,
-            BookingEvent::BookingPaymentFailed(e) => e.booking_id,
-            BookingEvent::BookingExpired(e) => e.booking_id,
-            BookingEvent::TicketsIssued(e) => e.booking_id,
-            BookingEvent::BookingFailed(e) => e.booking_id,
-            BookingEvent::BookingCancelled(e) => e.booking_id,
-            BookingEvent::PassengerUpdated(e) => e.booking_id,
-            BookingEvent::PassengerSeatChanged(e) => e.booking_id,
-        }),
+        Event::Booking(b) => Some(b.booking_id()),
         Event::Payment(PaymentEvent::PaymentCaptured(e)) => Some(e.booking_id),
         Event::Payment(PaymentEvent::PaymentRefunded(e)) => Some(e.booking_id),
         _ => None,
@@ -229,7 +218,8 @@ impl State {
                     BookingEvent::BookingFailed(_) => FAILED,
                     BookingEvent::BookingCreated(_)
                     | BookingEvent::PassengerUpdated(_)
-                    | BookingEvent::PassengerSeatChanged(_) => return,
+                    | BookingEvent::PassengerSeatChanged(_)
+                    | BookingEvent::PassengerCancelled(_) => return,
                 };
                 self.step(id, step);
             }

@@ -85,22 +85,9 @@ struct State {
     passengers: HashMap<(Uuid, Uuid), PassengerRow>,
     dirty_bookings: HashSet<Uuid>,
     dirty_passengers: HashSet<(Uuid, Uuid)>,
+    /// Passengers taken off their booking: their rows go.
+    gone_passengers: Vec<(Uuid, Uuid)>,
     erased_customers: Vec<Uuid>,
-}
-
-fn booking_id_of(e: &BookingEvent) -> Uuid {
-    match e {
-        BookingEvent::BookingCreated(e) => e.booking_id,
-        BookingEvent::PaymentSubmitted(e) => e.booking_id,
-        BookingEvent::BookingConfirmed(e) => e.booking_id,
-        BookingEvent::BookingPaymentFailed(e) => e.booking_id,
-        BookingEvent::BookingExpired(e) => e.booking_id,
-        BookingEvent::TicketsIssued(e) => e.booking_id,
-        BookingEvent::BookingFailed(e) => e.booking_id,
-        BookingEvent::BookingCancelled(e) => e.booking_id,
-        BookingEvent::PassengerUpdated(e) => e.booking_id,
-        BookingEvent::PassengerSeatChanged(e) => e.booking_id,
-    }
 }
 
 impl State {
@@ -117,7 +104,7 @@ impl State {
         let ids: Vec<Uuid> = events
             .iter()
             .filter_map(|d| match &d.event {
-                Event::Booking(e) => Some(booking_id_of(e)),
+                Event::Booking(e) => Some(e.booking_id()),
                 _ => None,
             })
             .filter(|id| !created.contains(id))
@@ -178,7 +165,7 @@ impl State {
     }
 
     fn apply_booking(&mut self, e: &BookingEvent, at: DateTime<Utc>) {
-        let id = booking_id_of(e);
+        let id = e.booking_id();
         if let BookingEvent::BookingCreated(c) = e {
             let (total, currency) = crate::sql::money(&c.total);
             self.bookings.insert(
@@ -266,8 +253,17 @@ impl State {
             }
             BookingEvent::BookingCancelled(c) => {
                 b.reason = Some(c.reason.clone());
-                b.refund = Some(c.refund.amount());
+                // Passengers taken off earlier were refunded too.
+                b.refund = Some(b.refund.unwrap_or_default() + c.refund.amount());
                 BookingStatus::Cancelled
+            }
+            BookingEvent::PassengerCancelled(c) => {
+                b.refund = Some(b.refund.unwrap_or_default() + c.refund.amount());
+                let key = (id, c.passenger_id);
+                self.passengers.remove(&key);
+                self.dirty_passengers.remove(&key);
+                self.gone_passengers.push(key);
+                return;
             }
             BookingEvent::PassengerUpdated(u) => {
                 let key = (id, u.passenger_id);
@@ -352,6 +348,17 @@ impl State {
             .bind(passengers.iter().map(|p| p.travels_with).collect::<Vec<_>>())
             .bind(bookings.iter().map(|b| b.discount).collect::<Vec<_>>())
             .bind(bookings.iter().map(|b| b.discount_code.clone()).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.gone_passengers.is_empty() {
+            sqlx::query(
+                "DELETE FROM rm_booking_passengers p \
+                 USING UNNEST($1::uuid[], $2::uuid[]) AS g(b, p) \
+                 WHERE p.booking_id = g.b AND p.passenger_id = g.p",
+            )
+            .bind(self.gone_passengers.iter().map(|g| g.0).collect::<Vec<_>>())
+            .bind(self.gone_passengers.iter().map(|g| g.1).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
         }

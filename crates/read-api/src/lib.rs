@@ -25,6 +25,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod cursor;
+pub mod documents;
 pub mod error;
 pub mod http;
 pub mod itineraries;
@@ -160,6 +161,7 @@ pub fn router(state: ReadState) -> Router {
         .route("/graphql", query)
         .layer(DefaultBodyLimit::max(http::BODY_LIMIT))
         .layer(timeout);
+    let documents = documents::router(state.clone());
     Router::new()
         .route("/graphql/ws", get(http::graphql_ws))
         .merge(graphql)
@@ -168,4 +170,5 @@ pub fn router(state: ReadState) -> Router {
             schema,
             sockets: Default::default(),
         })
+        .merge(documents)
 }

@@ -74,6 +74,10 @@ impl Projector for SagaInbox {
                 Event::Booking(BookingEvent::BookingCancelled(c)) => {
                     wakes.push(fulfilment_id(c.booking_id));
                 }
+                // A passenger taken off a paid booking is owed a refund.
+                Event::Booking(BookingEvent::PassengerCancelled(c)) if c.refund.is_positive() => {
+                    wakes.push(fulfilment_id(c.booking_id));
+                }
                 Event::Flight(FlightEvent::FlightCancelled(c)) => {
                     cancelled_flights.push((
                         flight_cancellation_id(c.flight_id),

@@ -15,6 +15,7 @@ use domain::fulfilment::{
 };
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
 use domain::seats::SeatInventory;
+use domain::values::Money;
 use domain::Aggregate;
 use eventstore::Actor;
 use gateway::{ChargeOutcome, ChargeRequest, GatewayError, RefundRequest};
@@ -290,6 +291,10 @@ impl Sagas {
                 let call = self.inner.gateway.refund(&request);
                 gateway::within(self.inner.config.gateway_timeout, call).await?;
                 let reason = match booking.state.status {
+                    // Still travelling: someone was taken off it.
+                    Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
+                        "passenger cancelled".into()
+                    }
                     Some(s) => format!("booking {}", s.as_str().to_ascii_lowercase()),
                     None => "refund".into(),
                 };
@@ -327,16 +332,39 @@ impl Sagas {
             .info
             .as_ref()
             .ok_or_else(|| missing("the booking"))?;
-        let mut lines: Vec<InvoiceLineInput> = booking
+        // Everyone paid for: the passengers travelling, and those taken off
+        // after the payment (their refund is the policy's, not the
+        // invoice's).
+        let paid_for: Vec<&domain::booking::Passenger> = booking
             .passengers
+            .iter()
+            .chain(
+                booking
+                    .cancelled
+                    .iter()
+                    .filter(|c| c.paid)
+                    .map(|c| &c.passenger),
+            )
+            .collect();
+        let mut lines: Vec<InvoiceLineInput> = paid_for
             .iter()
             .map(|p| InvoiceLineInput::charge(fare_line(booking, p), p.fare))
             .collect();
         if let Some(d) = &info.discount {
-            lines.push(InvoiceLineInput::credit(
-                format!("Discount {}", d.code),
-                d.amount,
-            ));
+            // The discount on what was paid for: all of it, or its part
+            // for the passengers left when some were taken off unpaid.
+            let fares = Money::sum(info.total.currency(), paid_for.iter().map(|p| &p.fare))
+                .map_err(|e| StepError::Other(e.to_string()))?;
+            let due = booking.amount_due().unwrap_or(info.total);
+            let off = fares
+                .saturating_sub(&due)
+                .map_err(|e| StepError::Other(e.to_string()))?;
+            if off.is_positive() {
+                lines.push(InvoiceLineInput::credit(
+                    format!("Discount {}", d.code),
+                    off,
+                ));
+            }
         }
         Ok(PaymentCommand::IssueInvoice {
             invoice_number: format!("INV-{}", info.pnr),

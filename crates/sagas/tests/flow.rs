@@ -681,3 +681,98 @@ async fn a_discounted_family_is_invoiced_line_by_line_and_refunded_what_it_paid(
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     app.wait_refunded(booking, "699.30", WAIT).await;
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn one_passenger_of_a_ticketed_booking_is_cancelled_refunded_and_their_seat_returned(
+    pool: PgPool,
+) {
+    let app = spawn(pool).await;
+    let (_, token) = app.user("customer").await;
+    let (_, stranger) = app.user("customer").await;
+    let flight = app.flight_departing(chrono::Duration::days(3)).await;
+    let booked = app.booked(&token, flight, &["12A", "12B"]).await;
+    let booking: uuid::Uuid = booked["booking_id"].as_str().unwrap().parse().unwrap();
+    let second = booked["passengers"][1]["passenger_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = booked["passengers"][0]["passenger_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.pay(&token, booking, CARD_OK).await;
+    app.wait_for(booking, BookingStatus::Ticketed, WAIT).await;
+
+    let path = format!("/bookings/{booking}/passengers/{second}/cancel");
+    let r = app
+        .post(&path, Some(&stranger), json!({"reason": "not mine"}))
+        .await;
+    problem(r, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let r = app
+        .post(
+            &format!(
+                "/bookings/{booking}/passengers/{}/cancel",
+                uuid::Uuid::now_v7()
+            ),
+            Some(&token),
+            json!({"reason": "nobody"}),
+        )
+        .await;
+    problem(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+
+    let r = app
+        .post(&path, Some(&token), json!({"reason": "cannot come"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["refund"]["amount"], "420.00");
+    assert!(body["position"].is_string());
+
+    // The share goes back through the provider; the seat is on sale again;
+    // the other passenger still flies, ticketed.
+    let p = app.wait_refunded(booking, "420.00", WAIT).await;
+    let payment_id = p.requested.as_ref().unwrap().payment_id;
+    assert_eq!(app.provider_books(payment_id).await, (1, dec("420.00")));
+    assert_eq!(p.status, Some(PaymentStatus::PartiallyRefunded));
+    let seats = app.seats(flight).await;
+    assert!(seats.is_available("12B".parse().unwrap(), chrono::Utc::now()));
+    assert!(!seats.is_available("12A".parse().unwrap(), chrono::Utc::now()));
+    let b = app.booking(booking).await;
+    assert_eq!(b.status, Some(BookingStatus::Ticketed));
+    assert_eq!(b.passengers.len(), 1);
+    assert_eq!(b.passengers[0].passenger_id.to_string(), first);
+
+    // The last one is cancelled with the booking, not alone.
+    let r = app
+        .post(
+            &format!("/bookings/{booking}/passengers/{first}/cancel"),
+            Some(&token),
+            json!({"reason": "cannot come"}),
+        )
+        .await;
+    problem(r, StatusCode::CONFLICT, "INVALID_STATE").await;
+    // Cancelling the booking refunds what is left, never the share twice.
+    let r = app
+        .post(
+            &format!("/bookings/{booking}/cancel"),
+            Some(&token),
+            json!({"reason": "all off"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    app.wait_refunded(booking, "840.00", WAIT).await;
+    app.wait_for(booking, BookingStatus::Cancelled, WAIT).await;
+    assert_eq!(app.provider_books(payment_id).await, (1, dec("840.00")));
+
+    // The read side lists the passenger travelling and the refunds.
+    app.catch_up().await;
+    let data = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { booking(id: $id) { passengers { id } refund { amount } } }",
+            json!({"id": booking}),
+        )
+        .await;
+    assert_eq!(data["booking"]["passengers"].as_array().unwrap().len(), 1);
+    assert_eq!(data["booking"]["refund"]["amount"], "840.00");
+}

@@ -83,6 +83,7 @@ pub struct Problem {
         bookings::cancel,
         bookings::update_passenger,
         bookings::change_seat,
+        bookings::cancel_passenger,
         discounts::create,
         payments::pay,
         sagas::retry,

@@ -28,6 +28,56 @@ pub enum CancelBookingError {
     Seats(#[from] SeatError),
 }
 
+/// One passenger of several to take off a booking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelPassenger {
+    pub passenger_id: uuid::Uuid,
+    pub reason: String,
+    pub by: CancelledBy,
+    pub now: DateTime<Utc>,
+}
+
+/// The events that take one passenger off `booking` (their share refunded
+/// by the policy) and give their seat back (released while held, returned
+/// once sold). An infant has no seat to give back.
+pub fn cancel_passenger(
+    booking: &Booking,
+    flight: &Flight,
+    seats: &SeatInventory,
+    command: CancelPassenger,
+) -> Result<(Vec<BookingEvent>, Vec<SeatEvent>), CancelBookingError> {
+    let booking_id = booking.id().ok_or(BookingError::NotCreated)?;
+    let departs_at = flight
+        .departs_at()
+        .ok_or(CancelBookingError::FlightNotFound)?;
+    let seat = booking
+        .passengers
+        .iter()
+        .find(|p| p.passenger_id == command.passenger_id)
+        .and_then(|p| p.seat);
+    let events = booking.decide(BookingCommand::CancelPassenger {
+        passenger_id: command.passenger_id,
+        reason: command.reason.clone(),
+        now: command.now,
+        departs_at,
+        by: command.by,
+    })?;
+    let seat_events = match seat {
+        Some(seat) => match seats.decide(SeatCommand::GiveBack {
+            booking_id,
+            seat,
+            reason: command.reason,
+        }) {
+            Ok(events) => events,
+            // A hold that lapsed already gave its seat back.
+            Err(SeatError::NothingHeld(_)) => vec![],
+            Err(e) => return Err(e.into()),
+        },
+        None => vec![],
+    };
+    Ok((events, seat_events))
+}
+
 /// The events that cancel `booking` on `flight` and give its seats back.
 pub fn cancel_booking(
     booking: &Booking,

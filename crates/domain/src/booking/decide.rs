@@ -96,7 +96,7 @@ pub(super) fn decide(
             Ok(vec![BookingEvent::PaymentSubmitted(PaymentSubmitted {
                 booking_id: info.booking_id,
                 payment_id,
-                amount: info.total,
+                amount: booking.amount_due().unwrap_or(info.total),
                 submitted_at: now,
             })])
         }
@@ -181,19 +181,18 @@ pub(super) fn decide(
                 });
             };
             let reason = non_empty(reason)?;
+            // Passengers taken off earlier were refunded their share then.
+            let paid = booking.value_left().unwrap_or(info.total);
             let refund = match (by, status) {
                 (CancelledBy::FlightCancelled, S::Held) => Money::zero(info.total.currency()),
-                (CancelledBy::FlightCancelled, _) => info.total,
+                (CancelledBy::FlightCancelled, _) => paid,
                 (_, S::Held) => {
                     if now >= departs_at {
                         return Err(BookingError::Departed);
                     }
                     Money::zero(info.total.currency())
                 }
-                _ => refund_policy(info.total, departs_at, now).map_err(|e| match e {
-                    RefundError::AfterDeparture => BookingError::Departed,
-                    RefundError::Money(m) => BookingError::Money(m),
-                })?,
+                _ => refund_policy(paid, departs_at, now).map_err(policy_error)?,
             };
             Ok(vec![BookingEvent::BookingCancelled(BookingCancelled {
                 booking_id: info.booking_id,
@@ -201,6 +200,57 @@ pub(super) fn decide(
                 refund,
                 cancelled_by: by,
                 previous_status: status,
+                cancelled_at: now,
+            })])
+        }
+        BookingCommand::CancelPassenger {
+            passenger_id,
+            reason,
+            now,
+            departs_at,
+            by,
+        } => {
+            let (info, status) = booking.created()?;
+            if !matches!(status, S::Held | S::Confirmed | S::Ticketed) {
+                return Err(BookingError::InvalidState {
+                    status,
+                    action: "cancel a passenger",
+                });
+            }
+            let passenger = booking
+                .passengers
+                .iter()
+                .find(|p| p.passenger_id == passenger_id)
+                .ok_or(BookingError::UnknownPassenger(passenger_id))?;
+            if booking.passengers.len() == 1 {
+                return Err(BookingError::LastPassenger(passenger_id));
+            }
+            if booking
+                .passengers
+                .iter()
+                .any(|p| p.travels_with == Some(passenger_id))
+            {
+                return Err(BookingError::InfantOnLap(passenger_id));
+            }
+            if now >= departs_at {
+                return Err(BookingError::Departed);
+            }
+            let reason = non_empty(reason)?;
+            let share = booking
+                .share_of(passenger.fare)
+                .ok_or(BookingError::Money(crate::values::MoneyError::Overflow))?;
+            let refund = match status {
+                S::Held => Money::zero(info.total.currency()),
+                _ => refund_policy(share, departs_at, now).map_err(policy_error)?,
+            };
+            Ok(vec![BookingEvent::PassengerCancelled(PassengerCancelled {
+                booking_id: info.booking_id,
+                passenger_id,
+                share,
+                refund,
+                reason,
+                cancelled_by: by,
+                booking_status: status,
                 cancelled_at: now,
             })])
         }
@@ -318,6 +368,21 @@ pub(super) fn check_party_of(party: &[PartyMember]) -> Result<(), BookingError> 
     Ok(())
 }
 
+/// The refunds decided so far, plus `more`.
+fn add_refund(so_far: Option<Money>, more: Money) -> Money {
+    match so_far {
+        Some(r) => r.checked_add(&more).unwrap_or(r),
+        None => more,
+    }
+}
+
+fn policy_error(e: RefundError) -> BookingError {
+    match e {
+        RefundError::AfterDeparture => BookingError::Departed,
+        RefundError::Money(m) => BookingError::Money(m),
+    }
+}
+
 /// `booking` after `event`.
 pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
     match event {
@@ -380,8 +445,23 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
         }
         BookingEvent::BookingCancelled(e) => {
             booking.status = Some(S::Cancelled);
-            booking.refund = Some(e.refund);
+            booking.refund = Some(add_refund(booking.refund, e.refund));
             booking.reason = Some(e.reason.clone());
+        }
+        BookingEvent::PassengerCancelled(e) => {
+            if let Some(i) = booking
+                .passengers
+                .iter()
+                .position(|p| p.passenger_id == e.passenger_id)
+            {
+                let passenger = booking.passengers.remove(i);
+                booking.cancelled.push(CancelledPassenger {
+                    passenger,
+                    share: e.share,
+                    paid: matches!(e.booking_status, S::Confirmed | S::Ticketed),
+                });
+            }
+            booking.refund = Some(add_refund(booking.refund, e.refund));
         }
         BookingEvent::PassengerUpdated(e) => {
             if let Some(p) = booking

@@ -115,6 +115,23 @@ pub struct BookingCancelled {
     pub cancelled_at: DateTime<Utc>,
 }
 
+/// One passenger of several taken off a booking; their seat goes back on
+/// sale in the same append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassengerCancelled {
+    pub booking_id: Uuid,
+    pub passenger_id: Uuid,
+    /// Their part of the booking's total.
+    pub share: Money,
+    /// What they are owed back by the policy (zero for an unpaid booking).
+    pub refund: Money,
+    pub reason: String,
+    pub cancelled_by: CancelledBy,
+    /// The booking's status then: paid (`CONFIRMED`, `TICKETED`) or not.
+    pub booking_status: BookingStatus,
+    pub cancelled_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PassengerUpdated {
     pub booking_id: Uuid,
@@ -147,6 +164,26 @@ pub enum BookingEvent {
     BookingCancelled(BookingCancelled),
     PassengerUpdated(PassengerUpdated),
     PassengerSeatChanged(PassengerSeatChanged),
+    PassengerCancelled(PassengerCancelled),
+}
+
+impl BookingEvent {
+    /// The booking the event is about.
+    pub fn booking_id(&self) -> Uuid {
+        match self {
+            BookingEvent::BookingCreated(e) => e.booking_id,
+            BookingEvent::PaymentSubmitted(e) => e.booking_id,
+            BookingEvent::BookingConfirmed(e) => e.booking_id,
+            BookingEvent::BookingPaymentFailed(e) => e.booking_id,
+            BookingEvent::BookingExpired(e) => e.booking_id,
+            BookingEvent::TicketsIssued(e) => e.booking_id,
+            BookingEvent::BookingFailed(e) => e.booking_id,
+            BookingEvent::BookingCancelled(e) => e.booking_id,
+            BookingEvent::PassengerUpdated(e) => e.booking_id,
+            BookingEvent::PassengerCancelled(e) => e.booking_id,
+            BookingEvent::PassengerSeatChanged(e) => e.booking_id,
+        }
+    }
 }
 
 impl DomainEvent for BookingEvent {
@@ -162,6 +199,7 @@ impl DomainEvent for BookingEvent {
             BookingEvent::BookingCancelled(_) => "BookingCancelled",
             BookingEvent::PassengerUpdated(_) => "PassengerUpdated",
             BookingEvent::PassengerSeatChanged(_) => "PassengerSeatChanged",
+            BookingEvent::PassengerCancelled(_) => "PassengerCancelled",
         }
     }
 }

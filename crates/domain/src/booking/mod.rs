@@ -30,7 +30,9 @@ use crate::event::Aggregate;
 pub use crate::pricing::{refund_policy, RefundError};
 use crate::user::{validate_name, validate_phone};
 use crate::values::{Cabin, Email, Money, Personal, Pnr, Seat, TicketNumber};
-pub use cancel::{cancel_booking, CancelBooking, CancelBookingError};
+pub use cancel::{
+    cancel_booking, cancel_passenger, CancelBooking, CancelBookingError, CancelPassenger,
+};
 pub use change_seat::{change_seat, ChangeSeat, ChangeSeatError};
 pub use events::*;
 pub use place::{place_booking, PassengerRequest, PlaceBooking, PlaceBookingError, Placed};
@@ -236,6 +238,15 @@ pub enum BookingCommand {
         seat: Seat,
         now: DateTime<Utc>,
     },
+    /// Takes one passenger of several off the booking, refunding their
+    /// share by the policy.
+    CancelPassenger {
+        passenger_id: Uuid,
+        reason: String,
+        now: DateTime<Utc>,
+        departs_at: DateTime<Utc>,
+        by: CancelledBy,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -287,6 +298,10 @@ pub enum BookingError {
     UnknownPassenger(Uuid),
     #[error("passenger {0} is an infant on an adult's lap and has no seat to change")]
     NoSeatToChange(Uuid),
+    #[error("passenger {0} is the booking's last: cancel the booking instead")]
+    LastPassenger(Uuid),
+    #[error("an infant travels on the lap of passenger {0}: cancel the infant first")]
+    InfantOnLap(Uuid),
     #[error("exactly one ticket per passenger is required")]
     TicketsMismatch,
     #[error("booking is already cancelled")]
@@ -388,13 +403,29 @@ pub struct BookingInfo {
     pub created_at: DateTime<Utc>,
 }
 
+/// A passenger taken off a booking of several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CancelledPassenger {
+    pub passenger: Passenger,
+    /// Their part of the booking's total (their fare less their part of
+    /// the discount).
+    pub share: Money,
+    /// Whether the booking was paid when they were taken off (then their
+    /// share was charged, and refunded by the policy).
+    pub paid: bool,
+}
+
 /// A booking's state; `info` is `None` until `BookingCreated`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Booking {
     pub info: Option<BookingInfo>,
     pub status: Option<BookingStatus>,
+    /// The passengers travelling (cancelled ones are in `cancelled`).
     pub passengers: Vec<Passenger>,
+    pub cancelled: Vec<CancelledPassenger>,
     pub payment_id: Option<Uuid>,
+    /// Everything refunds were decided for: passengers taken off, then the
+    /// booking's own cancellation.
     pub refund: Option<Money>,
     pub reason: Option<String>,
 }
@@ -408,13 +439,59 @@ impl Booking {
         self.passengers.iter().filter_map(|p| p.seat).collect()
     }
 
-    /// What the customer has paid: the total once confirmed, else nothing.
+    /// What the customer has paid: the amount due once confirmed, else
+    /// nothing.
     pub fn amount_paid(&self) -> Option<Money> {
         let info = self.info.as_ref()?;
         match self.status? {
-            BookingStatus::Confirmed | BookingStatus::Ticketed => Some(info.total),
+            BookingStatus::Confirmed | BookingStatus::Ticketed => self.amount_due(),
             _ => Some(Money::zero(info.total.currency())),
         }
+    }
+
+    /// What paying the booking costs: the total less the shares of the
+    /// passengers taken off before it was paid.
+    pub fn amount_due(&self) -> Option<Money> {
+        let info = self.info.as_ref()?;
+        let unpaid = self.cancelled.iter().filter(|c| !c.paid).map(|c| &c.share);
+        info.total
+            .saturating_sub(&Money::sum(info.total.currency(), unpaid).ok()?)
+            .ok()
+    }
+
+    /// What the passengers still travelling account for: the total less
+    /// every cancelled passenger's share. A cancellation refunds from this.
+    pub fn value_left(&self) -> Option<Money> {
+        let info = self.info.as_ref()?;
+        let gone = self.cancelled.iter().map(|c| &c.share);
+        info.total
+            .saturating_sub(&Money::sum(info.total.currency(), gone).ok()?)
+            .ok()
+    }
+
+    /// One passenger's part of the total: their fare, less their part of
+    /// the discount (prorated by fare, rounded to the cent).
+    pub fn share_of(&self, fare: Money) -> Option<Money> {
+        let info = self.info.as_ref()?;
+        let Some(discount) = &info.discount else {
+            return Some(fare);
+        };
+        let fares = Money::sum(
+            info.total.currency(),
+            self.passengers
+                .iter()
+                .map(|p| &p.fare)
+                .chain(self.cancelled.iter().map(|c| &c.passenger.fare)),
+        )
+        .ok()?;
+        if fares.is_zero() {
+            return Some(fare);
+        }
+        let off = discount
+            .amount
+            .mul_ratio(fare.amount() / fares.amount())
+            .ok()?;
+        fare.saturating_sub(&off).ok()
     }
 
     fn created(&self) -> Result<(&BookingInfo, BookingStatus), BookingError> {

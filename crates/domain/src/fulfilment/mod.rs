@@ -260,10 +260,15 @@ pub fn next(
                 }
             }
         },
-        S::Confirmed => Action::IssueTickets,
-        S::Ticketed => match payment {
-            Some(p) if p.captured.is_some() && p.invoice.is_none() => Action::IssueInvoice,
-            _ => Action::Finish(Outcome::Completed),
+        // A passenger taken off a paid booking is refunded before anything
+        // else happens to it.
+        S::Confirmed | S::Ticketed => match payment.and_then(|p| outstanding_refund(booking, p)) {
+            Some(amount) => Action::Refund { amount },
+            None if status == S::Confirmed => Action::IssueTickets,
+            None => match payment {
+                Some(p) if p.captured.is_some() && p.invoice.is_none() => Action::IssueInvoice,
+                _ => Action::Finish(Outcome::Completed),
+            },
         },
         S::Cancelled | S::Expired | S::PaymentFailed | S::Failed => {
             settle(booking, payment, progress)
@@ -294,14 +299,16 @@ fn settle(booking: &Booking, payment: Option<&Payment>, progress: &Progress) -> 
     }
 }
 
-/// What the customer is still owed on a final booking: the policy's refund
-/// for a cancellation, everything captured otherwise; less what was
-/// refunded already.
+/// What the customer is still owed: on a final booking, the policy's
+/// refunds for a cancellation and everything captured otherwise; on a paid
+/// one, the refunds of the passengers taken off it; less what was refunded
+/// already.
 pub fn outstanding_refund(booking: &Booking, payment: &Payment) -> Option<Money> {
     let captured = payment.captured?;
     let owed = match booking.status? {
         S::Cancelled => booking.refund.unwrap_or(captured),
         S::Expired | S::PaymentFailed | S::Failed => captured,
+        S::Confirmed | S::Ticketed => booking.refund?,
         _ => return None,
     };
     let owed = if owed.compare(&captured).ok()?.is_gt() {

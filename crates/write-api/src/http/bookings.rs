@@ -29,6 +29,10 @@ pub fn router() -> Router<AppState> {
             "/bookings/{id}/passengers/{passenger_id}/seat",
             post(change_seat),
         )
+        .route(
+            "/bookings/{id}/passengers/{passenger_id}/cancel",
+            post(cancel_passenger),
+        )
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -42,6 +46,11 @@ pub struct CreateBookingRequest {
     /// code is a 409 `DISCOUNT_UNAVAILABLE` and nothing is held.
     #[schema(example = "SUMMER-10", max_length = 64)]
     pub discount_code: Option<String>,
+    /// Bookings of several flights are not built yet: refused rather than
+    /// quietly booking `flight_id` alone.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub flights: Option<serde_json::Value>,
 }
 
 /// A passenger names a `seat`, or a `cabin` to be given one.
@@ -138,6 +147,13 @@ pub async fn create(
     cmd: Command,
     Json(req): Json<CreateBookingRequest>,
 ) -> ApiResult<Reply> {
+    if req.flights.is_some() {
+        return Err(application::CommandError::invalid(
+            "flights",
+            "bookings of several flights are not available yet: book each flight with `flight_id`",
+        )
+        .into());
+    }
     let input = CreateBooking {
         flight_id: req.flight_id,
         customer_id: req.customer_id,
@@ -164,6 +180,30 @@ pub async fn cancel(
 ) -> ApiResult<Reply> {
     let outcome = state
         .cancel_booking(&cmd.caller, cmd.ctx, id, req.reason)
+        .await?;
+    Ok(Reply::accepted(outcome))
+}
+
+/// Take one passenger of several off a booking: their share (their fare
+/// less their part of any discount) refunded by the policy, their seat back
+/// on sale. The last passenger is cancelled with the booking; an adult with
+/// an infant on their lap after the infant.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/passengers/{passenger_id}/cancel", tag = "bookings",
+    params(("id" = Uuid, Path), ("passenger_id" = Uuid, Path)), request_body = CancelBookingRequest,
+    responses((status = 202, description = "`{booking_id, passenger_id, refund, position}`"),
+              (status = 403), (status = 404),
+              (status = 409, description = "`INVALID_STATE`: the last passenger, an infant's adult, after departure, or not cancellable in the booking's state"),
+              (status = 422)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(booking_id = %id, passenger_id = %passenger_id))]
+pub async fn cancel_passenger(
+    State(state): State<AppState>,
+    cmd: Command,
+    Path((id, passenger_id)): Path<(Uuid, Uuid)>,
+    Json(req): Json<CancelBookingRequest>,
+) -> ApiResult<Reply> {
+    let outcome = state
+        .cancel_passenger(&cmd.caller, cmd.ctx, id, passenger_id, req.reason)
         .await?;
     Ok(Reply::accepted(outcome))
 }

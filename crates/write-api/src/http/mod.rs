@@ -200,13 +200,18 @@ impl FromRequestParts<AppState> for AnonymousCommand {
 /// against the OpenAPI document, which the handlers' annotations write.)
 pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
     match (method.as_str(), route) {
-        ("POST", "/api/v1/auth/register" | "/api/v1/flights" | "/api/v1/bookings") => {
-            StatusCode::CREATED
-        }
+        (
+            "POST",
+            "/api/v1/auth/register"
+            | "/api/v1/flights"
+            | "/api/v1/bookings"
+            | "/api/v1/discount-codes",
+        ) => StatusCode::CREATED,
         (
             "POST",
             "/api/v1/flights/{id}/cancel"
             | "/api/v1/bookings/{id}/cancel"
+            | "/api/v1/bookings/{id}/passengers/{passenger_id}/cancel"
             | "/api/v1/bookings/{id}/payment"
             | "/api/v1/sagas/{id}/retry",
         ) => StatusCode::ACCEPTED,
