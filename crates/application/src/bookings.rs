@@ -1,11 +1,12 @@
 //! Bookings: create (seats held atomically with the booking), cancel (seats
-//! given back in the same append), passenger edits.
+//! given back in the same append), passenger edits, seat changes (the new
+//! seat taken and the old one given back in the same append).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{
-    cancel_booking, cancel_passenger, place_booking, Booking, BookingCommand, BookingEvent,
-    BookingInfo, CancelBooking, CancelBookingError, CancelPassenger, CancelledBy, Passenger,
-    PassengerDetails, PassengerRequest, PassengerType, PlaceBooking,
+    cancel_booking, cancel_passenger, change_seat, place_booking, Booking, BookingCommand,
+    BookingEvent, BookingInfo, CancelBooking, CancelBookingError, CancelPassenger, CancelledBy,
+    ChangeSeat, Passenger, PassengerDetails, PassengerRequest, PassengerType, PlaceBooking,
 };
 use domain::discount::{Code, DiscountError};
 use domain::seats::SeatRequest;
@@ -18,7 +19,8 @@ use uuid::Uuid;
 
 use crate::command::lane::{BookingRef, Decide, Decided};
 use crate::error::{
-    booking_error, place_error, seat_error, CommandError, CommandResult, FieldError,
+    booking_error, change_seat_error, place_error, seat_error, CommandError, CommandResult,
+    FieldError,
 };
 use crate::{CommandContext, Outcome, Services};
 use auth::Caller;
@@ -328,6 +330,45 @@ impl Services {
             .await
     }
 
+    /// Moves a passenger to another seat of the same cabin, on the flight's
+    /// lane: the new seat takes over the old one's hold or sale and the old
+    /// one goes back on sale in the same append. `flight_id`, for an
+    /// itinerary, must be the booking's flight (a booking covers one).
+    pub async fn change_seat(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        id: Uuid,
+        passenger_id: Uuid,
+        seat: String,
+        flight_id: Option<Uuid>,
+    ) -> CommandResult<Outcome> {
+        caller.require(&[Role::Customer, Role::Agent, Role::Admin])?;
+        let seat = Seat::parse(&seat).map_err(|e| CommandError::invalid("seat", e.to_string()))?;
+        let loaded = self.commands.load::<Booking>(id).await?;
+        let info = owned_by(&loaded.state, caller)?;
+        let (booking_flight, customer_id) = (info.flight_id, info.customer_id);
+        if flight_id.is_some_and(|f| f != booking_flight) {
+            return Err(CommandError::invalid(
+                "flight_id",
+                "this booking is not on that flight",
+            ));
+        }
+        // The reply names the customer's passengers: its record is theirs.
+        let mut ctx = ctx;
+        ctx.data_subject = Some(customer_id);
+        let decide = seat_change(passenger_id, seat, ctx.now);
+        self.commands
+            .lanes
+            .submit(
+                booking_flight,
+                ctx,
+                Some(BookingRef::read(id, loaded)),
+                decide,
+            )
+            .await
+    }
+
     /// Corrects a passenger's details (until tickets are issued).
     pub async fn update_passenger(
         &self,
@@ -418,6 +459,27 @@ pub fn cancellation(reason: String, by: CancelledBy, now: DateTime<Utc>) -> Deci
             seats: seat_events,
             booking: events,
             reply: json!({ "booking_id": id, "status": "CANCELLED", "refund": refund }),
+            ..Decided::default()
+        })
+    })
+}
+
+/// The lane decision that moves one passenger of the command's booking to
+/// `seat`, replying with the booking as it then stands.
+pub fn seat_change(passenger_id: Uuid, seat: Seat, now: DateTime<Utc>) -> Decide {
+    Box::new(move |flight, seats, booking, _| {
+        let command = ChangeSeat {
+            passenger_id,
+            seat,
+            now,
+        };
+        let (events, seat_events) =
+            change_seat(booking, flight, seats, command).map_err(change_seat_error)?;
+        let after = events.iter().fold(booking.clone(), |b, e| b.evolve(e));
+        Ok(Decided {
+            seats: seat_events,
+            booking: events,
+            reply: summary(&after),
             ..Decided::default()
         })
     })

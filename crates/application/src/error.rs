@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use domain::booking::{BookingError, PlaceBookingError};
+use domain::booking::{BookingError, ChangeSeatError, PlaceBookingError};
 use domain::discount::DiscountError;
 use domain::flight::FlightError;
 use domain::pricing::PricingError;
@@ -172,7 +172,7 @@ pub fn seat_error(e: SeatError) -> CommandError {
             CommandError::SeatUnavailable(seats.iter().map(|s| s.to_string()).collect())
         }
         SeatError::CabinFull { .. } => CommandError::CabinFull(e.to_string()),
-        SeatError::UnknownSeats(_) | SeatError::DuplicateSeat(_) => {
+        SeatError::UnknownSeats(_) | SeatError::DuplicateSeat(_) | SeatError::OtherCabin { .. } => {
             CommandError::invalid("seat", e.to_string())
         }
         SeatError::NothingRequested => CommandError::invalid("passengers", e.to_string()),
@@ -206,6 +206,20 @@ pub fn place_error(e: PlaceBookingError) -> CommandError {
         }
         PlaceBookingError::Discount(d) => discount_error(d),
         other => CommandError::internal(other),
+    }
+}
+
+pub fn change_seat_error(e: ChangeSeatError) -> CommandError {
+    match e {
+        ChangeSeatError::FlightNotFound => CommandError::not_found("flight"),
+        ChangeSeatError::FlightCancelled | ChangeSeatError::FlightDeparted => {
+            CommandError::InvalidState(e.to_string())
+        }
+        ChangeSeatError::Booking(BookingError::UnknownPassenger(_)) => {
+            CommandError::not_found("passenger")
+        }
+        ChangeSeatError::Booking(e) => booking_error(e),
+        ChangeSeatError::Seats(e) => seat_error(e),
     }
 }
 

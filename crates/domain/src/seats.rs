@@ -52,6 +52,15 @@ pub enum SeatCommand {
     },
     /// Puts sold seats back on sale after a cancellation.
     Return { booking_id: Uuid, reason: String },
+    /// Moves one of the booking's seats to another of the same cabin: `to`
+    /// takes over `from`'s hold (same expiry) or sale, and `from` goes back
+    /// on sale, in one event.
+    Change {
+        booking_id: Uuid,
+        from: Seat,
+        to: Seat,
+        now: DateTime<Utc>,
+    },
     /// Gives back one seat of a booking (one passenger taken off): released
     /// if held, returned if sold.
     GiveBack {
@@ -107,6 +116,16 @@ pub struct SeatsReturned {
     pub reason: String,
 }
 
+/// One seat of a booking exchanged for another of the same cabin: `to` is
+/// held (with `from`'s expiry) or sold as `from` was, and `from` is
+/// available.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeatChanged {
+    pub booking_id: Uuid,
+    pub from: Seat,
+    pub to: Seat,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum SeatEvent {
@@ -116,6 +135,7 @@ pub enum SeatEvent {
     HoldExpired(HoldExpired),
     SeatsConfirmed(SeatsConfirmed),
     SeatsReturned(SeatsReturned),
+    SeatChanged(SeatChanged),
 }
 
 impl DomainEvent for SeatEvent {
@@ -127,6 +147,7 @@ impl DomainEvent for SeatEvent {
             SeatEvent::HoldExpired(_) => "HoldExpired",
             SeatEvent::SeatsConfirmed(_) => "SeatsConfirmed",
             SeatEvent::SeatsReturned(_) => "SeatsReturned",
+            SeatEvent::SeatChanged(_) => "SeatChanged",
         }
     }
 }
@@ -140,6 +161,7 @@ impl SeatEvent {
             SeatEvent::HoldExpired(e) => Some(e.booking_id),
             SeatEvent::SeatsConfirmed(e) => Some(e.booking_id),
             SeatEvent::SeatsReturned(e) => Some(e.booking_id),
+            SeatEvent::SeatChanged(e) => Some(e.booking_id),
         }
     }
 }
@@ -186,6 +208,17 @@ pub enum SeatError {
     },
     #[error("seats of booking {0} are already confirmed")]
     AlreadyConfirmed(Uuid),
+    #[error("seat {seat} is not held or sold to booking {booking_id}")]
+    NotTheBookings { booking_id: Uuid, seat: Seat },
+    #[error(
+        "seat {to} is in {to_cabin}, not {from_cabin} like {from}: changing cabin changes the fare"
+    )]
+    OtherCabin {
+        from: Seat,
+        from_cabin: Cabin,
+        to: Seat,
+        to_cabin: Cabin,
+    },
 }
 
 fn seat_list(seats: &[Seat]) -> String {
@@ -497,6 +530,68 @@ impl SeatInventory {
         }));
         Ok(events)
     }
+
+    fn change(
+        &self,
+        booking_id: Uuid,
+        from: Seat,
+        to: Seat,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SeatEvent>, SeatError> {
+        self.opened()?;
+        let Some(from_slot) = self
+            .seats
+            .get(&from)
+            .filter(|slot| slot.state.booking_id() == Some(booking_id))
+        else {
+            return Err(SeatError::NotTheBookings {
+                booking_id,
+                seat: from,
+            });
+        };
+        if let SeatState::Held { expires_at, .. } = from_slot.state {
+            if now >= expires_at {
+                return Err(SeatError::HoldHasExpired {
+                    booking_id,
+                    expires_at,
+                });
+            }
+        }
+        if from == to {
+            return Ok(vec![]);
+        }
+        let Some(to_slot) = self.seats.get(&to) else {
+            return Err(SeatError::UnknownSeats(vec![to]));
+        };
+        if to_slot.cabin != from_slot.cabin {
+            return Err(SeatError::OtherCabin {
+                from,
+                from_cabin: from_slot.cabin,
+                to,
+                to_cabin: to_slot.cabin,
+            });
+        }
+        if to_slot.state.at(now) != SeatState::Available {
+            return Err(SeatError::SeatUnavailable(vec![to]));
+        }
+        let mut events = Vec::with_capacity(2);
+        // A lapsed hold on `to` is recorded first, as a new hold would.
+        if let SeatState::Held {
+            booking_id: owner, ..
+        } = to_slot.state
+        {
+            events.push(SeatEvent::HoldExpired(HoldExpired {
+                booking_id: owner,
+                seats: self.seats_of(owner),
+            }));
+        }
+        events.push(SeatEvent::SeatChanged(SeatChanged {
+            booking_id,
+            from,
+            to,
+        }));
+        Ok(events)
+    }
 }
 
 impl Aggregate for SeatInventory {
@@ -619,6 +714,12 @@ impl Aggregate for SeatInventory {
                     _ => Err(SeatError::NothingSold(booking_id)),
                 }
             }
+            SeatCommand::Change {
+                booking_id,
+                from,
+                to,
+                now,
+            } => self.change(booking_id, from, to, now),
         }
     }
 
@@ -674,6 +775,21 @@ impl Aggregate for SeatInventory {
             | SeatEvent::SeatsReturned(SeatsReturned {
                 booking_id, seats, ..
             }) => set(seats, Some(*booking_id), SeatState::Available),
+            SeatEvent::SeatChanged(e) => {
+                let state = self
+                    .seats
+                    .get(&e.from)
+                    .map(|slot| slot.state)
+                    .filter(|state| state.booking_id() == Some(e.booking_id));
+                // Only a seat the booking still has moves.
+                if let (Some(state), true) = (state, self.seats.contains_key(&e.to)) {
+                    for (seat, state) in [(e.to, state), (e.from, SeatState::Available)] {
+                        if let Some(slot) = self.seats.get_mut(&seat) {
+                            slot.state = state;
+                        }
+                    }
+                }
+            }
         }
         self
     }

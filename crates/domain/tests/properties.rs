@@ -57,6 +57,11 @@ enum SeatOp {
     Expire(u128),
     Confirm(u128),
     Return(u128),
+    Change {
+        booking: u128,
+        from: usize,
+        to: usize,
+    },
     Wait(i64),
 }
 
@@ -68,7 +73,9 @@ fn seat_op() -> impl Strategy<Value = SeatOp> {
         1 => booking.clone().prop_map(SeatOp::Release),
         1 => booking.clone().prop_map(SeatOp::Expire),
         2 => booking.clone().prop_map(SeatOp::Confirm),
-        1 => booking.prop_map(SeatOp::Return),
+        1 => booking.clone().prop_map(SeatOp::Return),
+        2 => (booking, 0usize..10, 0usize..10)
+            .prop_map(|(booking, from, to)| SeatOp::Change { booking, from, to }),
         2 => (0i64..15).prop_map(SeatOp::Wait),
     ]
 }
@@ -104,6 +111,7 @@ proptest! {
                 SeatOp::Expire(b) => SeatCommand::Expire { booking_id: id(b), now },
                 SeatOp::Confirm(b) => SeatCommand::Confirm { booking_id: id(b), now },
                 SeatOp::Return(b) => SeatCommand::Return { booking_id: id(b), reason: "r".into() },
+                SeatOp::Change { booking, from, to } => SeatCommand::Change { booking_id: id(booking), from: seats[from], to: seats[to], now },
             };
             let (next, result) = step(inventory, command);
             if let Ok(events) = &result {
@@ -138,6 +146,14 @@ proptest! {
                                 prop_assert_eq!(model.get(seat), Some(&Owner::Sold(r.booking_id)));
                                 model.remove(seat);
                             }
+                        }
+                        SeatEvent::SeatChanged(c) => {
+                            let owner = model.get(&c.from).copied();
+                            prop_assert!(matches!(owner, Some(Owner::Held(b, exp)) if b == c.booking_id && now < exp)
+                                || owner == Some(Owner::Sold(c.booking_id)), "{} moved from a seat it did not have", c.booking_id);
+                            prop_assert!(!model.contains_key(&c.to), "{} taken while someone had it", c.to);
+                            model.remove(&c.from);
+                            model.extend(owner.map(|o| (c.to, o)));
                         }
                         SeatEvent::InventoryOpened(_) => prop_assert!(false, "opened twice"),
                     }

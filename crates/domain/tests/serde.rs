@@ -30,6 +30,20 @@ fn it_should_round_trip_every_kind_of_event() {
         seats: vec![seat("1A")],
         expires_at: t0(),
     }));
+    round_trip(SeatEvent::SeatChanged(domain::seats::SeatChanged {
+        booking_id: id(1),
+        from: seat("1A"),
+        to: seat("2C"),
+    }));
+    round_trip(BookingEvent::PassengerSeatChanged(
+        domain::booking::PassengerSeatChanged {
+            booking_id: id(1),
+            passenger_id: id(2),
+            from: seat("1A"),
+            to: seat("2C"),
+            changed_at: t0(),
+        },
+    ));
 }
 
 #[test]

@@ -1202,6 +1202,40 @@ impl World {
                         state.insert(*seat, SeatState::Available);
                     }
                 }
+                SeatEvent::SeatChanged(c) => {
+                    let from = state.get(&c.from).copied();
+                    let owned = match from {
+                        Some(SeatState::Held {
+                            booking_id,
+                            expires_at,
+                        }) => booking_id == c.booking_id && expires_at > *at,
+                        Some(SeatState::Sold { booking_id }) => booking_id == c.booking_id,
+                        _ => false,
+                    };
+                    if !owned {
+                        breach(
+                            v,
+                            format!(
+                                "{} moved by {} at {at} but it was {from:?}",
+                                c.from, c.booking_id
+                            ),
+                        );
+                    }
+                    match state.get(&c.to).map(|s| s.at(*at)) {
+                        Some(SeatState::Available) => {}
+                        other => breach(
+                            v,
+                            format!(
+                                "{} taken by {} at {at} but it was {other:?}",
+                                c.to, c.booking_id
+                            ),
+                        ),
+                    }
+                    if let Some(from) = from {
+                        state.insert(c.to, from);
+                    }
+                    state.insert(c.from, SeatState::Available);
+                }
             }
         }
         // The aggregate's own fold agrees with this walk.

@@ -218,6 +218,7 @@ impl State {
                     BookingEvent::BookingFailed(_) => FAILED,
                     BookingEvent::BookingCreated(_)
                     | BookingEvent::PassengerUpdated(_)
+                    | BookingEvent::PassengerSeatChanged(_)
                     | BookingEvent::PassengerCancelled(_) => return,
                 };
                 self.step(id, step);

@@ -275,6 +275,14 @@ impl State {
                 }
                 return;
             }
+            BookingEvent::PassengerSeatChanged(c) => {
+                let key = (id, c.passenger_id);
+                if let Some(p) = self.passengers.get_mut(&key) {
+                    p.seat = Some(c.to.to_string());
+                    self.dirty_passengers.insert(key);
+                }
+                return;
+            }
         };
         b.status = status.as_str().into();
     }
@@ -310,7 +318,8 @@ impl State {
                  SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::int2[], $18::text[], $19::text[], \
                     $20::numeric[], $21::text[], $22::text[], $23::text[], $24::text[], $25::uuid[]) \
                  ON CONFLICT (booking_id, passenger_id) DO UPDATE SET first_name = excluded.first_name, \
-                    last_name = excluded.last_name, ticket_number = excluded.ticket_number",
+                    last_name = excluded.last_name, ticket_number = excluded.ticket_number, \
+                    seat = excluded.seat",
             )
             .bind(bookings.iter().map(|b| b.booking_id).collect::<Vec<_>>())
             .bind(bookings.iter().map(|b| b.pnr.clone()).collect::<Vec<_>>())

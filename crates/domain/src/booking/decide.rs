@@ -280,6 +280,43 @@ pub(super) fn decide(
                 updated_at: now,
             })])
         }
+        BookingCommand::ChangeSeat {
+            passenger_id,
+            seat,
+            now,
+        } => {
+            let (_, status) = booking.created()?;
+            let info = booking.expect(
+                &[S::Held, S::PaymentPending, S::Confirmed, S::Ticketed],
+                "change a seat",
+            )?;
+            // An unpaid booking's seats last as long as its hold.
+            if matches!(status, S::Held | S::PaymentPending) && now >= info.hold_expires_at {
+                return Err(BookingError::HoldExpired(info.hold_expires_at));
+            }
+            let passenger = booking
+                .passengers
+                .iter()
+                .find(|p| p.passenger_id == passenger_id)
+                .ok_or(BookingError::UnknownPassenger(passenger_id))?;
+            let Some(from) = passenger.seat else {
+                return Err(BookingError::NoSeatToChange(passenger_id));
+            };
+            if from == seat {
+                return Ok(vec![]);
+            }
+            // Not checked against the other passengers' seats: the seat
+            // inventory refuses a seat the booking holds already.
+            Ok(vec![BookingEvent::PassengerSeatChanged(
+                PassengerSeatChanged {
+                    booking_id: info.booking_id,
+                    passenger_id,
+                    from,
+                    to: seat,
+                    changed_at: now,
+                },
+            )])
+        }
     }
 }
 
@@ -433,6 +470,15 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
                 .find(|p| p.passenger_id == e.passenger_id)
             {
                 p.personal = e.personal.clone();
+            }
+        }
+        BookingEvent::PassengerSeatChanged(e) => {
+            if let Some(p) = booking
+                .passengers
+                .iter_mut()
+                .find(|p| p.passenger_id == e.passenger_id)
+            {
+                p.seat = Some(e.to);
             }
         }
     }

@@ -141,6 +141,16 @@ pub struct PassengerUpdated {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A passenger moved to another seat of the same cabin and flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassengerSeatChanged {
+    pub booking_id: Uuid,
+    pub passenger_id: Uuid,
+    pub from: Seat,
+    pub to: Seat,
+    pub changed_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum BookingEvent {
@@ -153,6 +163,7 @@ pub enum BookingEvent {
     BookingFailed(BookingFailed),
     BookingCancelled(BookingCancelled),
     PassengerUpdated(PassengerUpdated),
+    PassengerSeatChanged(PassengerSeatChanged),
     PassengerCancelled(PassengerCancelled),
 }
 
@@ -170,6 +181,7 @@ impl BookingEvent {
             BookingEvent::BookingCancelled(e) => e.booking_id,
             BookingEvent::PassengerUpdated(e) => e.booking_id,
             BookingEvent::PassengerCancelled(e) => e.booking_id,
+            BookingEvent::PassengerSeatChanged(e) => e.booking_id,
         }
     }
 }
@@ -186,6 +198,7 @@ impl DomainEvent for BookingEvent {
             BookingEvent::BookingFailed(_) => "BookingFailed",
             BookingEvent::BookingCancelled(_) => "BookingCancelled",
             BookingEvent::PassengerUpdated(_) => "PassengerUpdated",
+            BookingEvent::PassengerSeatChanged(_) => "PassengerSeatChanged",
             BookingEvent::PassengerCancelled(_) => "PassengerCancelled",
         }
     }

@@ -10,10 +10,12 @@
 //! ```
 //!
 //! Submodules: [`place`] (the multi-aggregate decision that holds seats and
-//! creates the booking together) and [`cancel`] (cancellation with its
-//! seats given back).
+//! creates the booking together), [`cancel`] (cancellation with its
+//! seats given back) and [`change_seat`] (a passenger's seat exchanged for
+//! another in one append).
 
 mod cancel;
+mod change_seat;
 mod decide;
 mod events;
 mod place;
@@ -31,6 +33,7 @@ use crate::values::{Cabin, Email, Money, Personal, Pnr, Seat, TicketNumber};
 pub use cancel::{
     cancel_booking, cancel_passenger, CancelBooking, CancelBookingError, CancelPassenger,
 };
+pub use change_seat::{change_seat, ChangeSeat, ChangeSeatError};
 pub use events::*;
 pub use place::{place_booking, PassengerRequest, PlaceBooking, PlaceBookingError, Placed};
 
@@ -228,6 +231,13 @@ pub enum BookingCommand {
         details: PassengerDetails,
         now: DateTime<Utc>,
     },
+    /// Moves a passenger to `seat`; whether it is free is the seat
+    /// inventory's to say (see [`change_seat`]).
+    ChangeSeat {
+        passenger_id: Uuid,
+        seat: Seat,
+        now: DateTime<Utc>,
+    },
     /// Takes one passenger of several off the booking, refunding their
     /// share by the policy.
     CancelPassenger {
@@ -286,6 +296,8 @@ pub enum BookingError {
     HoldNotExpired(DateTime<Utc>),
     #[error("no passenger {0} on this booking")]
     UnknownPassenger(Uuid),
+    #[error("passenger {0} is an infant on an adult's lap and has no seat to change")]
+    NoSeatToChange(Uuid),
     #[error("passenger {0} is the booking's last: cancel the booking instead")]
     LastPassenger(Uuid),
     #[error("an infant travels on the lap of passenger {0}: cancel the infant first")]
@@ -310,7 +322,9 @@ impl BookingError {
             BookingError::PassengerCount | BookingError::DuplicatePassenger(_) => {
                 Some("passengers")
             }
-            BookingError::DuplicateSeat(_) | BookingError::SeatRequired(_) => Some("seat"),
+            BookingError::DuplicateSeat(_)
+            | BookingError::SeatRequired(_)
+            | BookingError::NoSeatToChange(_) => Some("seat"),
             BookingError::InfantWithoutAdult(_) | BookingError::SecondInfant(_) => {
                 Some("travels_with")
             }

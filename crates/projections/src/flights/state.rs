@@ -1,6 +1,7 @@
 //! The flights read model's rows that a batch touches, and the events
 //! applied to them in memory.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
@@ -90,14 +91,15 @@ fn flight_id_of(e: &FlightEvent) -> Uuid {
     }
 }
 
-fn seats_of(e: &SeatEvent) -> &[Seat] {
+fn seats_of(e: &SeatEvent) -> Cow<'_, [Seat]> {
     match e {
-        SeatEvent::InventoryOpened(_) => &[],
-        SeatEvent::SeatsHeld(e) => &e.seats,
-        SeatEvent::SeatsReleased(e) => &e.seats,
-        SeatEvent::HoldExpired(e) => &e.seats,
-        SeatEvent::SeatsConfirmed(e) => &e.seats,
-        SeatEvent::SeatsReturned(e) => &e.seats,
+        SeatEvent::InventoryOpened(_) => Cow::Borrowed(&[]),
+        SeatEvent::SeatsHeld(e) => Cow::Borrowed(&e.seats),
+        SeatEvent::SeatsReleased(e) => Cow::Borrowed(&e.seats),
+        SeatEvent::HoldExpired(e) => Cow::Borrowed(&e.seats),
+        SeatEvent::SeatsConfirmed(e) => Cow::Borrowed(&e.seats),
+        SeatEvent::SeatsReturned(e) => Cow::Borrowed(&e.seats),
+        SeatEvent::SeatChanged(e) => Cow::Owned(vec![e.from, e.to]),
     }
 }
 
@@ -115,7 +117,7 @@ impl State {
                         continue;
                     };
                     flight_ids.insert(flight);
-                    for seat in seats_of(e) {
+                    for seat in seats_of(e).iter() {
                         seat_keys.insert((flight, seat.to_string()));
                     }
                 }
@@ -347,6 +349,37 @@ impl State {
                         at,
                     );
                 }
+            }
+            // `to` takes `from`'s status, booking and expiry; the counts
+            // move one way and back, so they end unchanged.
+            SeatEvent::SeatChanged(c) => {
+                let key = (flight, c.from.to_string());
+                let Some(from) = self
+                    .seats
+                    .get(&key)
+                    .filter(|row| row.booking_id == Some(c.booking_id))
+                else {
+                    return;
+                };
+                let (status, expires_at) = (from.status, from.hold_expires_at);
+                self.set_seat(
+                    flight,
+                    &c.to,
+                    status,
+                    Some(c.booking_id),
+                    expires_at,
+                    None,
+                    at,
+                );
+                self.set_seat(
+                    flight,
+                    &c.from,
+                    SeatStatus::Available,
+                    None,
+                    None,
+                    Some(c.booking_id),
+                    at,
+                );
             }
         }
     }

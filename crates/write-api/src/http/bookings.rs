@@ -1,5 +1,5 @@
 //! `/bookings`: create (seats held atomically with the booking), cancel,
-//! passenger edits.
+//! passenger edits, seat changes.
 
 use application::bookings::{CreateBooking, NewPassenger, PassengerChanges};
 use axum::extract::State;
@@ -24,6 +24,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/bookings/{id}/passengers/{passenger_id}",
             patch(update_passenger),
+        )
+        .route(
+            "/bookings/{id}/passengers/{passenger_id}/seat",
+            post(change_seat),
         )
         .route(
             "/bookings/{id}/passengers/{passenger_id}/cancel",
@@ -98,6 +102,16 @@ pub struct UpdatePassengerRequest {
     pub email: Option<Email>,
     pub phone: Option<String>,
     pub passport: Option<String>,
+}
+
+/// The seat to move a passenger to, in the same cabin.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ChangeSeatRequest {
+    #[schema(example = "14C")]
+    pub seat: String,
+    /// For an itinerary: the flight whose seat changes. A booking covers
+    /// one flight today, so only that flight is accepted.
+    pub flight_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -217,6 +231,35 @@ pub async fn update_passenger(
     };
     let outcome = state
         .update_passenger(&cmd.caller, cmd.ctx, id, passenger_id, changes)
+        .await?;
+    Ok(Reply::ok(outcome))
+}
+
+/// Move a passenger to another seat of the same cabin: the new seat is
+/// taken and the old one given back in one step.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/passengers/{passenger_id}/seat", tag = "bookings",
+    params(("id" = Uuid, Path), ("passenger_id" = Uuid, Path)), request_body = ChangeSeatRequest,
+    responses((status = 200, description = "the booking summary with the passenger's new seat: `{booking_id, pnr, status, seats, segments, passengers, ..., position}`; the same seat changes nothing"),
+              (status = 403), (status = 404, description = "unknown booking or passenger"),
+              (status = 409, description = "`SEAT_UNAVAILABLE` naming the seat when it is held or sold; `INVALID_STATE` when the booking is over, its hold ran out or the flight departed"),
+              (status = 422, description = "a malformed or unknown seat, a seat in another cabin, an infant (no seat), a `flight_id` not the booking's")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(booking_id = %id, passenger_id = %passenger_id))]
+pub async fn change_seat(
+    State(state): State<AppState>,
+    cmd: Command,
+    Path((id, passenger_id)): Path<(Uuid, Uuid)>,
+    Json(req): Json<ChangeSeatRequest>,
+) -> ApiResult<Reply> {
+    let outcome = state
+        .change_seat(
+            &cmd.caller,
+            cmd.ctx,
+            id,
+            passenger_id,
+            req.seat,
+            req.flight_id,
+        )
         .await?;
     Ok(Reply::ok(outcome))
 }
