@@ -293,7 +293,15 @@ impl Services {
         for _ in 0..20 {
             if let Some(credential) = credentials::find(&self.pool, &email).await? {
                 let loaded = self.commands.load::<User>(credential.user_id).await?;
-                if loaded.state.status == UserStatus::Active {
+                // A suspended bootstrap admin stays suspended: another admin
+                // decided it, and start-up must not fail over it.
+                if matches!(
+                    loaded.state.status,
+                    UserStatus::Active | UserStatus::Suspended
+                ) {
+                    if loaded.state.status == UserStatus::Suspended {
+                        tracing::warn!(user_id = %credential.user_id, "bootstrap: the admin account is suspended");
+                    }
                     if loaded.state.role != Some(Role::Admin) {
                         self.set_role(&ctx, credential.user_id, Role::Admin).await?;
                         tracing::info!(user_id = %credential.user_id, "bootstrap: made the admin an admin");
