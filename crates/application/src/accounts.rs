@@ -1,4 +1,5 @@
-//! Accounts: register, log in, refresh, log out, and the admin bootstrap.
+//! Accounts: register, log in, refresh, log out, change a password, and
+//! the admin bootstrap.
 //!
 //! Credentials (the normalised email and an argon2id hash) live in auth's
 //! `auth_credentials` table, never in events; the user's profile and role
@@ -141,19 +142,89 @@ impl Services {
             credential.as_ref().map(|c| c.password_hash.clone()),
         )
         .await?;
-        let user = match credential {
-            Some(c) if verified => self.active_role(c.user_id).await?.map(|r| (c.user_id, r)),
-            _ => None,
-        };
-        let Some((user_id, role)) = user else {
+        let Some(user_id) = credential.filter(|_| verified).map(|c| c.user_id) else {
             metrics::counter!("booking_logins_total", "outcome" => "failed").increment(1);
             return Err(CommandError::Unauthorized(BAD_CREDENTIALS.into()));
         };
-        self.login_limiter.succeeded(&keys);
-        tracing::Span::current().record("user_id", tracing::field::display(user_id));
-        metrics::counter!("booking_logins_total", "outcome" => "ok").increment(1);
+        // The session is opened before the account's status is read: a
+        // suspension that commits after the read revokes every session it
+        // finds, this one included; one that committed before it is seen.
         let issued = refresh::issue(&self.pool, user_id, self.settings.refresh_ttl).await?;
-        self.session(user_id, role, issued)
+        let user = self.commands.load::<User>(user_id).await?.state;
+        let refused = match (user.status, user.role) {
+            (UserStatus::Active, Some(role)) => {
+                self.login_limiter.succeeded(&keys);
+                tracing::Span::current().record("user_id", tracing::field::display(user_id));
+                metrics::counter!("booking_logins_total", "outcome" => "ok").increment(1);
+                return self.session(user_id, role, issued);
+            }
+            // Told apart from a wrong password only once the password is
+            // right: the account's state is no secret from its owner.
+            (UserStatus::Suspended, _) => {
+                metrics::counter!("booking_logins_total", "outcome" => "suspended").increment(1);
+                CommandError::AccountSuspended
+            }
+            _ => {
+                metrics::counter!("booking_logins_total", "outcome" => "failed").increment(1);
+                CommandError::Unauthorized(BAD_CREDENTIALS.into())
+            }
+        };
+        refresh::revoke_family_of(&self.pool, &issued.token, user_id).await?;
+        Err(refused)
+    }
+
+    /// Changes the caller's password: the current one must be given, the
+    /// new one obeys the registration rules. Every other session of the
+    /// caller ends; the one that asked stays. Wrong current passwords count
+    /// against the account's failed-login limit.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &Password,
+        new: &Password,
+    ) -> CommandResult<()> {
+        let Some((email, hash)) = credentials::find_by_user(&self.pool, caller.user_id).await?
+        else {
+            return Err(CommandError::Unauthorized(
+                "this account can no longer log in".into(),
+            ));
+        };
+        let keys = [LimitKey::email(&email)];
+        if let Err(wait) = self.login_limiter.attempt(&keys) {
+            return Err(CommandError::RateLimited {
+                retry_after: Duration::from_secs_f64(wait.as_secs_f64().ceil().max(1.0)),
+            });
+        }
+        if !password::verify(current, Some(hash.clone())).await? {
+            metrics::counter!("booking_password_changes_total", "outcome" => "wrong_password")
+                .increment(1);
+            return Err(CommandError::invalid(
+                "current_password",
+                "is not the account's password",
+            ));
+        }
+        self.login_limiter.succeeded(&keys);
+        if let Err(message) = password::check_strength(new.expose(), &email) {
+            return Err(CommandError::invalid("new_password", message));
+        }
+        if new.expose() == current.expose() {
+            return Err(CommandError::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        let new_hash = password::hash(new).await?;
+        if !credentials::replace_hash(&self.pool, caller.user_id, &hash, &new_hash).await? {
+            return Err(CommandError::Concurrency(
+                "the password was changed meanwhile; log in again".into(),
+            ));
+        }
+        let ended =
+            refresh::revoke_user_except(&self.pool, caller.user_id, Some(caller.session)).await?;
+        self.note_ended(&ended);
+        metrics::counter!("booking_password_changes_total", "outcome" => "ok").increment(1);
+        tracing::info!(sessions_ended = ended.len(), "password changed");
+        Ok(())
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is
@@ -222,7 +293,15 @@ impl Services {
         for _ in 0..20 {
             if let Some(credential) = credentials::find(&self.pool, &email).await? {
                 let loaded = self.commands.load::<User>(credential.user_id).await?;
-                if loaded.state.status == UserStatus::Active {
+                // A suspended bootstrap admin stays suspended: another admin
+                // decided it, and start-up must not fail over it.
+                if matches!(
+                    loaded.state.status,
+                    UserStatus::Active | UserStatus::Suspended
+                ) {
+                    if loaded.state.status == UserStatus::Suspended {
+                        tracing::warn!(user_id = %credential.user_id, "bootstrap: the admin account is suspended");
+                    }
                     if loaded.state.role != Some(Role::Admin) {
                         self.set_role(&ctx, credential.user_id, Role::Admin).await?;
                         tracing::info!(user_id = %credential.user_id, "bootstrap: made the admin an admin");
@@ -346,7 +425,8 @@ impl Services {
         Err(CommandError::EmailTaken)
     }
 
-    /// The user's role if they may log in (registered and not erased).
+    /// The user's role if they may log in (registered, not suspended, not
+    /// erased).
     async fn active_role(&self, user_id: Uuid) -> CommandResult<Option<Role>> {
         let user = self.commands.load::<User>(user_id).await?.state;
         Ok(match (user.status, user.role) {

@@ -65,6 +65,9 @@ pub enum CommandError {
     /// The email belongs to another account.
     #[error("this email is registered already")]
     EmailTaken,
+    /// The account is suspended by an admin: it may not log in.
+    #[error("this account is suspended")]
+    AccountSuspended,
     /// Another writer changed the aggregate first, every time it was tried.
     /// Retrying later is safe: nothing was appended.
     #[error("{0}")]
@@ -119,6 +122,7 @@ impl CommandError {
             Self::HoldLimit(s) => Self::HoldLimit(s.clone()),
             Self::DiscountUnavailable(s) => Self::DiscountUnavailable(s.clone()),
             Self::EmailTaken => Self::EmailTaken,
+            Self::AccountSuspended => Self::AccountSuspended,
             Self::Concurrency(s) => Self::Concurrency(s.clone()),
             Self::IdempotencyKeyReused => Self::IdempotencyKeyReused,
             Self::RateLimited { retry_after } => Self::RateLimited {

@@ -1,4 +1,4 @@
-//! Users: profile, role, erasure.
+//! Users: profile, role, suspension, erasure.
 //!
 //! A customer may only touch their own account (refused before anything is
 //! read, so ids of other users are not confirmed); an admin may touch any,
@@ -97,6 +97,68 @@ impl Services {
             self.end_sessions_of(id).await?;
         }
         Ok(outcome)
+    }
+
+    /// Suspends a user (admin): they cannot log in, and their sessions end
+    /// at once, so every command of theirs is refused. Suspending a
+    /// suspended user records nothing and ends any session again.
+    pub async fn suspend_user(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        id: Uuid,
+        reason: String,
+    ) -> CommandResult<Outcome> {
+        caller.require(&[Role::Admin])?;
+        // An admin locking themselves out could leave nobody to undo it.
+        if id == caller.user_id {
+            return Err(CommandError::InvalidState(
+                "admins cannot suspend themselves".into(),
+            ));
+        }
+        let now = ctx.now;
+        let outcome = self
+            .commands
+            .execute::<User, _, _>(
+                &ctx,
+                id,
+                |u| {
+                    u.decide(UserCommand::Suspend {
+                        reason: reason.clone(),
+                        now,
+                    })
+                    .map_err(user_error)
+                },
+                |u| json!({ "user_id": id, "status": u.status }),
+            )
+            .await?;
+        // After the event: a login that read the account as active before
+        // it has issued its session by now, so this ends it too.
+        self.end_sessions_of(id).await?;
+        tracing::info!("user suspended");
+        Ok(outcome)
+    }
+
+    /// Reactivates a suspended user (admin): they may log in again.
+    pub async fn reactivate_user(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        id: Uuid,
+    ) -> CommandResult<Outcome> {
+        caller.require(&[Role::Admin])?;
+        let now = ctx.now;
+        self.commands
+            .execute::<User, _, _>(
+                &ctx,
+                id,
+                |u| {
+                    u.decide(UserCommand::Reactivate { now })
+                        .map_err(user_error)
+                },
+                |u| json!({ "user_id": id, "status": u.status }),
+            )
+            .await
     }
 
     /// Erases a user (self or admin): their personal data is

@@ -38,6 +38,38 @@ pub async fn find(pool: &PgPool, email: &Email) -> Result<Option<Credential>, Er
     }))
 }
 
+/// The email and password hash of `user_id`'s account, if it has one.
+pub async fn find_by_user(pool: &PgPool, user_id: Uuid) -> Result<Option<(String, String)>, Error> {
+    Ok(
+        sqlx::query_as("SELECT email, password_hash FROM auth_credentials WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Replaces `user_id`'s password hash if it is still `expected` (a change
+/// that raced another one loses rather than overwrites it): answers
+/// whether it did.
+pub async fn replace_hash(
+    pool: &PgPool,
+    user_id: Uuid,
+    expected: &str,
+    password_hash: &str,
+) -> Result<bool, Error> {
+    let updated = sqlx::query(
+        "UPDATE auth_credentials SET password_hash = $3 \
+         WHERE user_id = $1 AND password_hash = $2",
+    )
+    .bind(user_id)
+    .bind(expected)
+    .bind(password_hash)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
 /// Inserts a credential unless the email has one: answers whether it did.
 pub async fn insert(
     pool: &PgPool,

@@ -226,21 +226,34 @@ pub async fn revoke_family_of(
 }
 
 /// Revokes every family of one user and ends all their sessions (a role
-/// change, an erasure). Answers the sessions that ended.
+/// change, an erasure, a suspension). Answers the sessions that ended.
 pub async fn revoke_user(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>, Error> {
+    revoke_user_except(pool, user_id, None).await
+}
+
+/// Revokes every family of one user but `keep` (the session changing the
+/// password stays logged in) and ends those sessions. Answers the sessions
+/// that ended.
+pub async fn revoke_user_except(
+    pool: &PgPool,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<Vec<Uuid>, Error> {
     let mut tx = pool.begin().await?;
     let families: Vec<Uuid> = sqlx::query_scalar(
         "SELECT DISTINCT family_id FROM auth_refresh_tokens \
-         WHERE user_id = $1 AND expires_at > now()",
+         WHERE user_id = $1 AND expires_at > now() AND family_id IS DISTINCT FROM $2",
     )
     .bind(user_id)
+    .bind(keep)
     .fetch_all(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE auth_refresh_tokens SET revoked_at = now() \
-         WHERE user_id = $1 AND revoked_at IS NULL",
+         WHERE user_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $2",
     )
     .bind(user_id)
+    .bind(keep)
     .execute(&mut *tx)
     .await?;
     sessions::end(&mut tx, &families).await?;

@@ -1,4 +1,5 @@
-//! Users: registration, profile, role and erasure (`user-…` streams).
+//! Users: registration, profile, role, suspension and erasure (`user-…`
+//! streams).
 //!
 //! Credentials are not domain data: password hashes live in an
 //! infrastructure table keyed by user id, so erasing a user never has to
@@ -13,6 +14,8 @@ use crate::event::{Aggregate, DomainEvent, UpcastError};
 use crate::values::{Email, Personal, Role};
 
 pub const MAX_NAME_LEN: usize = 100;
+/// Longest suspension reason, in characters.
+pub const MAX_REASON_LEN: usize = 500;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
@@ -34,6 +37,15 @@ pub enum UserCommand {
         now: DateTime<Utc>,
     },
     Erase {
+        now: DateTime<Utc>,
+    },
+    /// An admin locks the account: no login, no session, no command.
+    Suspend {
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    /// An admin lifts a suspension.
+    Reactivate {
         now: DateTime<Utc>,
     },
 }
@@ -81,12 +93,28 @@ pub struct UserErased {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSuspended {
+    pub user_id: Uuid,
+    /// Why, as the admin wrote it: an operational note, not personal data.
+    pub reason: String,
+    pub suspended_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserReactivated {
+    pub user_id: Uuid,
+    pub reactivated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum UserEvent {
     UserRegistered(UserRegistered),
     UserProfileUpdated(UserProfileUpdated),
     UserRoleChanged(UserRoleChanged),
     UserErased(UserErased),
+    UserSuspended(UserSuspended),
+    UserReactivated(UserReactivated),
 }
 
 impl DomainEvent for UserEvent {
@@ -96,6 +124,8 @@ impl DomainEvent for UserEvent {
             UserEvent::UserProfileUpdated(_) => "UserProfileUpdated",
             UserEvent::UserRoleChanged(_) => "UserRoleChanged",
             UserEvent::UserErased(_) => "UserErased",
+            UserEvent::UserSuspended(_) => "UserSuspended",
+            UserEvent::UserReactivated(_) => "UserReactivated",
         }
     }
 
@@ -142,6 +172,8 @@ pub enum UserError {
     InvalidFullName,
     #[error("phone number is not valid")]
     InvalidPhone,
+    #[error("reason must be 1 to {MAX_REASON_LEN} characters, none of them control or invisible formatting characters")]
+    InvalidReason,
 }
 
 impl UserError {
@@ -151,6 +183,7 @@ impl UserError {
         match self {
             UserError::InvalidFullName => Some("full_name"),
             UserError::InvalidPhone => Some("phone"),
+            UserError::InvalidReason => Some("reason"),
             _ => None,
         }
     }
@@ -162,6 +195,8 @@ pub enum UserStatus {
     #[default]
     Unregistered,
     Active,
+    /// Locked by an admin until reactivated.
+    Suspended,
     Erased,
 }
 
@@ -173,6 +208,8 @@ pub struct User {
     pub personal: Personal<UserPersonal>,
     pub registered_at: Option<DateTime<Utc>>,
     pub erased_at: Option<DateTime<Utc>>,
+    /// Why the account is suspended, while it is.
+    pub suspension_reason: Option<String>,
 }
 
 /// Trims, and refuses empty or over-long names (counted in characters) and
@@ -193,12 +230,20 @@ pub fn validate_phone(phone: &str) -> Option<String> {
 }
 
 impl User {
-    fn active(&self) -> Result<(Uuid, Role), UserError> {
+    /// The id and role of a registered, not erased user. A suspended
+    /// user's account is still managed (an admin edits, re-roles or erases
+    /// it): suspension refuses the user, not the account.
+    fn existing(&self) -> Result<(Uuid, Role), UserError> {
         match (self.status, self.user_id, self.role) {
-            (UserStatus::Active, Some(id), Some(role)) => Ok((id, role)),
+            (UserStatus::Active | UserStatus::Suspended, Some(id), Some(role)) => Ok((id, role)),
             (UserStatus::Erased, ..) => Err(UserError::Erased),
             _ => Err(UserError::NotRegistered),
         }
+    }
+
+    /// Whether the user may log in and act.
+    pub fn may_act(&self) -> bool {
+        self.status == UserStatus::Active
     }
 }
 
@@ -238,7 +283,7 @@ impl Aggregate for User {
                 phone,
                 now,
             } => {
-                let (user_id, _) = self.active()?;
+                let (user_id, _) = self.existing()?;
                 let full_name = full_name
                     .map(|n| validate_name(&n).ok_or(UserError::InvalidFullName))
                     .transpose()?;
@@ -271,7 +316,7 @@ impl Aggregate for User {
                 })])
             }
             UserCommand::ChangeRole { role, now } => {
-                let (user_id, previous_role) = self.active()?;
+                let (user_id, previous_role) = self.existing()?;
                 if role == previous_role {
                     return Ok(vec![]);
                 }
@@ -283,11 +328,35 @@ impl Aggregate for User {
                 })])
             }
             UserCommand::Erase { now } => {
-                let (user_id, _) = self.active()?;
+                let (user_id, _) = self.existing()?;
                 Ok(vec![UserEvent::UserErased(UserErased {
                     user_id,
                     subject: user_id,
                     erased_at: now,
+                })])
+            }
+            UserCommand::Suspend { reason, now } => {
+                let (user_id, _) = self.existing()?;
+                let reason = crate::values::plain_text(&reason, MAX_REASON_LEN)
+                    .map_err(|_| UserError::InvalidReason)?;
+                // Suspending twice records nothing: the first reason stands.
+                if self.status == UserStatus::Suspended {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::UserSuspended(UserSuspended {
+                    user_id,
+                    reason,
+                    suspended_at: now,
+                })])
+            }
+            UserCommand::Reactivate { now } => {
+                let (user_id, _) = self.existing()?;
+                if self.status != UserStatus::Suspended {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::UserReactivated(UserReactivated {
+                    user_id,
+                    reactivated_at: now,
                 })])
             }
         }
@@ -308,6 +377,15 @@ impl Aggregate for User {
                 self.status = UserStatus::Erased;
                 self.personal = Personal::Erased;
                 self.erased_at = Some(e.erased_at);
+                self.suspension_reason = None;
+            }
+            UserEvent::UserSuspended(e) => {
+                self.status = UserStatus::Suspended;
+                self.suspension_reason = Some(e.reason.clone());
+            }
+            UserEvent::UserReactivated(_) => {
+                self.status = UserStatus::Active;
+                self.suspension_reason = None;
             }
         }
         self

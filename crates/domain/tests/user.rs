@@ -208,3 +208,93 @@ fn it_should_fold_a_registration_whose_personal_data_was_shredded() {
     assert!(user.personal.is_erased());
     given::<User>([]).when(register()).then_ok();
 }
+
+fn suspend(reason: &str) -> UserCommand {
+    UserCommand::Suspend {
+        reason: reason.into(),
+        now: t0(),
+    }
+}
+
+fn suspended() -> UserEvent {
+    UserEvent::UserSuspended(UserSuspended {
+        user_id: id(CUSTOMER),
+        reason: "chargeback fraud".into(),
+        suspended_at: t0(),
+    })
+}
+
+fn reactivated() -> UserEvent {
+    UserEvent::UserReactivated(UserReactivated {
+        user_id: id(CUSTOMER),
+        reactivated_at: t0(),
+    })
+}
+
+#[test]
+fn it_should_suspend_an_active_user_with_the_reason() {
+    let user = given::<User>([registered()])
+        .when(suspend("  chargeback fraud "))
+        .then([suspended()]);
+    assert_eq!(user.status, UserStatus::Suspended);
+    assert_eq!(user.suspension_reason.as_deref(), Some("chargeback fraud"));
+    assert!(!user.may_act());
+}
+
+#[test]
+fn it_should_not_suspend_without_a_reason() {
+    given::<User>([registered()])
+        .when(suspend("   "))
+        .then_err(UserError::InvalidReason);
+    given::<User>([registered()])
+        .when(suspend(&"x".repeat(MAX_REASON_LEN + 1)))
+        .then_err(UserError::InvalidReason);
+}
+
+#[test]
+fn it_should_treat_suspending_a_suspended_user_as_nothing_to_record() {
+    given::<User>([registered(), suspended()])
+        .when(suspend("again"))
+        .then([]);
+}
+
+#[test]
+fn it_should_reactivate_a_suspended_user() {
+    let user = given::<User>([registered(), suspended()])
+        .when(UserCommand::Reactivate { now: t0() })
+        .then([reactivated()]);
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(user.suspension_reason, None);
+    assert!(user.may_act());
+}
+
+#[test]
+fn it_should_treat_reactivating_an_active_user_as_nothing_to_record() {
+    given::<User>([registered()])
+        .when(UserCommand::Reactivate { now: t0() })
+        .then([]);
+    given::<User>([registered(), suspended(), reactivated()])
+        .when(UserCommand::Reactivate { now: t0() })
+        .then([]);
+}
+
+#[test]
+fn it_should_still_erase_a_suspended_user() {
+    let user = given::<User>([registered(), suspended()])
+        .when(UserCommand::Erase { now: t0() })
+        .then([erased()]);
+    assert_eq!(user.status, UserStatus::Erased);
+}
+
+#[test]
+fn it_should_neither_suspend_nor_reactivate_an_erased_or_unknown_user() {
+    given::<User>([registered(), erased()])
+        .when(suspend("fraud"))
+        .then_err(UserError::Erased);
+    given::<User>([registered(), erased()])
+        .when(UserCommand::Reactivate { now: t0() })
+        .then_err(UserError::Erased);
+    given::<User>([])
+        .when(suspend("fraud"))
+        .then_err(UserError::NotRegistered);
+}

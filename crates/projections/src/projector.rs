@@ -68,6 +68,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(crate::bookings::BookingsProjector),
         Arc::new(crate::billing::BillingProjector),
         Arc::new(crate::analytics::AnalyticsProjector),
+        Arc::new(crate::users::UsersProjector),
     ]
 }
 

@@ -366,12 +366,69 @@ impl World {
         out
     }
 
-    /// A varied history: holds, a sale, an expiry, a cancellation with a
-    /// refund, an erased customer.
+    /// Ada, Bob and Cyd register; Ada adds a phone, Bob becomes an agent
+    /// and is suspended, reactivated and suspended again; Cyd is erased.
+    async fn accounts(&self, ada: Uuid, now: chrono::DateTime<Utc>) {
+        let (bob, cyd) = (Uuid::now_v7(), Uuid::now_v7());
+        for (id, email, name) in [
+            (ada, "ada@example.com", "Ada Lovelace"),
+            (bob, "bob@example.com", "Bob Babbage"),
+            (cyd, "cyd@example.com", "Cyd Charisse"),
+        ] {
+            self.exec::<User>(
+                id,
+                UserCommand::Register {
+                    user_id: id,
+                    email: Email::parse(email).unwrap(),
+                    full_name: name.into(),
+                    role: Role::Customer,
+                    now,
+                },
+            )
+            .await;
+        }
+        self.exec::<User>(
+            ada,
+            UserCommand::UpdateProfile {
+                full_name: None,
+                phone: Some("+44 20 7946 0958".into()),
+                now,
+            },
+        )
+        .await;
+        self.exec::<User>(
+            bob,
+            UserCommand::ChangeRole {
+                role: Role::Agent,
+                now,
+            },
+        )
+        .await;
+        for command in [
+            UserCommand::Suspend {
+                reason: "chargebacks".into(),
+                now,
+            },
+            UserCommand::Reactivate { now },
+            UserCommand::Suspend {
+                reason: "again".into(),
+                now,
+            },
+        ] {
+            self.exec::<User>(bob, command).await;
+        }
+        self.exec::<User>(cyd, UserCommand::Erase { now }).await;
+        self.sealer.shred(cyd).await.unwrap();
+    }
+
+    /// A varied history: accounts (registered, edited, re-roled,
+    /// suspended and reactivated, erased), holds, a sale, an expiry, a
+    /// cancellation with a refund.
     async fn history(&self) -> Uuid {
         let now = Utc::now();
         let flight = self.flight(now).await;
         let ada = Uuid::now_v7();
+        self.accounts(ada, now).await;
         let paid = self.book(flight, ada, &["10A", "10B"], now).await;
         self.pay_and_ticket(flight, paid, now).await;
         let lapsed = self.book(flight, Uuid::now_v7(), &["business"], now).await;
@@ -639,11 +696,30 @@ async fn an_erased_customer_has_no_names_in_the_read_model(pool: PgPool) {
             .unwrap();
     assert_eq!(kept.as_deref(), Some("Ada0"), "other customers keep theirs");
 
+    // The account shows as erased, without personal data.
+    let account = |w: &World| {
+        let pool = w.pool.clone();
+        async move {
+            sqlx::query_as::<_, (Option<String>, Option<String>, String)>(
+                "SELECT email, full_name, status FROM rm_users WHERE user_id = $1",
+            )
+            .bind(user)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(account(&w).await, (None, None, "ERASED".to_string()));
+
     // A rebuild after the erasure never sees the names at all.
     projections::rebuild(&w.runner, &projections::bookings::BookingsProjector)
         .await
         .unwrap();
     assert_eq!(names(&w).await, [None, None]);
+    projections::rebuild(&w.runner, &projections::users::UsersProjector)
+        .await
+        .unwrap();
+    assert_eq!(account(&w).await, (None, None, "ERASED".to_string()));
 }
 
 /// Delegates to a real projector but fails once it has been handed
@@ -867,7 +943,7 @@ async fn wait_for_returns_once_caught_up_and_times_out_otherwise(pool: PgPool) {
         other => panic!("expected a stale read, got {other:?}"),
     }
     let lagging = projections::status(&w.pool).await.unwrap();
-    assert_eq!(lagging.len(), 4);
+    assert_eq!(lagging.len(), 5);
     assert!(lagging
         .iter()
         .all(|s| s.lag_events > 0 && s.lag_seconds >= 0.0));

@@ -10,6 +10,8 @@
 //! | `payments` | customers (their own), agents and admins (all) |
 //! | `analytics` | analysts, admins |
 //! | `sagas` | admins |
+//! | `me` | any signed-in user (null when anonymous) |
+//! | `users`, `user` | admins |
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result, ID};
@@ -28,12 +30,13 @@ use projections::model::bookings::{booking_by, BookingRow, BOOKING_COLUMNS};
 use projections::model::flights::{
     lapsed_in_cabin, FlightRow, FLIGHT_CABINS_LATERAL, FLIGHT_CABIN_ARRAYS, FLIGHT_COLUMNS,
 };
+use projections::model::users::{like_escape, UserRow, USER_COLUMNS};
 
 use crate::itineraries;
 use crate::types::{
     parse_id, pool, Booking, BookingStatus, Cabin, Date, Flight, Invoice, InvoiceLine, Itinerary,
     ItineraryLegInput, ItinerarySort, Money, Payment, PaymentStatus, ProjectionStatus, Saga,
-    SagaRow, SagaStatus, SAGA_COLUMNS,
+    SagaRow, SagaStatus, User, SAGA_COLUMNS,
 };
 
 pub struct Query;
@@ -557,6 +560,71 @@ impl Query {
         )
     }
 
+    /// The caller's own account, with their bookings; null when anonymous
+    /// (or not yet in the read model: ask with `X-Read-After`).
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(caller) = Viewer::of(ctx).0 else {
+            return Ok(None);
+        };
+        user_by_id(ctx, caller.user_id).await
+    }
+
+    /// Accounts, newest first (admins): `search` matches a part of the
+    /// email or the name, whatever its case; `role` keeps one role. Erased
+    /// users are listed without personal data (and no search finds them).
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        role: Option<crate::types::Role>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, User>> {
+        Viewer::of(ctx).with_role(&[Role::Admin])?;
+        let limit = page_size(first)?;
+        let after: Option<TimeKey> = after.map(|a| cursor::decode("users", &a)).transpose()?;
+        let pattern = search
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.chars().count() > 254 {
+                    Err(bad_request("search must be at most 254 characters"))
+                } else {
+                    Ok(format!("%{}%", like_escape(&s)))
+                }
+            })
+            .transpose()?;
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM rm_users u \
+             WHERE ($1::text IS NULL OR lower(u.email) LIKE $1 OR lower(u.full_name) LIKE $1) \
+               AND ($2::text IS NULL OR u.role = $2) \
+               AND ($3::timestamptz IS NULL OR (u.registered_at, u.user_id) < ($3, $4::uuid)) \
+             ORDER BY u.registered_at DESC, u.user_id DESC LIMIT $5"
+        ))
+        .bind(pattern)
+        .bind(role.map(|r| domain::values::Role::from(r).as_str()))
+        .bind(after.map(|k| k.0))
+        .bind(after.map(|k| k.1))
+        .bind(limit + 1)
+        .fetch_all(pool(ctx))
+        .await
+        .or_internal()?;
+        connection(
+            rows,
+            limit,
+            |r| cursor::encode("users", &(r.registered_at, r.user_id)),
+            |r| Ok(User(r)),
+            after.is_some(),
+        )
+    }
+
+    /// One account (admins); null when there is no such user.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        Viewer::of(ctx).with_role(&[Role::Admin])?;
+        user_by_id(ctx, parse_id(&id, "id")?).await
+    }
+
     /// Every projector's position and lag.
     async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<ProjectionStatus>> {
         let status = projections::status(pool(ctx)).await.or_internal()?;
@@ -575,7 +643,18 @@ impl Query {
     }
 }
 
-async fn list_bookings(
+async fn user_by_id(ctx: &Context<'_>, id: Uuid) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM rm_users u WHERE u.user_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool(ctx))
+    .await
+    .or_internal()?;
+    Ok(row.map(User))
+}
+
+pub(crate) async fn list_bookings(
     ctx: &Context<'_>,
     customer: Option<Uuid>,
     flight: Option<Uuid>,

@@ -455,7 +455,10 @@ async fn analytics_is_for_analysts_and_admins(pool: PgPool) {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["analytics", "billing", "bookings", "flights"]);
+    assert_eq!(
+        names,
+        ["analytics", "billing", "bookings", "flights", "users"]
+    );
     assert!(data["projections"]
         .as_array()
         .unwrap()
@@ -1152,4 +1155,207 @@ async fn auditors_read_bookings_payments_and_analytics(pool: PgPool) {
         json!({}),
     )
     .await;
+}
+
+/// Registers someone with this email and name and logs them in: (id, token).
+async fn account(app: &test_support::TestApp, email: &str, name: &str) -> (String, String) {
+    let r = app
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": email, "password": test_support::PASSWORD, "full_name": name}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let id = r.json::<Value>().await.unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, app.login(email, test_support::PASSWORD).await)
+}
+
+const ME: &str = "query($status: BookingStatus) { me {
+  id email fullName phone role status erased createdAt
+  bookings(status: $status, first: 10) { edges { node { id customerId } } }
+} }";
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn me_should_answer_the_caller_with_their_own_bookings(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (ada_id, ada) = account(&app, "ada@example.com", "Ada Lovelace").await;
+    let (_, bob) = account(&app, "bob@example.com", "Bob Babbage").await;
+    let flight = app.flight().await;
+    let mine = app.book_id(&ada, flight, &["12A"]).await;
+    app.book_id(&bob, flight, &["12B"]).await;
+    let r = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/users/{ada_id}"),
+            Some(&ada),
+            Some(json!({"phone": "+44 20 7946 0958"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    app.catch_up().await;
+
+    let data = app.gql(Some(&ada), ME, json!({})).await;
+    let me = &data["me"];
+    assert_eq!(me["id"], ada_id);
+    assert_eq!(me["email"], "ada@example.com");
+    assert_eq!(me["fullName"], "Ada Lovelace");
+    assert_eq!(me["phone"], "+44 20 7946 0958");
+    assert_eq!(me["role"], "CUSTOMER");
+    assert_eq!(me["status"], "ACTIVE");
+    assert_eq!(me["erased"], false);
+    assert!(me["createdAt"].is_string());
+    let bookings = me["bookings"]["edges"].as_array().unwrap();
+    assert_eq!(bookings.len(), 1, "{me}");
+    assert_eq!(bookings[0]["node"]["id"], mine.to_string());
+    assert_eq!(bookings[0]["node"]["customerId"], ada_id);
+    let data = app
+        .gql(Some(&ada), ME, json!({"status": "CANCELLED"}))
+        .await;
+    assert_eq!(data["me"]["bookings"]["edges"], json!([]));
+
+    // Anonymous: nobody.
+    let data = app.gql(None, ME, json!({})).await;
+    assert_eq!(data["me"], Value::Null);
+}
+
+const USERS: &str = "query($search: String, $role: Role, $first: Int, $after: String) {
+  users(search: $search, role: $role, first: $first, after: $after) {
+    edges { cursor node { id email fullName role status erased } }
+    pageInfo { hasNextPage endCursor }
+  }
+}";
+
+fn emails(data: &Value) -> Vec<String> {
+    data["users"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["node"]["email"]
+                .as_str()
+                .unwrap_or("<erased>")
+                .to_string()
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn users_should_let_admins_find_accounts_by_email_or_name_page_by_page(pool: PgPool) {
+    let app = spawn(pool).await;
+    let admin = app.admin_token().await;
+    let (ada_id, ada) = account(&app, "ada@example.com", "Ada Lovelace").await;
+    let (bob_id, _) = account(&app, "bob@example.com", "Bob Babbage").await;
+    let (eve_id, eve) = account(&app, "eve@lovelace.org", "Eve Dropper").await;
+    account(&app, "zed_percent@example.com", "Zed 100% Sure").await;
+    let (_, agent) = app.user("agent").await;
+    // Bob is suspended, Eve erased.
+    let r = app
+        .post(
+            &format!("/users/{bob_id}/suspend"),
+            Some(&admin),
+            json!({"reason": "chargebacks"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/users/{eve_id}"),
+            Some(&eve),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.catch_up().await;
+
+    // Only admins.
+    for token in [&ada, &agent] {
+        app.gql_err(Some(token), USERS, json!({}), "FORBIDDEN")
+            .await;
+        app.gql_err(
+            Some(token),
+            "query($id: ID!) { user(id: $id) { id } }",
+            json!({"id": ada_id}),
+            "FORBIDDEN",
+        )
+        .await;
+    }
+    app.gql_err(None, USERS, json!({}), "UNAUTHORIZED").await;
+
+    // By a part of the email or the name, whatever its case: Ada by both,
+    // Eve's old address no longer (erased).
+    let data = app
+        .gql(Some(&admin), USERS, json!({"search": "LOVELACE"}))
+        .await;
+    assert_eq!(emails(&data), ["ada@example.com"]);
+    let data = app
+        .gql(Some(&admin), USERS, json!({"search": "bAbBaGe"}))
+        .await;
+    assert_eq!(emails(&data), ["bob@example.com"]);
+    assert_eq!(data["users"]["edges"][0]["node"]["status"], "SUSPENDED");
+    let data = app
+        .gql(Some(&admin), USERS, json!({"search": "Bob@Example"}))
+        .await;
+    assert_eq!(emails(&data), ["bob@example.com"]);
+    // LIKE's wildcards are plain characters in a search.
+    let data = app.gql(Some(&admin), USERS, json!({"search": "0%"})).await;
+    assert_eq!(emails(&data), ["zed_percent@example.com"]);
+    let data = app.gql(Some(&admin), USERS, json!({"search": "_"})).await;
+    assert_eq!(emails(&data), ["zed_percent@example.com"]);
+    let data = app
+        .gql(Some(&admin), USERS, json!({"search": "nobody"}))
+        .await;
+    assert_eq!(emails(&data), Vec::<String>::new());
+    let data = app.gql(Some(&admin), USERS, json!({"role": "AGENT"})).await;
+    assert_eq!(data["users"]["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(data["users"]["edges"][0]["node"]["role"], "AGENT");
+
+    // Every account (admin, four registered, the agent), newest first, two
+    // at a time.
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app
+            .gql(Some(&admin), USERS, json!({"first": 2, "after": after}))
+            .await;
+        let edges = data["users"]["edges"].as_array().unwrap().clone();
+        assert!(edges.len() <= 2);
+        seen.extend(
+            edges
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_string()),
+        );
+        let page = &data["users"]["pageInfo"];
+        if page["hasNextPage"] != true {
+            break;
+        }
+        after = page["endCursor"].clone();
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 6);
+    assert_eq!(seen[2], eve_id, "newest first: {seen:?}");
+
+    // One user; an erased one shows as erased, without personal data.
+    let one = "query($id: ID!) { user(id: $id) { id email fullName phone status erased } }";
+    let data = app.gql(Some(&admin), one, json!({"id": eve_id})).await;
+    assert_eq!(
+        data["user"],
+        json!({"id": eve_id, "email": null, "fullName": null, "phone": null,
+               "status": "ERASED", "erased": true})
+    );
+    let data = app.gql(Some(&admin), one, json!({"id": ada_id})).await;
+    assert_eq!(data["user"]["email"], "ada@example.com");
+    let data = app
+        .gql(Some(&admin), one, json!({"id": uuid::Uuid::now_v7()}))
+        .await;
+    assert_eq!(data["user"], Value::Null);
 }

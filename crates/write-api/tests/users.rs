@@ -433,3 +433,325 @@ async fn it_should_replay_an_erasure_from_its_idempotency_key(pool: PgPool) {
     problem(theirs, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     assert_eq!(event_count(&app, id).await, 2);
 }
+
+const NEW_PASSWORD: &str = "a new Passphrase 2";
+
+/// Logs Ada in once more: a second session (access token, refresh token).
+async fn login_again(app: &TestApp, password: &str) -> (String, String) {
+    let r = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": ADA, "password": password}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let pair: Value = r.json().await.unwrap();
+    (
+        pair["access_token"].as_str().unwrap().to_string(),
+        pair["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn refresh(app: &TestApp, refresh_token: &str) -> reqwest::Response {
+    app.post(
+        "/auth/refresh",
+        None,
+        json!({"refresh_token": refresh_token}),
+    )
+    .await
+}
+
+async fn login_status(app: &TestApp, password: &str) -> reqwest::Response {
+    app.post(
+        "/auth/login",
+        None,
+        json!({"email": ADA, "password": password}),
+    )
+    .await
+}
+
+async fn change_password(
+    app: &TestApp,
+    token: Option<&str>,
+    current: &str,
+    new: &str,
+) -> reqwest::Response {
+    app.post(
+        "/auth/password",
+        token,
+        json!({"current_password": current, "new_password": new}),
+    )
+    .await
+}
+
+async fn suspend(app: &TestApp, id: Uuid, token: &str, reason: &str) -> reqwest::Response {
+    app.post(
+        &format!("/users/{id}/suspend"),
+        Some(token),
+        json!({"reason": reason}),
+    )
+    .await
+}
+
+async fn reactivate(app: &TestApp, id: Uuid, token: &str) -> reqwest::Response {
+    app.send(
+        Method::POST,
+        &format!("/users/{id}/reactivate"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+async fn event_types(app: &TestApp, id: Uuid) -> Vec<String> {
+    app.store
+        .read_stream(&StreamId::new("user", id), 1, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn it_should_end_the_other_sessions_on_a_password_change_but_keep_this_one(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (id, access, refresh_token) = ada(&app).await;
+    let (other_access, other_refresh) = login_again(&app, PASSWORD).await;
+
+    let r = change_password(&app, Some(&access), PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        r.text().await.unwrap()
+    );
+
+    // The other session is over: its refresh token is refused, and so is
+    // its access token, by a command.
+    problem(
+        refresh(&app, &other_refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+    problem(
+        patch(&app, id, &other_access, json!({"full_name": "Eve"})).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+
+    // This one goes on, access and refresh token alike.
+    let r = patch(&app, id, &access, json!({"full_name": "Ada King"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(refresh(&app, &refresh_token).await.status(), StatusCode::OK);
+
+    // Only the new password logs in.
+    problem(
+        login_status(&app, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+    login_again(&app, NEW_PASSWORD).await;
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn it_should_change_nothing_when_the_current_password_is_wrong(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (id, access, _) = ada(&app).await;
+    let (other_access, other_refresh) = login_again(&app, PASSWORD).await;
+
+    let body = problem(
+        change_password(&app, Some(&access), "not my Password 1", NEW_PASSWORD).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "current_password", "{body}");
+
+    // The new password must obey the registration rules.
+    let body = problem(
+        change_password(&app, Some(&access), PASSWORD, "short").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "new_password", "{body}");
+    let body = problem(
+        change_password(&app, Some(&access), PASSWORD, PASSWORD).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "new_password", "{body}");
+    problem(
+        change_password(&app, None, PASSWORD, NEW_PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+
+    // Nothing changed: the other session lives, the old password logs in,
+    // the new one does not.
+    let r = patch(&app, id, &other_access, json!({"full_name": "Ada King"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(refresh(&app, &other_refresh).await.status(), StatusCode::OK);
+    login_again(&app, PASSWORD).await;
+    problem(
+        login_status(&app, NEW_PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn it_should_end_a_suspended_users_sessions_and_refuse_them_until_reactivated(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (id, access, refresh_token) = ada(&app).await;
+    let admin = app.admin_token().await;
+
+    let r = suspend(&app, id, &admin, " chargebacks under investigation ").await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "SUSPENDED");
+    assert!(body["position"].is_string());
+
+    // Her sessions are over and every command of hers is refused.
+    problem(
+        patch(&app, id, &access, json!({"full_name": "Ada King"})).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+    problem(
+        refresh(&app, &refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+    // Login: the right password learns of the suspension, a wrong one
+    // learns nothing.
+    problem(
+        login_status(&app, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "ACCOUNT_SUSPENDED",
+    )
+    .await;
+    problem(
+        login_status(&app, "not my Password 1").await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+    // Suspending again changes nothing.
+    let before = event_count(&app, id).await;
+    assert_eq!(
+        suspend(&app, id, &admin, "again").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(event_count(&app, id).await, before);
+
+    let r = reactivate(&app, id, &admin).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ACTIVE");
+    let (access, _) = login_again(&app, PASSWORD).await;
+    let r = patch(&app, id, &access, json!({"full_name": "Ada King"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The old tokens stay dead.
+    problem(
+        refresh(&app, &refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+
+    assert_eq!(
+        event_types(&app, id).await,
+        [
+            "UserRegistered",
+            "UserSuspended",
+            "UserReactivated",
+            "UserProfileUpdated"
+        ]
+    );
+    let user = app.state.commands.load::<User>(id).await.unwrap().state;
+    assert_eq!(user.status, UserStatus::Active);
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn it_should_let_only_admins_suspend_and_reactivate(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (id, access, _) = ada(&app).await;
+    let (_, agent) = app.user("agent").await;
+    let (other, _) = app.customer().await;
+    for token in [&access, &agent] {
+        for target in [id, other] {
+            problem(
+                suspend(&app, target, token, "because").await,
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+            )
+            .await;
+            problem(
+                reactivate(&app, target, token).await,
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+            )
+            .await;
+        }
+    }
+    assert_eq!(event_count(&app, id).await, 1);
+    problem(
+        suspend(&app, id, "not a token", "because").await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
+
+    let admin = app.admin_token().await;
+    let body = problem(
+        suspend(&app, id, &admin, "  ").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "reason", "{body}");
+    problem(
+        suspend(&app, Uuid::now_v7(), &admin, "because").await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
+    let (admin_id, _) = app.user("admin").await;
+    let admin_of_self = app
+        .state
+        .ensure_admin(test_support::ADMIN_EMAIL, PASSWORD)
+        .await
+        .unwrap();
+    problem(
+        suspend(&app, admin_of_self, &admin, "oops").await,
+        StatusCode::CONFLICT,
+        "INVALID_STATE",
+    )
+    .await;
+    // Another admin may be suspended.
+    assert_eq!(
+        suspend(&app, admin_id, &admin, "left the company")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Erasure still reaches a suspended account.
+    assert_eq!(
+        suspend(&app, id, &admin, "fraud").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        delete(&app, id, &admin).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}

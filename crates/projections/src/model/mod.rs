@@ -6,6 +6,7 @@
 //! - [`flights`]: `rm_flights`, `rm_flight_cabins`, `rm_seats`.
 //! - [`bookings`]: `rm_bookings`, `rm_booking_passengers`.
 //! - [`billing`]: `rm_payments`, `rm_invoices`.
+//! - [`users`]: `rm_users`, one row per account.
 //!
 //! Cabins, booking and payment statuses are stored as the domain spells
 //! them (`Cabin::as_str`, `BookingStatus::as_str`, `PaymentStatus::as_str`);
@@ -14,6 +15,7 @@
 pub mod billing;
 pub mod bookings;
 pub mod flights;
+pub mod users;
 
 use std::fmt;
 use std::str::FromStr;

@@ -4,8 +4,8 @@
 //!
 //! # Layout
 //! - this module: scalars, enums, `Money`, helpers;
-//! - [`flight`], [`itinerary`], [`booking`], [`billing`], [`saga`]: the
-//!   object types.
+//! - [`flight`], [`itinerary`], [`booking`], [`billing`], [`saga`], [`user`]:
+//!   the object types.
 
 mod billing;
 mod booking;
@@ -18,6 +18,7 @@ pub use booking::{Booking, Passenger, Ticket};
 pub use flight::{seat_map, CabinAvailability, Flight, SeatChange, SeatState};
 pub use itinerary::{Itinerary, ItineraryLegInput, ItinerarySort};
 pub use saga::{Compensation, ProjectionStatus, Saga, SagaRow, SAGA_COLUMNS};
+pub use user::{Role, User, UserStatus};
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{
@@ -74,6 +75,9 @@ macro_rules! mirror {
         }
     };
 }
+
+// After `mirror!`, which it uses.
+mod user;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cabin {

@@ -1,4 +1,4 @@
-//! `/auth`: register, login, refresh, logout. The accounts' rules live in
+//! `/auth`: register, login, refresh, logout, password change. The accounts' rules live in
 //! the application (`application::accounts`); tokens and passwords in the
 //! `auth` crate.
 
@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::users::RoleName;
-use super::{AnonymousCommand, LoggingOut};
+use super::{AnonymousCommand, Authenticated, LoggingOut};
 use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::reply::Reply;
@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/auth/logout", post(logout))
+        .route("/auth/password", post(change_password))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -65,6 +66,19 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     #[schema(value_type = String)]
     pub refresh_token: RefreshToken,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The password the account has now.
+    #[schema(value_type = String, format = Password)]
+    pub current_password: Password,
+    /// 12 to 1,024 characters, of at least two kinds (lower case, upper
+    /// case, digits, symbols or spaces), not the email, and not the current
+    /// password.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 1024)]
+    pub new_password: Password,
 }
 
 /// A fresh token pair.
@@ -165,6 +179,7 @@ pub async fn register(
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "`UNAUTHORIZED`: unknown email or wrong password"),
+        (status = 403, description = "`ACCOUNT_SUSPENDED`: the password is right but an admin suspended the account"),
         (status = 429, description = "`RATE_LIMITED`: too many failed logins; see `Retry-After`"),
     )
 )]
@@ -218,5 +233,35 @@ pub async fn logout(
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
     state.logout(&caller, &req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the caller's password. Every other session of the caller ends
+/// (their refresh tokens are revoked, their access tokens refused at once);
+/// the session of the token that asked stays valid.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    tag = "auth",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; the caller's other sessions have ended"),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "`UNAUTHORIZED`: no valid access token"),
+        (status = 409, description = "`CONFLICT`: the password was changed meanwhile"),
+        (status = 422, description = "`VALIDATION_FAILED`: `current_password` is wrong (nothing changed), or `new_password` breaks the registration rules"),
+        (status = 429, description = "`RATE_LIMITED`: too many wrong passwords; see `Retry-After`"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Json(req): Json<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    state
+        .change_password(&caller, &req.current_password, &req.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

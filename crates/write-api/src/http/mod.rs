@@ -215,9 +215,8 @@ pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
             | "/api/v1/bookings/{id}/payment"
             | "/api/v1/sagas/{id}/retry",
         ) => StatusCode::ACCEPTED,
-        ("DELETE", "/api/v1/users/{id}") | ("POST", "/api/v1/auth/logout") => {
-            StatusCode::NO_CONTENT
-        }
+        ("DELETE", "/api/v1/users/{id}")
+        | ("POST", "/api/v1/auth/logout" | "/api/v1/auth/password") => StatusCode::NO_CONTENT,
         _ => StatusCode::OK,
     }
 }

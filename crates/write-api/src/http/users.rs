@@ -1,4 +1,4 @@
-//! `/users`: profile, role, erasure.
+//! `/users`: profile, role, suspension, erasure.
 //!
 //! A customer may only touch their own account (403 otherwise, before
 //! anything is read, so ids of other users are not confirmed); an admin may
@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{patch, put};
+use axum::routing::{patch, post, put};
 use axum::Router;
 use domain::values::Role;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/users/{id}", patch(update_profile).delete(erase))
         .route("/users/{id}/role", put(change_role))
+        .route("/users/{id}/suspend", post(suspend))
+        .route("/users/{id}/reactivate", post(reactivate))
 }
 
 /// A role, as the wire names it.
@@ -71,6 +73,33 @@ pub struct RoleResponse {
     pub user_id: Uuid,
     #[schema(value_type = RoleName)]
     pub role: Role,
+    pub position: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendRequest {
+    /// Why: 1 to 500 characters, kept in the user's stream for the audit.
+    #[schema(
+        example = "chargebacks under investigation",
+        min_length = 1,
+        max_length = 500
+    )]
+    pub reason: String,
+}
+
+/// An account's status, as the wire names it.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusResponse {
+    pub user_id: Uuid,
+    pub status: AccountStatus,
     pub position: String,
 }
 
@@ -159,4 +188,63 @@ pub async fn erase(
 ) -> ApiResult<Reply> {
     let outcome = state.erase_user(&cmd.caller, cmd.ctx, id).await?;
     Ok(Reply::new(StatusCode::NO_CONTENT, outcome))
+}
+
+/// Suspend a user (admin): their sessions end at once (access and refresh
+/// tokens), login answers 403 `ACCOUNT_SUSPENDED`, and so every command of
+/// theirs is refused. Suspending a suspended user changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/suspend",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = SuspendRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Suspended", body = StatusResponse),
+        (status = 400, description = "Malformed JSON or id"),
+        (status = 401, description = "No valid access token"),
+        (status = 403, description = "The caller is not an admin"),
+        (status = 404, description = "No such user (or an erased one)"),
+        (status = 409, description = "`INVALID_STATE`: an admin suspending themselves"),
+        (status = 422, description = "`VALIDATION_FAILED`: no reason, or one too long"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %id, caller = %cmd.caller.user_id))]
+pub async fn suspend(
+    State(state): State<AppState>,
+    cmd: Command,
+    Path(id): Path<Uuid>,
+    Json(req): Json<SuspendRequest>,
+) -> ApiResult<Reply> {
+    let outcome = state
+        .suspend_user(&cmd.caller, cmd.ctx, id, req.reason)
+        .await?;
+    Ok(Reply::ok(outcome))
+}
+
+/// Reactivate a suspended user (admin): they may log in again. Reactivating
+/// an active user changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/reactivate",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Active", body = StatusResponse),
+        (status = 400, description = "Malformed id"),
+        (status = 401, description = "No valid access token"),
+        (status = 403, description = "The caller is not an admin"),
+        (status = 404, description = "No such user (or an erased one)"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %id, caller = %cmd.caller.user_id))]
+pub async fn reactivate(
+    State(state): State<AppState>,
+    cmd: Command,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply> {
+    let outcome = state.reactivate_user(&cmd.caller, cmd.ctx, id).await?;
+    Ok(Reply::ok(outcome))
 }
