@@ -13,9 +13,8 @@ use domain::flight::Flight;
 use domain::fulfilment::{
     self, Action, Compensation, Outcome, Progress, SagaStatus, Step, StepEvents, StepRefused,
 };
-use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
+use domain::payment::{Payment, PaymentCommand};
 use domain::seats::SeatInventory;
-use domain::values::Money;
 use domain::Aggregate;
 use eventstore::Actor;
 use gateway::{ChargeOutcome, ChargeRequest, GatewayError, RefundRequest};
@@ -332,40 +331,9 @@ impl Sagas {
             .info
             .as_ref()
             .ok_or_else(|| missing("the booking"))?;
-        // Everyone paid for: the passengers travelling, and those taken off
-        // after the payment (their refund is the policy's, not the
-        // invoice's).
-        let paid_for: Vec<&domain::booking::Passenger> = booking
-            .passengers
-            .iter()
-            .chain(
-                booking
-                    .cancelled
-                    .iter()
-                    .filter(|c| c.paid)
-                    .map(|c| &c.passenger),
-            )
-            .collect();
-        let mut lines: Vec<InvoiceLineInput> = paid_for
-            .iter()
-            .map(|p| InvoiceLineInput::charge(fare_line(booking, p), p.fare))
-            .collect();
-        if let Some(d) = &info.discount {
-            // The discount on what was paid for: all of it, or its part
-            // for the passengers left when some were taken off unpaid.
-            let fares = Money::sum(info.total.currency(), paid_for.iter().map(|p| &p.fare))
-                .map_err(|e| StepError::Other(e.to_string()))?;
-            let due = booking.amount_due().unwrap_or(info.total);
-            let off = fares
-                .saturating_sub(&due)
-                .map_err(|e| StepError::Other(e.to_string()))?;
-            if off.is_positive() {
-                lines.push(InvoiceLineInput::credit(
-                    format!("Discount {}", d.code),
-                    off,
-                ));
-            }
-        }
+        let lines = booking
+            .invoice_lines()
+            .map_err(|e| StepError::Other(e.to_string()))?;
         Ok(PaymentCommand::IssueInvoice {
             invoice_number: format!("INV-{}", info.pnr),
             tax_rate: self.inner.config.tax_rate,
@@ -632,28 +600,5 @@ impl Sagas {
             attempts: 0,
             last_error: None,
         })
-    }
-}
-
-/// An invoice line's text for one passenger's fare.
-fn fare_line(booking: &Booking, p: &domain::booking::Passenger) -> String {
-    use domain::booking::PassengerType as P;
-    let who = match p.kind {
-        P::Adult => "Adult fare",
-        P::Child => "Child fare",
-        P::Infant => "Infant fare",
-    };
-    match p.seat {
-        Some(seat) => format!("{who}, {} seat {seat}", p.cabin),
-        None => {
-            let lap = p
-                .travels_with
-                .and_then(|a| booking.passengers.iter().find(|x| x.passenger_id == a))
-                .and_then(|a| a.seat);
-            match lap {
-                Some(seat) => format!("{who}, {}, on the lap of seat {seat}", p.cabin),
-                None => format!("{who}, {}", p.cabin),
-            }
-        }
     }
 }

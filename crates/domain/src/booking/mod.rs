@@ -27,9 +27,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::Aggregate;
+use crate::payment::InvoiceLineInput;
 pub use crate::pricing::{refund_policy, RefundError};
 use crate::user::{validate_name, validate_phone};
-use crate::values::{Cabin, Email, Money, Personal, Pnr, Seat, TicketNumber};
+use crate::values::{Cabin, Email, Money, MoneyError, Personal, Pnr, Seat, TicketNumber};
 pub use cancel::{
     cancel_booking, cancel_passenger, CancelBooking, CancelBookingError, CancelPassenger,
 };
@@ -467,6 +468,62 @@ impl Booking {
         info.total
             .saturating_sub(&Money::sum(info.total.currency(), gone).ok()?)
             .ok()
+    }
+
+    /// The invoice of the paid booking: a line per passenger paid for (those
+    /// travelling, and those taken off after the payment: their refund is
+    /// the policy's, not the invoice's), and the discount on them as a
+    /// credit. The lines add up to what was charged.
+    pub fn invoice_lines(&self) -> Result<Vec<InvoiceLineInput>, MoneyError> {
+        let Some(info) = &self.info else {
+            return Ok(vec![]);
+        };
+        let paid_for: Vec<&Passenger> = self
+            .passengers
+            .iter()
+            .chain(
+                self.cancelled
+                    .iter()
+                    .filter(|c| c.paid)
+                    .map(|c| &c.passenger),
+            )
+            .collect();
+        let mut lines: Vec<InvoiceLineInput> = paid_for
+            .iter()
+            .map(|p| InvoiceLineInput::charge(self.fare_line(p), p.fare))
+            .collect();
+        if let Some(d) = &info.discount {
+            // All of the discount, or its part for the passengers left when
+            // some were taken off unpaid.
+            let fares = Money::sum(info.total.currency(), paid_for.iter().map(|p| &p.fare))?;
+            let due = self.amount_due().unwrap_or(info.total);
+            let off = fares.saturating_sub(&due)?;
+            if off.is_positive() {
+                lines.push(InvoiceLineInput::credit(
+                    format!("Discount {}", d.code),
+                    off,
+                ));
+            }
+        }
+        Ok(lines)
+    }
+
+    /// An invoice line's text for one passenger's fare.
+    fn fare_line(&self, p: &Passenger) -> String {
+        let who = match p.kind {
+            PassengerType::Adult => "Adult fare",
+            PassengerType::Child => "Child fare",
+            PassengerType::Infant => "Infant fare",
+        };
+        let lap = p
+            .travels_with
+            .and_then(|a| self.passengers.iter().find(|x| x.passenger_id == a))
+            .and_then(|a| a.seat);
+        match (p.seat, lap) {
+            (Some(seat), _) => format!("{who}, {} seat {seat}", p.cabin),
+            (None, Some(seat)) => format!("{who}, {}, on the lap of seat {seat}", p.cabin),
+            (None, None) => format!("{who}, {}", p.cabin),
+        }
     }
 
     /// One passenger's part of the total: their fare, less their part of
