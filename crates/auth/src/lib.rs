@@ -15,6 +15,7 @@
 //! - [`credentials`]: the email and password hash of each account.
 //! - [`MIGRATOR`]: this crate's tables (`auth_*`).
 
+pub mod account_tokens;
 pub mod credentials;
 pub mod limiter;
 pub mod password;

@@ -48,6 +48,25 @@ pub enum UserCommand {
     Reactivate {
         now: DateTime<Utc>,
     },
+    /// Someone asked for a reset link for this account. The token itself is
+    /// never in the log: it is derived from `token_id` with a server key, so
+    /// the mail can be written from the event without the log holding a
+    /// secret. A newer request replaces an older one.
+    RequestPasswordReset {
+        token_id: Uuid,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// A reset token was presented; valid once, before it expires, and only
+    /// the newest one.
+    ResetPassword {
+        token_id: Uuid,
+        now: DateTime<Utc>,
+    },
+    /// The user proved they read mail at their address.
+    VerifyEmail {
+        now: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +126,29 @@ pub struct UserReactivated {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordResetRequested {
+    pub user_id: Uuid,
+    /// Names the token; the token is `AccountTokens::reset(token_id)`.
+    pub token_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub requested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordReset {
+    pub user_id: Uuid,
+    /// The token spent.
+    pub token_id: Uuid,
+    pub reset_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailVerified {
+    pub user_id: Uuid,
+    pub verified_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum UserEvent {
     UserRegistered(UserRegistered),
@@ -115,6 +157,9 @@ pub enum UserEvent {
     UserErased(UserErased),
     UserSuspended(UserSuspended),
     UserReactivated(UserReactivated),
+    PasswordResetRequested(PasswordResetRequested),
+    PasswordReset(PasswordReset),
+    EmailVerified(EmailVerified),
 }
 
 impl DomainEvent for UserEvent {
@@ -126,6 +171,9 @@ impl DomainEvent for UserEvent {
             UserEvent::UserErased(_) => "UserErased",
             UserEvent::UserSuspended(_) => "UserSuspended",
             UserEvent::UserReactivated(_) => "UserReactivated",
+            UserEvent::PasswordResetRequested(_) => "PasswordResetRequested",
+            UserEvent::PasswordReset(_) => "PasswordReset",
+            UserEvent::EmailVerified(_) => "EmailVerified",
         }
     }
 
@@ -174,6 +222,8 @@ pub enum UserError {
     InvalidPhone,
     #[error("reason must be 1 to {MAX_REASON_LEN} characters, none of them control or invisible formatting characters")]
     InvalidReason,
+    #[error("the token is spent, expired or was never issued")]
+    InvalidToken,
 }
 
 impl UserError {
@@ -210,6 +260,9 @@ pub struct User {
     pub erased_at: Option<DateTime<Utc>>,
     /// Why the account is suspended, while it is.
     pub suspension_reason: Option<String>,
+    /// The newest unspent reset token and when it expires.
+    pub pending_reset: Option<(Uuid, DateTime<Utc>)>,
+    pub email_verified: bool,
 }
 
 /// Trims, and refuses empty or over-long names (counted in characters) and
@@ -359,6 +412,50 @@ impl Aggregate for User {
                     reactivated_at: now,
                 })])
             }
+            UserCommand::RequestPasswordReset {
+                token_id,
+                expires_at,
+                now,
+            } => {
+                let (user_id, _) = self.existing()?;
+                // A suspended account gets no way back in by mail.
+                if !self.may_act() || expires_at <= now {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::PasswordResetRequested(
+                    PasswordResetRequested {
+                        user_id,
+                        token_id,
+                        expires_at,
+                        requested_at: now,
+                    },
+                )])
+            }
+            UserCommand::ResetPassword { token_id, now } => {
+                let (user_id, _) = self.existing().map_err(|_| UserError::InvalidToken)?;
+                match self.pending_reset {
+                    Some((pending, expires_at))
+                        if pending == token_id && now < expires_at && self.may_act() =>
+                    {
+                        Ok(vec![UserEvent::PasswordReset(PasswordReset {
+                            user_id,
+                            token_id,
+                            reset_at: now,
+                        })])
+                    }
+                    _ => Err(UserError::InvalidToken),
+                }
+            }
+            UserCommand::VerifyEmail { now } => {
+                let (user_id, _) = self.existing().map_err(|_| UserError::InvalidToken)?;
+                if self.email_verified {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::EmailVerified(EmailVerified {
+                    user_id,
+                    verified_at: now,
+                })])
+            }
         }
     }
 
@@ -387,6 +484,11 @@ impl Aggregate for User {
                 self.status = UserStatus::Active;
                 self.suspension_reason = None;
             }
+            UserEvent::PasswordResetRequested(e) => {
+                self.pending_reset = Some((e.token_id, e.expires_at));
+            }
+            UserEvent::PasswordReset(_) => self.pending_reset = None,
+            UserEvent::EmailVerified(_) => self.email_verified = true,
         }
         self
     }

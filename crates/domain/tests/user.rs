@@ -298,3 +298,110 @@ fn it_should_neither_suspend_nor_reactivate_an_erased_or_unknown_user() {
         .when(suspend("fraud"))
         .then_err(UserError::NotRegistered);
 }
+
+const TOKEN_1: u128 = 9001;
+const TOKEN_2: u128 = 9002;
+
+fn request_reset(token: u128) -> UserCommand {
+    UserCommand::RequestPasswordReset {
+        token_id: id(token),
+        expires_at: t0() + minutes(60),
+        now: t0(),
+    }
+}
+
+fn reset_requested(token: u128) -> UserEvent {
+    UserEvent::PasswordResetRequested(PasswordResetRequested {
+        user_id: id(CUSTOMER),
+        token_id: id(token),
+        expires_at: t0() + minutes(60),
+        requested_at: t0(),
+    })
+}
+
+fn reset_with(token: u128, after: i64) -> UserCommand {
+    UserCommand::ResetPassword {
+        token_id: id(token),
+        now: t0() + minutes(after),
+    }
+}
+
+#[test]
+fn it_should_record_a_reset_request_naming_the_token_but_not_holding_it() {
+    let user = given::<User>([registered()])
+        .when(request_reset(TOKEN_1))
+        .then([reset_requested(TOKEN_1)]);
+    assert_eq!(user.pending_reset, Some((id(TOKEN_1), t0() + minutes(60))));
+}
+
+#[test]
+fn it_should_send_no_reset_to_a_suspended_user_nor_to_an_erased_one() {
+    given::<User>([registered(), suspended()])
+        .when(request_reset(TOKEN_1))
+        .then([]);
+    given::<User>([registered(), erased()])
+        .when(request_reset(TOKEN_1))
+        .then_err(UserError::Erased);
+}
+
+#[test]
+fn it_should_reset_a_password_once_with_the_newest_token_before_it_expires() {
+    let user = given::<User>([registered(), reset_requested(TOKEN_1)])
+        .when(reset_with(TOKEN_1, 59))
+        .then([UserEvent::PasswordReset(PasswordReset {
+            user_id: id(CUSTOMER),
+            token_id: id(TOKEN_1),
+            reset_at: t0() + minutes(59),
+        })]);
+    assert_eq!(user.pending_reset, None);
+    // Spent: the same token again is refused.
+    let spent = UserEvent::PasswordReset(PasswordReset {
+        user_id: id(CUSTOMER),
+        token_id: id(TOKEN_1),
+        reset_at: t0() + minutes(59),
+    });
+    given::<User>([registered(), reset_requested(TOKEN_1), spent])
+        .when(reset_with(TOKEN_1, 59))
+        .then_err(UserError::InvalidToken);
+}
+
+#[test]
+fn it_should_refuse_an_expired_an_older_or_an_unknown_reset_token() {
+    given::<User>([registered(), reset_requested(TOKEN_1)])
+        .when(reset_with(TOKEN_1, 60))
+        .then_err(UserError::InvalidToken);
+    given::<User>([
+        registered(),
+        reset_requested(TOKEN_1),
+        reset_requested(TOKEN_2),
+    ])
+    .when(reset_with(TOKEN_1, 1))
+    .then_err(UserError::InvalidToken);
+    given::<User>([registered()])
+        .when(reset_with(TOKEN_1, 1))
+        .then_err(UserError::InvalidToken);
+    given::<User>([])
+        .when(reset_with(TOKEN_1, 1))
+        .then_err(UserError::InvalidToken);
+    given::<User>([registered(), reset_requested(TOKEN_1), suspended()])
+        .when(reset_with(TOKEN_1, 1))
+        .then_err(UserError::InvalidToken);
+}
+
+#[test]
+fn it_should_verify_an_email_once() {
+    let verified = UserEvent::EmailVerified(EmailVerified {
+        user_id: id(CUSTOMER),
+        verified_at: t0(),
+    });
+    let user = given::<User>([registered()])
+        .when(UserCommand::VerifyEmail { now: t0() })
+        .then([verified.clone()]);
+    assert!(user.email_verified);
+    given::<User>([registered(), verified])
+        .when(UserCommand::VerifyEmail { now: t0() })
+        .then([]);
+    given::<User>([])
+        .when(UserCommand::VerifyEmail { now: t0() })
+        .then_err(UserError::InvalidToken);
+}
