@@ -32,6 +32,7 @@ pub mod payments;
 pub mod pnr;
 pub mod sagas;
 pub mod users;
+pub mod webhooks;
 
 use std::ops::Deref;
 use std::sync::Arc;

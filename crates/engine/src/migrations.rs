@@ -12,13 +12,14 @@ use sqlx::migrate::{MigrateError, Migration, MigrationSource, Migrator};
 use sqlx::PgPool;
 
 /// Each crate's migrations.
-pub fn owners() -> [(&'static str, &'static Migrator); 7] {
+pub fn owners() -> [(&'static str, &'static Migrator); 8] {
     [
         ("eventstore", &eventstore::postgres::MIGRATOR),
         ("auth", &auth::MIGRATOR),
         ("application", &application::MIGRATOR),
         ("projections", &projections::MIGRATOR),
         ("sagas", &sagas::MIGRATOR),
+        ("notifications", &notifications::MIGRATOR),
         ("audit", &audit::MIGRATOR),
         ("relay", &relay::MIGRATOR),
     ]

@@ -441,14 +441,17 @@ pub async fn export_lag(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
-/// Waits until every projector's checkpoint is at or past `position`
-/// (read-your-writes); [`Error::Stale`] after `timeout`.
+/// Waits until every read model's checkpoint is at or past `position`
+/// (read-your-writes); [`Error::Stale`] after `timeout`. The followers that
+/// write no read model (the sagas' and the notifier's inboxes) are not
+/// waited for.
 pub async fn wait_for(pool: &PgPool, position: Position, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     loop {
         let slowest: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT tx, seq FROM projection_checkpoints WHERE name <> 'sagas' \
+            "SELECT tx, seq FROM projection_checkpoints \
+             WHERE name NOT IN ('sagas', 'notifications') \
              ORDER BY tx, seq LIMIT 1",
         )
         .fetch_optional(pool)

@@ -105,6 +105,10 @@ impl Projector for UsersProjector {
                     .execute(&mut *conn)
                     .await?;
                 }
+                // Account security events change no read model.
+                UserEvent::PasswordResetRequested(_)
+                | UserEvent::PasswordReset(_)
+                | UserEvent::EmailVerified(_) => {}
                 UserEvent::UserErased(e) => {
                     sqlx::query(
                         "UPDATE rm_users SET status = $2, email = NULL, full_name = NULL, \

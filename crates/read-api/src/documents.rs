@@ -12,9 +12,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use documents::{FlightView, InvoiceRow, InvoiceView, TicketPassenger, TicketView};
+use documents::{InvoiceRow, InvoiceView};
 use domain::values::Role;
 use projections::model::bookings::{booking_by, BookingRow};
+use projections::model::documents::ticket_view;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -99,25 +100,6 @@ async fn readable(
     }
 }
 
-type PassengerRow = (
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-);
-
-type FlightRecord = (
-    String,
-    String,
-    String,
-    String,
-    chrono::DateTime<chrono::Utc>,
-    chrono::DateTime<chrono::Utc>,
-);
-
 /// Get a booking's e-ticket (PDF).
 async fn tickets(
     State(state): State<ReadState>,
@@ -131,67 +113,9 @@ async fn tickets(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let flight: Option<FlightRecord> = match sqlx::query_as(
-        "SELECT flight_number, airline, origin, destination, departs_at, arrives_at \
-             FROM rm_flights WHERE flight_id = $1",
-    )
-    .bind(booking.flight_id)
-    .fetch_optional(&state.pool)
-    .await
-    {
-        Ok(f) => f,
+    let view = match ticket_view(&state.pool, &booking).await {
+        Ok(v) => v,
         Err(e) => return internal(e),
-    };
-    let passengers: Vec<PassengerRow> = match sqlx::query_as(
-        "SELECT p.first_name, p.last_name, p.passenger_type, p.seat, \
-                (SELECT a.seat FROM rm_booking_passengers a \
-                  WHERE a.booking_id = p.booking_id AND a.passenger_id = p.travels_with), \
-                p.cabin, p.ticket_number \
-         FROM rm_booking_passengers p WHERE p.booking_id = $1 ORDER BY p.ordinal",
-    )
-    .bind(id)
-    .fetch_all(&state.pool)
-    .await
-    {
-        Ok(p) => p,
-        Err(e) => return internal(e),
-    };
-    let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
-    let view = TicketView {
-        pnr: booking.pnr.clone(),
-        status: booking.status.as_str().to_owned(),
-        segments: flight
-            .into_iter()
-            .map(
-                |(number, airline, origin, destination, departs, arrives)| FlightView {
-                    flight_number: number,
-                    airline,
-                    origin,
-                    destination,
-                    departs_at: when(departs),
-                    arrives_at: when(arrives),
-                },
-            )
-            .collect(),
-        passengers: passengers
-            .into_iter()
-            .map(
-                |(first, last, kind, seat, lap, cabin, ticket)| TicketPassenger {
-                    name: match (first, last) {
-                        (Some(f), Some(l)) => format!("{f} {l}"),
-                        _ => "(erased)".into(),
-                    },
-                    kind,
-                    seat: match (seat, lap) {
-                        (Some(s), _) => s,
-                        (None, Some(lap)) => format!("on the lap of {lap}"),
-                        (None, None) => "-".into(),
-                    },
-                    cabin: cabin.replace('_', " "),
-                    ticket_number: ticket,
-                },
-            )
-            .collect(),
     };
     match documents::ticket_pdf(&view) {
         Ok(bytes) => pdf(bytes, &format!("e-ticket-{}.pdf", booking.pnr)),

@@ -157,6 +157,7 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         services.clone(),
         Arc::new(sagas::Admin::new(pool.clone())),
         audit,
+        Arc::new(notifications::Admin::new(pool.clone())),
     );
     let read = ReadState {
         pool: pool.clone(),

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::http::{audit, auth, bookings, discounts, flights, payments, sagas, users};
+use crate::http::{audit, auth, bookings, discounts, flights, payments, sagas, users, webhooks};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -90,6 +90,9 @@ pub struct Problem {
         discounts::create,
         payments::pay,
         sagas::retry,
+        webhooks::register,
+        webhooks::deliveries,
+        webhooks::retry,
         audit::stream,
         audit::state_at,
         audit::events,
@@ -133,6 +136,10 @@ pub struct Problem {
         audit::DigestBody,
         audit::CheckpointBody,
         audit::PublicKey,
+        webhooks::RegisterWebhookRequest,
+        webhooks::RegisteredWebhook,
+        webhooks::Deliveries,
+        webhooks::DeliveryView,
     )),
     modifiers(&BearerScheme, &CommonAnswers, &ProblemBodies, &OperationIds),
     tags(
@@ -142,6 +149,7 @@ pub struct Problem {
         (name = "bookings", description = "Booking seats, cancelling, editing passengers"),
         (name = "discounts", description = "Discount codes (admin); bookings redeem them"),
         (name = "sagas", description = "The fulfilment process managers (admin)"),
+        (name = "webhooks", description = "Notification endpoints, their deliveries and retries (admin)"),
         (name = "audit", description = "Replaying, exporting and proving the log (auditors and admins)"),
     )
 )]

@@ -5,6 +5,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use application::sagas::SagaAdmin;
+use application::webhooks::WebhookAdmin;
 use application::Services;
 
 /// The REST layer's state: cheap to clone.
@@ -15,14 +16,22 @@ pub struct AppState {
     pub sagas: Arc<dyn SagaAdmin>,
     /// The auditor's reads of the log.
     pub audit: audit::Audit,
+    /// Admin operations on webhooks (`/webhooks`).
+    pub webhooks: Arc<dyn WebhookAdmin>,
 }
 
 impl AppState {
-    pub fn new(services: Services, sagas: Arc<dyn SagaAdmin>, audit: audit::Audit) -> Self {
+    pub fn new(
+        services: Services,
+        sagas: Arc<dyn SagaAdmin>,
+        audit: audit::Audit,
+        webhooks: Arc<dyn WebhookAdmin>,
+    ) -> Self {
         Self {
             services,
             sagas,
             audit,
+            webhooks,
         }
     }
 }

@@ -195,6 +195,23 @@ pub struct AppConfig {
     /// cannot also sign.
     #[arg(long, env = "BOOKING_AUDIT_KEY", hide_env_values = true)]
     pub audit_key: Option<Secret>,
+    /// The mail server notifications go out through, e.g.
+    /// `smtp://127.0.0.1:2525`, `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://host:465`. Unset, no mail is sent (webhooks
+    /// still are).
+    #[arg(long, env = "BOOKING_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+    /// The sender of notification mails.
+    #[arg(
+        long,
+        env = "BOOKING_MAIL_FROM",
+        default_value = "Booking Engine <booking@localhost>"
+    )]
+    pub mail_from: String,
+    /// Seconds a notification being sent stays with its worker: after a
+    /// crash it is sent again (same delivery id) once this runs out.
+    #[arg(long, env = "BOOKING_NOTIFY_LEASE_SECS", default_value_t = 60)]
+    pub notify_lease_secs: u64,
     /// Whether a role that runs the sagas does: the read benchmark turns
     /// them off to measure the read side alone.
     #[arg(skip = true)]
@@ -234,6 +251,9 @@ impl AppConfig {
             introspection: Switch::On,
             metrics: Switch::On,
             audit_key: None,
+            smtp_url: None,
+            mail_from: "Booking Engine <booking@localhost>".into(),
+            notify_lease_secs: 60,
             kafka_brokers: None,
             kafka_partitions: 6,
             kafka_replication: 1,
@@ -327,6 +347,24 @@ impl AppConfig {
                 Ok(Some(c))
             }
             _ => Ok(None),
+        }
+    }
+
+    /// The notifier's mail server, when one is configured.
+    pub(super) fn mailer(&self) -> anyhow::Result<Option<notifications::mail::Mailer>> {
+        match self.smtp_url.as_ref().filter(|u| !u.expose().is_empty()) {
+            None => Ok(None),
+            Some(url) => Ok(Some(notifications::mail::Mailer::new(
+                url.expose(),
+                &self.mail_from,
+            )?)),
+        }
+    }
+
+    pub(super) fn notify_config(&self) -> notifications::NotifyConfig {
+        notifications::NotifyConfig {
+            lease: Duration::from_secs(self.notify_lease_secs.max(1)),
+            ..notifications::NotifyConfig::default()
         }
     }
 

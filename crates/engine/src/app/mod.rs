@@ -72,6 +72,8 @@ pub struct Application {
     projection_store: Arc<dyn EventStore>,
     sealer: Sealer,
     sagas: sagas::Sagas,
+    /// Mails and webhooks, run where the sagas run.
+    notifier: notifications::Notifier,
     /// The Kafka relay, when `KAFKA_BROKERS` is set and the role runs it.
     relay: Option<relay::Relay>,
     /// What customers hold unpaid, followed from the log for the hold caps.
@@ -149,7 +151,20 @@ impl Application {
         let audit = audit::Audit::new(pg_store.clone(), services.sealer.clone(), audit_seed)
             .await
             .context("loading the audit key")?;
-        let state = AppState::new(services, Arc::new(sagas::Admin::new(pool.clone())), audit);
+        // Mailed tokens are keyed by the same secret as access tokens, so
+        // the notifier's mail opens in every API process.
+        let notifier = notifications::Notifier::new(
+            pool.clone(),
+            config.mailer().context("the mail server")?,
+            auth::account_tokens::AccountTokens::new(&services.settings.jwt_secret),
+            config.notify_config(),
+        );
+        let state = AppState::new(
+            services,
+            Arc::new(sagas::Admin::new(pool.clone())),
+            audit,
+            Arc::new(notifications::Admin::new(pool.clone())),
+        );
 
         let listener = TcpListener::bind(config.addr)
             .await
@@ -195,6 +210,7 @@ impl Application {
             projection_store,
             sealer,
             sagas,
+            notifier,
             relay,
             holdings: (config.hold_limits == Switch::On).then_some(holdings),
             tokens,
@@ -232,6 +248,18 @@ impl Application {
                 let _ = sagas_stop.wait_for(|s| *s).await;
             };
             sagas.run(saga_store, saga_sealer, stop).await;
+        });
+        let mut notifier_stop = stopped.clone();
+        let (notifier_store, notifier_sealer) = (self.store.clone(), self.sealer.clone());
+        let notifier = self.notifier;
+        let notifier = tokio::spawn(async move {
+            if !run_sagas {
+                return;
+            }
+            let stop = async move {
+                let _ = notifier_stop.wait_for(|s| *s).await;
+            };
+            notifier.run(notifier_store, notifier_sealer, stop).await;
         });
         // Ended sessions, followed wherever tokens are checked.
         if self.role.serves_api() {
@@ -320,6 +348,10 @@ impl Application {
         // A saga cut short here is picked up again from the log.
         if tokio::time::timeout(DRAIN_TIMEOUT, sagas).await.is_err() {
             tracing::warn!("the sagas did not stop in time");
+        }
+        // A mail cut short here goes out again when its lease runs out.
+        if tokio::time::timeout(DRAIN_TIMEOUT, notifier).await.is_err() {
+            tracing::warn!("the notifier did not stop in time");
         }
         let pools = futures::future::join(self.pool.close(), self.projection_pool.close());
         if tokio::time::timeout(POOL_CLOSE_TIMEOUT, pools)

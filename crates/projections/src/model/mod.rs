@@ -14,6 +14,7 @@
 
 pub mod billing;
 pub mod bookings;
+pub mod documents;
 pub mod flights;
 pub mod users;
 

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod payments;
 pub mod sagas;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(payments::router())
         .merge(sagas::router())
         .merge(audit::router())
+        .merge(webhooks::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,
@@ -205,7 +207,8 @@ pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
             "/api/v1/auth/register"
             | "/api/v1/flights"
             | "/api/v1/bookings"
-            | "/api/v1/discount-codes",
+            | "/api/v1/discount-codes"
+            | "/api/v1/webhooks",
         ) => StatusCode::CREATED,
         (
             "POST",
@@ -213,7 +216,8 @@ pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
             | "/api/v1/bookings/{id}/cancel"
             | "/api/v1/bookings/{id}/passengers/{passenger_id}/cancel"
             | "/api/v1/bookings/{id}/payment"
-            | "/api/v1/sagas/{id}/retry",
+            | "/api/v1/sagas/{id}/retry"
+            | "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
         ) => StatusCode::ACCEPTED,
         ("DELETE", "/api/v1/users/{id}")
         | ("POST", "/api/v1/auth/logout" | "/api/v1/auth/password") => StatusCode::NO_CONTENT,
