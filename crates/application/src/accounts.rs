@@ -12,6 +12,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use auth::account_tokens::Purpose;
 use auth::credentials::{self, Credential};
 use auth::limiter::LimitKey;
 use auth::password::{self, Password};
@@ -224,6 +225,129 @@ impl Services {
         self.note_ended(&ended);
         metrics::counter!("booking_password_changes_total", "outcome" => "ok").increment(1);
         tracing::info!(sessions_ended = ended.len(), "password changed");
+        Ok(())
+    }
+
+    /// Asks for a password-reset mail. Answers the same whether or not the
+    /// email has an account (so it tells nobody which addresses do). The
+    /// token is derived from a fresh request id the user's stream records;
+    /// the notifier mails it. A newer request supersedes older ones; a
+    /// suspended or erased account gets none.
+    pub async fn request_password_reset(
+        &self,
+        ctx: CommandContext,
+        email: &str,
+    ) -> CommandResult<()> {
+        let Ok(email) = Email::parse(email) else {
+            return Err(CommandError::invalid("email", "not a valid email address"));
+        };
+        let Some(credential) = credentials::find(&self.pool, &email).await? else {
+            metrics::counter!("booking_password_resets_total", "outcome" => "unknown_email")
+                .increment(1);
+            return Ok(());
+        };
+        let user_id = credential.user_id;
+        let token_id = Uuid::new_v4();
+        // First: a token whose request the stream never records opens
+        // nothing, while an event without its row would be a mailed token
+        // that cannot be used.
+        credentials::record_reset(&self.pool, token_id, user_id).await?;
+        let now = ctx.now;
+        let expires_at = now
+            + chrono::Duration::from_std(self.settings.reset_token_ttl)
+                .unwrap_or(chrono::Duration::hours(1));
+        let refused = self
+            .commands
+            .execute::<User, _, _>(
+                &ctx,
+                user_id,
+                |u| {
+                    u.decide(UserCommand::RequestPasswordReset {
+                        token_id,
+                        expires_at,
+                        now,
+                    })
+                    .map_err(user_error)
+                },
+                |_| json!({}),
+            )
+            .await;
+        match refused {
+            Ok(_) => {
+                metrics::counter!("booking_password_resets_total", "outcome" => "requested")
+                    .increment(1);
+                Ok(())
+            }
+            // An account erased meanwhile: the same silence as no account.
+            Err(CommandError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets a new password with a mailed reset token: once, before it
+    /// expires, and only the newest one. Every session of the user ends.
+    /// The token is spent (the event appended) before the password is set,
+    /// so two racing confirmations cannot both succeed; a crash between
+    /// the two leaves the old password and a spent token, and the user
+    /// asks again.
+    pub async fn confirm_password_reset(
+        &self,
+        ctx: CommandContext,
+        token: &str,
+        new: &Password,
+    ) -> CommandResult<()> {
+        let token_id = self
+            .account_tokens
+            .open(Purpose::PasswordReset, token)
+            .ok_or(CommandError::InvalidToken)?;
+        let Some(user_id) = credentials::reset_owner(&self.pool, token_id).await? else {
+            return Err(CommandError::InvalidToken);
+        };
+        let Some((email, _)) = credentials::find_by_user(&self.pool, user_id).await? else {
+            return Err(CommandError::InvalidToken);
+        };
+        if let Err(message) = password::check_strength(new.expose(), &email) {
+            return Err(CommandError::invalid("new_password", message));
+        }
+        let new_hash = password::hash(new).await?;
+        let now = ctx.now;
+        self.commands
+            .execute::<User, _, _>(
+                &ctx,
+                user_id,
+                |u| {
+                    u.decide(UserCommand::ResetPassword { token_id, now })
+                        .map_err(user_error)
+                },
+                |_| json!({}),
+            )
+            .await?;
+        credentials::set_hash(&self.pool, user_id, &new_hash).await?;
+        self.end_sessions_of(user_id).await?;
+        metrics::counter!("booking_password_resets_total", "outcome" => "reset").increment(1);
+        tracing::info!(%user_id, "password reset");
+        Ok(())
+    }
+
+    /// Marks the account's email verified with the token mailed at
+    /// registration. Verifying twice is fine.
+    pub async fn verify_email(&self, ctx: CommandContext, token: &str) -> CommandResult<()> {
+        let user_id = self
+            .account_tokens
+            .open(Purpose::EmailVerification, token)
+            .ok_or(CommandError::InvalidToken)?;
+        let now = ctx.now;
+        self.commands
+            .execute::<User, _, _>(
+                &ctx,
+                user_id,
+                |u| {
+                    u.decide(UserCommand::VerifyEmail { now })
+                        .map_err(user_error)
+                },
+                |_| json!({}),
+            )
+            .await?;
         Ok(())
     }
 

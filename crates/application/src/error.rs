@@ -68,6 +68,10 @@ pub enum CommandError {
     /// The account is suspended by an admin: it may not log in.
     #[error("this account is suspended")]
     AccountSuspended,
+    /// A mailed token (password reset, email verification) that is forged,
+    /// spent, superseded or expired.
+    #[error("this token is invalid, spent or expired")]
+    InvalidToken,
     /// Another writer changed the aggregate first, every time it was tried.
     /// Retrying later is safe: nothing was appended.
     #[error("{0}")]
@@ -123,6 +127,7 @@ impl CommandError {
             Self::DiscountUnavailable(s) => Self::DiscountUnavailable(s.clone()),
             Self::EmailTaken => Self::EmailTaken,
             Self::AccountSuspended => Self::AccountSuspended,
+            Self::InvalidToken => Self::InvalidToken,
             Self::Concurrency(s) => Self::Concurrency(s.clone()),
             Self::IdempotencyKeyReused => Self::IdempotencyKeyReused,
             Self::RateLimited { retry_after } => Self::RateLimited {
@@ -255,6 +260,7 @@ pub fn user_error(e: UserError) -> CommandError {
     }
     match e {
         UserError::NotRegistered | UserError::Erased => CommandError::not_found("user"),
+        UserError::InvalidToken => CommandError::InvalidToken,
         other => CommandError::InvalidState(other.to_string()),
     }
 }

@@ -38,6 +38,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth::account_tokens::AccountTokens;
 use auth::limiter::LoginLimiter;
 use auth::{Caller, TokenKeys};
 use eventstore::{Actor, EventStore, Sealer};
@@ -68,6 +69,8 @@ pub struct Settings {
     pub registrations_per_hour: Option<u32>,
     /// Caps on what one customer may hold unpaid; `None`: no caps.
     pub hold_caps: Option<HoldCaps>,
+    /// How long a mailed password-reset token stays good.
+    pub reset_token_ttl: Duration,
 }
 
 /// What one customer may hold unpaid at once, so nobody can hoard a
@@ -99,6 +102,7 @@ impl Settings {
             login_attempts_per_minute: 10,
             registrations_per_hour: None,
             hold_caps: None,
+            reset_token_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -125,6 +129,8 @@ pub struct Inner {
     /// What customers hold unpaid (for the hold caps).
     pub holdings: Arc<dyn holdings::Holdings>,
     pub(crate) ledger: Arc<holdings::Ledger>,
+    /// Opens the tokens the notifier mails (reset, verification).
+    pub account_tokens: AccountTokens,
 }
 
 impl Services {
@@ -161,6 +167,7 @@ impl Services {
             Some(governor::RateLimiter::keyed(governor::Quota::per_hour(n)))
         });
         let pnrs = pnr::PnrPool::new(pool.clone());
+        let account_tokens = AccountTokens::new(&settings.jwt_secret);
         Self(Arc::new(Inner {
             store,
             pool,
@@ -174,6 +181,7 @@ impl Services {
             gateway,
             holdings,
             ledger: Arc::default(),
+            account_tokens,
         }))
     }
 }

@@ -70,6 +70,38 @@ pub async fn replace_hash(
     Ok(updated == 1)
 }
 
+/// Sets a user's password hash whatever it was (a password reset, which
+/// proves the mailbox rather than the old password).
+pub async fn set_hash(pool: &PgPool, user_id: Uuid, password_hash: &str) -> Result<bool, Error> {
+    let updated = sqlx::query("UPDATE auth_credentials SET password_hash = $2 WHERE user_id = $1")
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(updated == 1)
+}
+
+/// Records whose password-reset request `token_id` is.
+pub async fn record_reset(pool: &PgPool, token_id: Uuid, user_id: Uuid) -> Result<(), Error> {
+    sqlx::query("INSERT INTO auth_reset_requests (token_id, user_id) VALUES ($1, $2)")
+        .bind(token_id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The user a password-reset request belongs to.
+pub async fn reset_owner(pool: &PgPool, token_id: Uuid) -> Result<Option<Uuid>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT user_id FROM auth_reset_requests WHERE token_id = $1")
+            .bind(token_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 /// Inserts a credential unless the email has one: answers whether it did.
 pub async fn insert(
     pool: &PgPool,
@@ -114,6 +146,10 @@ pub async fn delete(pool: &PgPool, user_id: Uuid) -> Result<(), Error> {
 pub async fn delete_user(pool: &PgPool, user_id: Uuid) -> Result<(), Error> {
     delete(pool, user_id).await?;
     sqlx::query("DELETE FROM auth_refresh_tokens WHERE user_id = $1")
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    sqlx::query("DELETE FROM auth_reset_requests WHERE user_id = $1")
         .bind(user_id)
         .execute(pool)
         .await?;

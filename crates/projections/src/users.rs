@@ -105,10 +105,19 @@ impl Projector for UsersProjector {
                     .execute(&mut *conn)
                     .await?;
                 }
-                // Account security events change no read model.
-                UserEvent::PasswordResetRequested(_)
-                | UserEvent::PasswordReset(_)
-                | UserEvent::EmailVerified(_) => {}
+                UserEvent::EmailVerified(v) => {
+                    sqlx::query(
+                        "UPDATE rm_users SET email_verified = true, updated_at = $2 \
+                         WHERE user_id = $1",
+                    )
+                    .bind(v.user_id)
+                    .bind(v.verified_at)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                // Reset requests and resets show in no read model: they are
+                // the user stream's (and the notifier's) business.
+                UserEvent::PasswordResetRequested(_) | UserEvent::PasswordReset(_) => {}
                 UserEvent::UserErased(e) => {
                     sqlx::query(
                         "UPDATE rm_users SET status = $2, email = NULL, full_name = NULL, \

@@ -197,6 +197,10 @@ impl From<CommandError> for ApiError {
                     detail,
                 }
             }
+            e @ CommandError::InvalidToken => Self::BadRequest {
+                code: "INVALID_TOKEN",
+                detail: e.to_string(),
+            },
             e @ CommandError::AccountSuspended => Self::Refused {
                 code: "ACCOUNT_SUSPENDED",
                 detail: e.to_string(),

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// The columns of [`UserRow`], in its order.
 pub const USER_COLUMNS: &str = "u.user_id, u.email, u.full_name, u.phone, u.role, u.status, \
-     u.suspension_reason, u.registered_at, u.updated_at";
+     u.suspension_reason, u.email_verified, u.registered_at, u.updated_at";
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
@@ -19,6 +19,8 @@ pub struct UserRow {
     /// As [`UserStatus::as_str`] spells it.
     pub status: String,
     pub suspension_reason: Option<String>,
+    /// Whether the user proved they read mail at the address.
+    pub email_verified: bool,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

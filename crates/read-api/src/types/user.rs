@@ -70,6 +70,11 @@ impl User {
     async fn suspension_reason(&self) -> Option<&str> {
         self.0.suspension_reason.as_deref()
     }
+    /// Whether the user followed the link mailed at registration.
+    /// Unverified accounts may log in and book all the same.
+    async fn email_verified(&self) -> bool {
+        self.0.email_verified
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.registered_at
     }

@@ -31,6 +31,9 @@ pub fn router() -> Router<AppState> {
         .route("/auth/refresh", post(refresh))
         .route("/auth/logout", post(logout))
         .route("/auth/password", post(change_password))
+        .route("/auth/password-reset", post(request_password_reset))
+        .route("/auth/password-reset/confirm", post(confirm_password_reset))
+        .route("/auth/verify-email", post(verify_email))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -79,6 +82,31 @@ pub struct ChangePasswordRequest {
     /// password.
     #[schema(value_type = String, format = Password, min_length = 12, max_length = 1024)]
     pub new_password: Password,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    /// The account's email address.
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPasswordResetRequest {
+    /// The token from the reset mail.
+    pub token: String,
+    /// The registration rules apply.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 1024)]
+    pub new_password: Password,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The token from the welcome mail.
+    pub token: String,
 }
 
 /// A fresh token pair.
@@ -263,5 +291,76 @@ pub async fn change_password(
     state
         .change_password(&caller, &req.current_password, &req.new_password)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ask for a password-reset mail. The answer is the same whether or not
+/// the email has an account; a single-use token that expires (one hour by
+/// default) is mailed when it does. A newer request supersedes older ones.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset",
+    tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "Accepted; a mail is on its way if the account exists"),
+        (status = 400, description = "Malformed JSON"),
+        (status = 422, description = "`VALIDATION_FAILED`: not an email address"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    cmd: AnonymousCommand,
+    Json(req): Json<PasswordResetRequest>,
+) -> ApiResult<StatusCode> {
+    state.request_password_reset(cmd.ctx, &req.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Set a new password with a reset token. Every session of the account
+/// ends; log in with the new password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset/confirm",
+    tag = "auth",
+    request_body = ConfirmPasswordResetRequest,
+    responses(
+        (status = 204, description = "The password is changed; every session has ended"),
+        (status = 400, description = "`INVALID_TOKEN`: forged, spent, superseded or expired; or malformed JSON"),
+        (status = 422, description = "`VALIDATION_FAILED`: `new_password` breaks the registration rules (the token stays good)"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn confirm_password_reset(
+    State(state): State<AppState>,
+    cmd: AnonymousCommand,
+    Json(req): Json<ConfirmPasswordResetRequest>,
+) -> ApiResult<StatusCode> {
+    state
+        .confirm_password_reset(cmd.ctx, &req.token, &req.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Verify the account's email with the token mailed at registration.
+/// Unverified accounts may log in and book; `me.emailVerified` tells.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email",
+    tag = "auth",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 204, description = "Verified (or verified already)"),
+        (status = 400, description = "`INVALID_TOKEN`: forged, or the account is gone; or malformed JSON"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    cmd: AnonymousCommand,
+    Json(req): Json<VerifyEmailRequest>,
+) -> ApiResult<StatusCode> {
+    state.verify_email(cmd.ctx, &req.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -217,10 +217,17 @@ pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
             | "/api/v1/bookings/{id}/passengers/{passenger_id}/cancel"
             | "/api/v1/bookings/{id}/payment"
             | "/api/v1/sagas/{id}/retry"
-            | "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            | "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry"
+            | "/api/v1/auth/password-reset",
         ) => StatusCode::ACCEPTED,
         ("DELETE", "/api/v1/users/{id}")
-        | ("POST", "/api/v1/auth/logout" | "/api/v1/auth/password") => StatusCode::NO_CONTENT,
+        | (
+            "POST",
+            "/api/v1/auth/logout"
+            | "/api/v1/auth/password"
+            | "/api/v1/auth/password-reset/confirm"
+            | "/api/v1/auth/verify-email",
+        ) => StatusCode::NO_CONTENT,
         _ => StatusCode::OK,
     }
 }
