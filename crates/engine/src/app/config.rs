@@ -212,6 +212,14 @@ pub struct AppConfig {
     /// crash it is sent again (same delivery id) once this runs out.
     #[arg(long, env = "BOOKING_NOTIFY_LEASE_SECS", default_value_t = 60)]
     pub notify_lease_secs: u64,
+    /// Failed attempts before a notification is dead-lettered (an admin
+    /// can retry it).
+    #[arg(long, env = "BOOKING_NOTIFY_MAX_ATTEMPTS", default_value_t = 10)]
+    pub notify_max_attempts: u32,
+    /// The first retry's delay in milliseconds; it doubles with each
+    /// failure, up to 30 minutes.
+    #[arg(long, env = "BOOKING_NOTIFY_BACKOFF_MS", default_value_t = 2000)]
+    pub notify_backoff_ms: u64,
     /// Whether a role that runs the sagas does: the read benchmark turns
     /// them off to measure the read side alone.
     #[arg(skip = true)]
@@ -254,6 +262,8 @@ impl AppConfig {
             smtp_url: None,
             mail_from: "Booking Engine <booking@localhost>".into(),
             notify_lease_secs: 60,
+            notify_max_attempts: 10,
+            notify_backoff_ms: 2000,
             kafka_brokers: None,
             kafka_partitions: 6,
             kafka_replication: 1,
@@ -364,6 +374,8 @@ impl AppConfig {
     pub(super) fn notify_config(&self) -> notifications::NotifyConfig {
         notifications::NotifyConfig {
             lease: Duration::from_secs(self.notify_lease_secs.max(1)),
+            max_attempts: i32::try_from(self.notify_max_attempts.max(1)).unwrap_or(i32::MAX),
+            base_backoff: Duration::from_millis(self.notify_backoff_ms.max(1)),
             ..notifications::NotifyConfig::default()
         }
     }
