@@ -79,9 +79,25 @@ struct Engine {
     smtp_port: u16,
     log: PathBuf,
     max_attempts: u32,
+    hold_ttl_secs: u64,
 }
 
 impl Engine {
+    fn new(options: &PgConnectOptions, smtp_port: u16) -> Self {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("booking-notify-{port}.log"));
+        println!("engine log: {}", log.display());
+        Self {
+            child: None,
+            database_url: database_url(options),
+            port,
+            smtp_port,
+            log,
+            max_attempts: 100,
+            hold_ttl_secs: 600,
+        }
+    }
+
     fn spawn(&mut self) {
         let log = OpenOptions::new()
             .create(true)
@@ -105,6 +121,7 @@ impl Engine {
             .env("BOOKING_NOTIFY_BACKOFF_MS", "200")
             .env("BOOKING_NOTIFY_MAX_ATTEMPTS", self.max_attempts.to_string())
             .env("BOOKING_RATE_LIMITS", "off")
+            .env("BOOKING_HOLD_TTL_SECS", self.hold_ttl_secs.to_string())
             .env("RUST_LOG", "warn,notifications=info")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -480,17 +497,8 @@ async fn mails_and_webhooks_arrive_once_across_kills_and_a_mail_server_outage(
     let receiver = Arc::new(Receiver::default());
     receiver.hold_first.store(true, Ordering::SeqCst);
     let hook_url = start_receiver(receiver.clone()).await;
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!("booking-notify-{port}.log"));
-    println!("engine log: {}", log.display());
-    let mut engine = Engine {
-        child: None,
-        database_url: database_url(&options),
-        port,
-        smtp_port,
-        log,
-        max_attempts: 100,
-    };
+    let mut engine = Engine::new(&options, smtp_port);
+    let port = engine.port;
     let http = Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -843,17 +851,10 @@ async fn a_webhook_that_keeps_failing_is_dead_lettered_then_sent_again_by_an_adm
     let receiver = Arc::new(Receiver::default());
     receiver.failing.store(true, Ordering::SeqCst);
     let hook_url = start_receiver(receiver.clone()).await;
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!("booking-notify-{port}.log"));
-    let mut engine = Engine {
-        child: None,
-        database_url: database_url(&options),
-        port,
-        // Nothing listens there: mails fail, webhooks are what is tested.
-        smtp_port: free_port(),
-        log,
-        max_attempts: 3,
-    };
+    // Nothing listens at the mail port: mails fail, webhooks are tested.
+    let mut engine = Engine::new(&options, free_port());
+    engine.max_attempts = 3;
+    let port = engine.port;
     let http = Client::new();
     engine.start(&http).await;
     let api = Api {
@@ -969,4 +970,198 @@ async fn a_webhook_that_keeps_failing_is_dead_lettered_then_sent_again_by_an_adm
     assert_eq!(hits[3].body["data"]["booking_id"], booking_id.as_str());
 
     engine.stop().await;
+}
+
+#[sqlx::test(migrator = "engine::migrations::MIGRATOR")]
+async fn flight_changes_expiries_and_the_reminder_are_told(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_port = free_port();
+    let sink = SmtpSink::start(smtp_port, dir.path(), 0).await;
+    let receiver = Arc::new(Receiver::default());
+    let hook_url = start_receiver(receiver.clone()).await;
+    let mut engine = Engine::new(&options, smtp_port);
+    // Unpaid holds expire within the test.
+    engine.hold_ttl_secs = 5;
+    let http = Client::new();
+    engine.start(&http).await;
+    let api = Api {
+        http: http.clone(),
+        base: format!("http://127.0.0.1:{}", engine.port),
+    };
+    let admin = api.admin().await;
+    let (status, hook) = api
+        .post(
+            "/webhooks",
+            Some(&admin),
+            json!({"url": hook_url, "events": ["flight.rescheduled", "flight.cancelled",
+                "booking.expired", "booking.reminder"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    *receiver.secret.lock().unwrap() = hook["secret"].as_str().unwrap().to_string();
+
+    let flight = api.flight(&admin).await;
+    let (_, ada) = api.customer("ada@example.com", "Ada Lovelace").await;
+    let (_, bob) = api.customer("bob@example.com", "Bob Babbage").await;
+    let (status, booking) = api.book(&ada, flight, "Ada Lovelace", "12A").await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let ada_booking = booking["booking_id"].as_str().unwrap().to_string();
+    let pnr = booking["pnr"].as_str().unwrap().to_string();
+    api.pay(&ada, &ada_booking, test_support::CARD_OK).await;
+    // Bob never pays: his hold expires.
+    let (status, booking) = api.book(&bob, flight, "Bob Babbage", "12B").await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let bob_booking = booking["booking_id"].as_str().unwrap().to_string();
+    eventually("Ada's booking ticketed", SETTLE, || {
+        let pool = pool.clone();
+        let id = ada_booking.clone();
+        async move { (booking_status(&pool, &id).await.as_deref() == Some("TICKETED")).then_some(()) }
+    })
+    .await;
+    // Her reminder waits for 24 h before a departure a month away.
+    let reminder: (String, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "SELECT status, next_attempt_at FROM notification_deliveries \
+         WHERE event_type = 'booking.reminder' AND channel = 'email'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(reminder.0, "PENDING");
+    assert!(reminder.1 > chrono::Utc::now() + chrono::Duration::days(28));
+
+    let got = |want: &'static str| {
+        let sink = &sink;
+        move || {
+            let mails = sink.received();
+            async move { mails.into_iter().find(|m| m.event.as_deref() == Some(want)) }
+        }
+    };
+    let expired = eventually("the expiry mail", SETTLE, got("booking.expired")).await;
+    assert_eq!(expired.rcpt_tos, ["bob@example.com"]);
+
+    // The flight moves to tomorrow, 10 s past 24 h from now: the reminder
+    // moves with it and goes out in 10 s.
+    let departs = chrono::Utc::now() + chrono::Duration::hours(24) + chrono::Duration::seconds(10);
+    let (status, body) = api
+        .post(
+            &format!("/flights/{flight}/reschedule"),
+            Some(&admin),
+            json!({"departs_at": departs, "arrives_at": departs + chrono::Duration::hours(8)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let moved = eventually("the rescheduling mail", SETTLE, got("flight.rescheduled")).await;
+
+    assert_eq!(moved.rcpt_tos, ["ada@example.com"]);
+    assert!(moved.subject.contains(&pnr), "{}", moved.subject);
+    assert!(
+        moved
+            .body
+            .contains(&departs.format("%Y-%m-%d %H:%M UTC").to_string()),
+        "the new time: {}",
+        moved.body
+    );
+    let reminded = eventually("the reminder", SETTLE, got("booking.reminder")).await;
+    assert_eq!(reminded.rcpt_tos, ["ada@example.com"]);
+    assert!(reminded.subject.contains(&pnr), "{}", reminded.subject);
+
+    // The flight is cancelled: Ada hears of it and of her refund.
+    let (status, body) = api
+        .post(
+            &format!("/flights/{flight}/cancel"),
+            Some(&admin),
+            json!({"reason": "aircraft unavailable"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let cancelled = eventually(
+        "the flight cancellation mail",
+        SETTLE,
+        got("flight.cancelled"),
+    )
+    .await;
+    assert_eq!(cancelled.rcpt_tos, ["ada@example.com"]);
+    assert!(
+        cancelled.body.contains("aircraft unavailable"),
+        "{}",
+        cancelled.body
+    );
+    let refunded = eventually(
+        "the booking cancellation mail",
+        SETTLE,
+        got("booking.cancelled"),
+    )
+    .await;
+    assert_eq!(refunded.rcpt_tos, ["ada@example.com"]);
+    assert!(refunded.body.contains("Refund: 420"), "{}", refunded.body);
+
+    eventually("the queue to empty", SETTLE, || {
+        let pool = pool.clone();
+        async move { settled(&pool).await.then_some(()) }
+    })
+    .await;
+    // Once each, by kind and recipient (the welcome mails aside).
+    let mut kinds: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for m in sink.received() {
+        *kinds
+            .entry((m.rcpt_tos[0].clone(), m.event.unwrap_or_default()))
+            .or_default() += 1;
+    }
+    kinds.retain(|(_, kind), _| kind != "account.verify_email");
+    let expected: BTreeMap<(String, String), usize> = [
+        ("ada@example.com", "booking.ticketed"),
+        ("ada@example.com", "flight.rescheduled"),
+        ("ada@example.com", "booking.reminder"),
+        ("ada@example.com", "flight.cancelled"),
+        ("ada@example.com", "booking.cancelled"),
+        ("bob@example.com", "booking.expired"),
+    ]
+    .into_iter()
+    .map(|(a, b)| ((a.to_string(), b.to_string()), 1))
+    .collect();
+    assert_eq!(kinds, expected);
+
+    // Webhooks: the flight's news once per flight, without customers.
+    let hits = receiver.hits.lock().unwrap().clone();
+    assert!(hits.iter().all(|h| h.signature_ok));
+    let mut by_kind: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for h in &hits {
+        by_kind
+            .entry(h.body["event_type"].as_str().unwrap().to_string())
+            .or_default()
+            .push(h.body["data"].clone());
+    }
+    let kinds: Vec<&str> = by_kind.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "booking.expired",
+            "booking.reminder",
+            "flight.cancelled",
+            "flight.rescheduled"
+        ]
+    );
+    assert!(by_kind.values().all(|v| v.len() == 1), "{by_kind:?}");
+    assert_eq!(
+        by_kind["flight.rescheduled"][0]["flight_id"],
+        flight.to_string()
+    );
+    assert!(by_kind["flight.rescheduled"][0].get("booking_id").is_none());
+    assert_eq!(
+        by_kind["booking.expired"][0]["booking_id"],
+        bob_booking.as_str()
+    );
+    assert_eq!(by_kind["booking.reminder"][0]["pnr"], pnr.as_str());
+
+    engine.stop().await;
+    drop(sink);
+    pool.close().await;
 }
