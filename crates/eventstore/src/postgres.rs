@@ -447,47 +447,39 @@ impl EventStore for PgEventStore {
             let mut rows = sqlx::query(&sql)
                 .bind(stream.map(|s| s.as_str()))
                 .fetch(&self.pool);
-            // Rows are decoded here while the chunk before is hashed on a
-            // blocking thread: the two take turns on two cores.
-            let mut hashing: Option<tokio::task::JoinHandle<Hashed>> = None;
+            // Rows arrive here while the chunks before are decoded and
+            // hashed on blocking threads: receiving, decoding and hashing
+            // (and PostgreSQL sending) run at once. Chunks are checked in
+            // order, so the chains are followed as stored.
+            let mut hashing: std::collections::VecDeque<
+                tokio::task::JoinHandle<Result<Hashed, StoreError>>,
+            > = std::collections::VecDeque::with_capacity(VERIFY_AHEAD + 1);
             let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
             loop {
                 let row = rows.try_next().await?;
                 let end = row.is_none();
                 if let Some(row) = row {
-                    chunk.push(match decode_event(&row) {
-                        Ok(e) => Ok(e),
-                        Err(StoreError::Corrupt {
-                            stream,
-                            version,
-                            reason,
-                        }) => Err(BadEvent {
-                            stream_id: stream,
-                            version,
-                            event_id: None,
-                            reason,
-                        }),
-                        Err(e) => return Err(e),
-                    });
+                    chunk.push(row);
                 }
-                if chunk.len() == VERIFY_CHUNK || end {
-                    if let Some(done) = hashing.take() {
+                if chunk.len() == VERIFY_CHUNK || (end && !chunk.is_empty()) {
+                    if hashing.len() == VERIFY_AHEAD {
+                        let done = hashing.pop_front().expect("a chunk in flight");
                         check_chunk(
                             &mut v,
-                            done.await.map_err(|e| StoreError::Backend(Box::new(e)))?,
+                            done.await.map_err(|e| StoreError::Backend(Box::new(e)))??,
                         );
                     }
                     let next = std::mem::replace(&mut chunk, Vec::with_capacity(VERIFY_CHUNK));
-                    hashing = Some(tokio::task::spawn_blocking(move || hash_chunk(next)));
+                    hashing.push_back(tokio::task::spawn_blocking(move || hash_chunk(next)));
                 }
                 if end {
                     break;
                 }
             }
-            if let Some(done) = hashing.take() {
+            for done in hashing {
                 check_chunk(
                     &mut v,
-                    done.await.map_err(|e| StoreError::Backend(Box::new(e)))?,
+                    done.await.map_err(|e| StoreError::Backend(Box::new(e)))??,
                 );
             }
         }
@@ -692,16 +684,33 @@ async fn head_on(conn: &mut PgConnection) -> Result<Option<Position>, StoreError
 /// Events hashed per chunk while the next chunk is read.
 const VERIFY_CHUNK: usize = 2048;
 
+/// Chunks decoded and hashed at once, ahead of the one being checked.
+const VERIFY_AHEAD: usize = 3;
+
 /// A chunk of rows (or why one could not be read) with each event's content
 /// hash.
 type Hashed = Vec<(Result<RecordedEvent, BadEvent>, [u8; 32])>;
 
-fn hash_chunk(chunk: Vec<Result<RecordedEvent, BadEvent>>) -> Hashed {
+fn hash_chunk(chunk: Vec<PgRow>) -> Result<Hashed, StoreError> {
     chunk
-        .into_iter()
-        .map(|e| {
+        .iter()
+        .map(|row| {
+            let e = match decode_event(row) {
+                Ok(e) => Ok(e),
+                Err(StoreError::Corrupt {
+                    stream,
+                    version,
+                    reason,
+                }) => Err(BadEvent {
+                    stream_id: stream,
+                    version,
+                    event_id: None,
+                    reason,
+                }),
+                Err(e) => return Err(e),
+            };
             let content = e.as_ref().map_or([0; 32], crate::verify::content_of);
-            (e, content)
+            Ok((e, content))
         })
         .collect()
 }
