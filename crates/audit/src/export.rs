@@ -12,7 +12,7 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use eventstore::Position;
 use futures::{Stream, TryStreamExt};
 use sqlx::postgres::PgRow;
@@ -127,6 +127,13 @@ fn string(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
+/// `bytes` in lower-case hex, written in place.
+fn hex_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + 2 * bytes.len(), 0);
+    hex::encode_to_slice(bytes, &mut out[start..]).expect("room for two digits a byte");
+}
+
 /// Writes the row's envelope and a newline; answers its position.
 fn write_line(out: &mut Vec<u8>, r: &PgRow) -> Result<Position, AuditError> {
     let tx: i64 = r.try_get(0)?;
@@ -136,7 +143,14 @@ fn write_line(out: &mut Vec<u8>, r: &PgRow) -> Result<Position, AuditError> {
     let recorded_at: DateTime<Utc> = r.try_get(7)?;
     let hash: &[u8] = r.try_get(13)?;
     let prev_hash: &[u8] = r.try_get(14)?;
-    write!(out, "{{\"event_id\":\"{event_id}\",\"type\":").expect(IN_MEMORY);
+    out.extend_from_slice(b"{\"event_id\":\"");
+    out.extend_from_slice(
+        event_id
+            .as_hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\",\"type\":");
     string(out, Some(r.try_get(3)?));
     write!(
         out,
@@ -149,7 +163,7 @@ fn write_line(out: &mut Vec<u8>, r: &PgRow) -> Result<Position, AuditError> {
         out,
         ",\"stream_version\":{},\"position\":\"{position}\",\"recorded_at\":\"{}\",\"correlation_id\":",
         r.try_get::<i64, _>(6)?,
-        recorded_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+        recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
     )
     .expect(IN_MEMORY);
     string(out, r.try_get(8)?);
@@ -167,9 +181,9 @@ fn write_line(out: &mut Vec<u8>, r: &PgRow) -> Result<Position, AuditError> {
     out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(r.try_get::<&str, _>(12)?.as_bytes());
     out.extend_from_slice(b",\"hash\":\"");
-    out.extend_from_slice(hex::encode(hash).as_bytes());
+    hex_into(out, hash);
     out.extend_from_slice(b"\",\"prev_hash\":\"");
-    out.extend_from_slice(hex::encode(prev_hash).as_bytes());
+    hex_into(out, prev_hash);
     out.extend_from_slice(b"\"}\n");
     Ok(position)
 }
