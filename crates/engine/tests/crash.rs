@@ -70,15 +70,7 @@ const GIVE_UP: Duration = Duration::from_secs(120);
 /// How long the last engine gets to settle every saga.
 const SETTLE: Duration = Duration::from_secs(120);
 
-use test_support::database_url;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use test_support::{database_url, free_port};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

@@ -34,19 +34,11 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use test_support::{database_url, spawn, TestApp};
+use test_support::{database_url, free_port, spawn, TestApp};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
 // ------------------------------------------------------------------ broker
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn tansu_bin() -> PathBuf {
     if let Ok(p) = std::env::var("TANSU") {

@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use test_support::database_url;
+use test_support::{database_url, free_port};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -45,14 +45,6 @@ const ADMIN_EMAIL: &str = "root@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 const JWT_SECRET: &str = "a-notify-test-secret-that-is-long-enough-for-hs256";
 const SETTLE: Duration = Duration::from_secs(90);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
 where
@@ -424,6 +416,20 @@ impl Api {
             json!({"flight_id": flight, "passengers": [{"first_name": first,
                 "last_name": last, "date_of_birth": "1990-12-10", "seat": seat}]}),
         )
+        .await
+    }
+
+    /// Waits until the newest delivery listed at `path` has `status`.
+    async fn newest_delivery_once(&self, admin: &str, path: &str, status: &str) -> Value {
+        eventually(&format!("a {status} delivery"), SETTLE, || async {
+            let (_, list) = self
+                .send(reqwest::Method::GET, path, Some(admin), None)
+                .await;
+            list["deliveries"]
+                .as_array()
+                .and_then(|l| l.first().cloned())
+                .filter(|d| d["status"] == status)
+        })
         .await
     }
 
@@ -882,20 +888,7 @@ async fn a_webhook_that_keeps_failing_is_dead_lettered_then_sent_again_by_an_adm
     api.pay(&token, &booking_id, test_support::CARD_DECLINED)
         .await;
 
-    let (a, admin_ref, path) = (&api, &admin, &deliveries);
-    let dead = eventually("the delivery to be dead-lettered", SETTLE, move || {
-        let (api, admin) = (a, admin_ref);
-        async move {
-            let (_, list) = api
-                .send(reqwest::Method::GET, path, Some(admin), None)
-                .await;
-            list["deliveries"]
-                .as_array()
-                .and_then(|l| l.first().cloned())
-                .filter(|d| d["status"] == "DEAD")
-        }
-    })
-    .await;
+    let dead = api.newest_delivery_once(&admin, &deliveries, "DEAD").await;
     assert_eq!(dead["attempts"], 3, "{dead}");
     assert_eq!(dead["event_type"], "booking.payment_failed");
     assert!(
@@ -948,19 +941,9 @@ async fn a_webhook_that_keeps_failing_is_dead_lettered_then_sent_again_by_an_adm
     receiver.failing.store(false, Ordering::SeqCst);
     let (status, body) = api.post(&retry, Some(&admin), json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let delivered = eventually("the retried delivery", SETTLE, move || {
-        let (api, admin) = (a, admin_ref);
-        async move {
-            let (_, list) = api
-                .send(reqwest::Method::GET, path, Some(admin), None)
-                .await;
-            list["deliveries"]
-                .as_array()
-                .and_then(|l| l.first().cloned())
-                .filter(|d| d["status"] == "DELIVERED")
-        }
-    })
-    .await;
+    let delivered = api
+        .newest_delivery_once(&admin, &deliveries, "DELIVERED")
+        .await;
     assert_eq!(delivered["delivery_id"], delivery_id.as_str());
     let hits = receiver.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), 4, "{hits:?}");

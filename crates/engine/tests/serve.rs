@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 const ADMIN_EMAIL: &str = "root@example.com";
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
-use test_support::database_url;
+use test_support::{database_url, free_port};
 
 struct TestApp {
     addr: SocketAddr,
@@ -325,14 +325,6 @@ impl Drop for Running {
             let _ = self.0.wait();
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[sqlx::test(migrator = "engine::migrations::MIGRATOR")]

@@ -452,6 +452,16 @@ pub fn flight_body(departs_in: chrono::Duration) -> Value {
     })
 }
 
+/// A port free on 127.0.0.1 a moment ago, for a process a test starts
+/// (the real binary, a mail server) that must be told its port up front.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("the bound address")
+        .port()
+}
+
 /// The URL of a test's own database (`options`, from `#[sqlx::test]`) on
 /// the server `DATABASE_URL` names: for the real binary started by a test.
 pub fn database_url(options: &sqlx::postgres::PgConnectOptions) -> String {
