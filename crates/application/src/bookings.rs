@@ -58,7 +58,7 @@ pub struct NewPassenger {
 }
 
 /// The passengers parsed into seat requests, every invalid field named.
-fn parse_passengers(input: Vec<NewPassenger>) -> CommandResult<Vec<PassengerRequest>> {
+pub(crate) fn parse_passengers(input: Vec<NewPassenger>) -> CommandResult<Vec<PassengerRequest>> {
     let mut errors = Vec::new();
     let mut passengers = Vec::with_capacity(input.len());
     let ids: Vec<Uuid> = input.iter().map(|_| Uuid::now_v7()).collect();

@@ -13,13 +13,14 @@
 //!   replay) and [`command::lane`], the per-flight serialisation and group
 //!   commit.
 //! - [`bookings`], [`payments`], [`flights`], [`users`], [`accounts`],
-//!   [`discounts`]: the commands, one module per area, as methods of
+//!   [`discounts`], [`waitlist`]: the commands, one module per area, as methods of
 //!   [`Services`].
 //! - [`pnr`]: booking references reserved in blocks.
 //! - [`holdings`]: the per-customer caps on unpaid holds.
 //! - [`sagas`]: the port through which admins retry parked sagas.
 //! - [`error`]: [`CommandError`] and the domain's refusals mapped to it.
-//! - [`MIGRATOR`]: this crate's tables (`booking_pnrs`).
+//! - [`MIGRATOR`]: this crate's tables (`booking_pnrs`,
+//!   `waitlist_entry_flights`).
 
 pub mod accounts;
 pub mod bookings;
@@ -32,6 +33,7 @@ pub mod payments;
 pub mod pnr;
 pub mod sagas;
 pub mod users;
+pub mod waitlist;
 pub mod webhooks;
 
 use std::ops::Deref;
@@ -71,6 +73,8 @@ pub struct Settings {
     pub hold_caps: Option<HoldCaps>,
     /// How long a mailed password-reset token stays good.
     pub reset_token_ttl: Duration,
+    /// How long seats offered to the waiting list stay held for it.
+    pub waitlist_offer_ttl: Duration,
 }
 
 /// What one customer may hold unpaid at once, so nobody can hoard a
@@ -103,6 +107,7 @@ impl Settings {
             registrations_per_hour: None,
             hold_caps: None,
             reset_token_ttl: Duration::from_secs(3600),
+            waitlist_offer_ttl: Duration::from_secs(900),
         }
     }
 }

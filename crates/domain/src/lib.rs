@@ -53,5 +53,6 @@ pub mod seats;
 pub mod testing;
 pub mod user;
 pub mod values;
+pub mod waitlist;
 
 pub use event::{decode, encode, try_encode, Aggregate, DecodeError, DomainEvent, UpcastError};

@@ -17,6 +17,10 @@ use uuid::Uuid;
 
 use crate::event::{Aggregate, DomainEvent};
 use crate::values::{Cabin, Seat};
+use crate::waitlist::{
+    evolve_line, JoinWaitlist, WaitlistEntry, WaitlistEntryLapsed, WaitlistJoined,
+    WaitlistOfferAccepted, WaitlistOffered, WaitlistStatus, WaitlistWithdrawn,
+};
 
 /// One passenger's wish: a named seat, or any seat in a cabin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,6 +72,11 @@ pub enum SeatCommand {
         seat: Seat,
         reason: String,
     },
+    /// Puts a customer's party in the line of a sold-out cabin (see
+    /// [`crate::waitlist`]).
+    JoinWaitlist(JoinWaitlist),
+    /// Takes a waiting entry out of the line.
+    WithdrawWaitlist { entry_id: Uuid },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +145,11 @@ pub enum SeatEvent {
     SeatsConfirmed(SeatsConfirmed),
     SeatsReturned(SeatsReturned),
     SeatChanged(SeatChanged),
+    WaitlistJoined(WaitlistJoined),
+    WaitlistOffered(WaitlistOffered),
+    WaitlistOfferAccepted(WaitlistOfferAccepted),
+    WaitlistEntryLapsed(WaitlistEntryLapsed),
+    WaitlistWithdrawn(WaitlistWithdrawn),
 }
 
 impl DomainEvent for SeatEvent {
@@ -148,6 +162,11 @@ impl DomainEvent for SeatEvent {
             SeatEvent::SeatsConfirmed(_) => "SeatsConfirmed",
             SeatEvent::SeatsReturned(_) => "SeatsReturned",
             SeatEvent::SeatChanged(_) => "SeatChanged",
+            SeatEvent::WaitlistJoined(_) => "WaitlistJoined",
+            SeatEvent::WaitlistOffered(_) => "WaitlistOffered",
+            SeatEvent::WaitlistOfferAccepted(_) => "WaitlistOfferAccepted",
+            SeatEvent::WaitlistEntryLapsed(_) => "WaitlistEntryLapsed",
+            SeatEvent::WaitlistWithdrawn(_) => "WaitlistWithdrawn",
         }
     }
 }
@@ -162,6 +181,11 @@ impl SeatEvent {
             SeatEvent::SeatsConfirmed(e) => Some(e.booking_id),
             SeatEvent::SeatsReturned(e) => Some(e.booking_id),
             SeatEvent::SeatChanged(e) => Some(e.booking_id),
+            SeatEvent::WaitlistOffered(e) => Some(e.booking_id),
+            SeatEvent::WaitlistOfferAccepted(e) => Some(e.booking_id),
+            SeatEvent::WaitlistJoined(_)
+            | SeatEvent::WaitlistEntryLapsed(_)
+            | SeatEvent::WaitlistWithdrawn(_) => None,
         }
     }
 }
@@ -218,6 +242,19 @@ pub enum SeatError {
         from_cabin: Cabin,
         to: Seat,
         to_cabin: Cabin,
+    },
+    #[error("{available} seats of {cabin} can be booked now: book them instead of waiting")]
+    SeatsAvailable { cabin: Cabin, available: usize },
+    #[error("seats coming back in {cabin} go to its waiting list first")]
+    LineFirst { cabin: Cabin },
+    #[error("already on this cabin's waiting list (entry {0})")]
+    AlreadyWaiting(Uuid),
+    #[error("no waiting-list entry {0} on this flight")]
+    NoSuchEntry(Uuid),
+    #[error("waiting-list entry {entry_id} is {}, not waiting", .status.as_str())]
+    EntryNotWaiting {
+        entry_id: Uuid,
+        status: WaitlistStatus,
     },
 }
 
@@ -302,6 +339,8 @@ pub struct SeatSlot {
 pub struct SeatInventory {
     flight_id: Option<Uuid>,
     seats: BTreeMap<Seat, SeatSlot>,
+    /// The line of the sold-out cabins, in the order it was joined.
+    pub(crate) waitlist: Vec<WaitlistEntry>,
 }
 
 /// What one booking has on this flight.
@@ -720,6 +759,8 @@ impl Aggregate for SeatInventory {
                 to,
                 now,
             } => self.change(booking_id, from, to, now),
+            SeatCommand::JoinWaitlist(join) => self.join_waitlist(join),
+            SeatCommand::WithdrawWaitlist { entry_id } => self.withdraw_waitlist(entry_id),
         }
     }
 
@@ -790,6 +831,11 @@ impl Aggregate for SeatInventory {
                     }
                 }
             }
+            SeatEvent::WaitlistJoined(_)
+            | SeatEvent::WaitlistOffered(_)
+            | SeatEvent::WaitlistOfferAccepted(_)
+            | SeatEvent::WaitlistEntryLapsed(_)
+            | SeatEvent::WaitlistWithdrawn(_) => evolve_line(&mut self.waitlist, event),
         }
         self
     }

@@ -156,6 +156,12 @@ proptest! {
                             model.extend(owner.map(|o| (c.to, o)));
                         }
                         SeatEvent::InventoryOpened(_) => prop_assert!(false, "opened twice"),
+                        // These operations never touch the line.
+                        SeatEvent::WaitlistJoined(_)
+                        | SeatEvent::WaitlistOffered(_)
+                        | SeatEvent::WaitlistOfferAccepted(_)
+                        | SeatEvent::WaitlistEntryLapsed(_)
+                        | SeatEvent::WaitlistWithdrawn(_) => prop_assert!(false, "the line moved: {event:?}"),
                     }
                 }
             }

@@ -1,5 +1,6 @@
 //! Process managers: the booking -> payment -> ticket fulfilment with its
-//! compensations, and the cancellation of a cancelled flight's bookings.
+//! compensations, the cancellation of a cancelled flight's bookings, and
+//! the offers of seats that come back to a waiting list ([`waitlist`]).
 //!
 //! # How it runs
 //! - [`inbox`]: a checkpointed follower of the log (run by the projections
@@ -20,8 +21,10 @@
 //! # Layout
 //! - [`store`]: the `sagas` table (`ledger`: the workers' writes to it,
 //!   committed together); [`tickets`]: the ticket issuer port and
-//!   the simulated issuer; [`MIGRATOR`]: the `sagas` table and the
-//!   simulated payment provider's (they came in one migration).
+//!   the simulated issuer; [`waitlist`]: the waiting-list process
+//!   manager (`waitlist_lines`); [`MIGRATOR`]: the `sagas` and
+//!   `waitlist_lines` tables and the simulated payment provider's (which
+//!   came with the first).
 
 pub mod admin;
 pub mod inbox;
@@ -29,11 +32,13 @@ mod ledger;
 pub mod steps;
 pub mod store;
 pub mod tickets;
+pub mod waitlist;
 pub mod worker;
 
 use sqlx::migrate::Migrator;
 
 pub use admin::Admin;
+pub use waitlist::{WaitlistConfig, Waitlists};
 pub use worker::{SagaConfig, Sagas};
 
 /// The `sagas` table, and the simulated payment provider's tables

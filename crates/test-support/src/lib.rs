@@ -89,6 +89,12 @@ impl Options {
         self
     }
 
+    /// How long seats offered to a waiting list stay held.
+    pub fn waitlist_offer_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.waitlist_offer_ttl = ttl;
+        self
+    }
+
     pub fn saga_config(mut self, config: SagaConfig) -> Self {
         self.sagas = Some(config);
         self
@@ -199,6 +205,27 @@ pub async fn spawn_with(pool: PgPool, options: Options) -> TestApp {
         );
     }
     if let Some(config) = options.sagas {
+        // The waiting-list process manager runs where the sagas run, as in
+        // `booking serve`, polling as briefly as the test sagas.
+        let waitlists = sagas::Waitlists::new(
+            pool.clone(),
+            services.clone(),
+            sagas::WaitlistConfig {
+                idle_poll: config.idle_poll,
+                base_backoff: config.base_backoff,
+                max_backoff: config.max_backoff,
+                ..sagas::WaitlistConfig::default()
+            },
+        );
+        let mut waitlists_stop = stopped.clone();
+        let (store, sealer) = (dyn_store.clone(), services.sealer.clone());
+        tokio::spawn(async move {
+            waitlists
+                .run(store, sealer, async move {
+                    let _ = waitlists_stop.wait_for(|s| *s).await;
+                })
+                .await;
+        });
         for n in 0..options.saga_processes.max(1) {
             // The first shares the API's lanes like `booking serve`; others
             // are like separate saga processes.

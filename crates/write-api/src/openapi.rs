@@ -14,7 +14,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::http::{audit, auth, bookings, discounts, flights, payments, sagas, users, webhooks};
+use crate::http::{
+    audit, auth, bookings, discounts, flights, payments, sagas, users, waitlist, webhooks,
+};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -91,6 +93,8 @@ pub struct Problem {
         bookings::change_seat,
         bookings::cancel_passenger,
         discounts::create,
+        waitlist::join,
+        waitlist::leave,
         payments::pay,
         sagas::retry,
         webhooks::register,
@@ -138,6 +142,7 @@ pub struct Problem {
         bookings::PassengerView,
         discounts::CreateDiscountCodeRequest,
         discounts::MoneyInput,
+        waitlist::JoinWaitlistRequest,
         payments::PaymentRequest,
         audit::DigestBody,
         audit::CheckpointBody,
@@ -154,6 +159,7 @@ pub struct Problem {
         (name = "flights", description = "Scheduling and changing flights (admin)"),
         (name = "bookings", description = "Booking seats, cancelling, editing passengers"),
         (name = "discounts", description = "Discount codes (admin); bookings redeem them"),
+        (name = "waitlist", description = "Waiting lists of sold-out cabins; offers are HELD bookings"),
         (name = "sagas", description = "The fulfilment process managers (admin)"),
         (name = "webhooks", description = "Notification endpoints, their deliveries and retries (admin)"),
         (name = "audit", description = "Replaying, exporting and proving the log (auditors and admins)"),

@@ -88,7 +88,30 @@ impl PlaceBookingError {
 /// cabin of the seat they got (an infant at the fare of their adult's
 /// cabin), takes a discount code off when one is given (`discount`: the
 /// code's state, empty when no such code exists), and creates the booking.
+///
+/// Seats that came back to a cabin whose waiting list they would serve are
+/// the line's: such a booking is refused with [`SeatError::LineFirst`].
 pub fn place_booking(
+    flight: &Flight,
+    inventory: &SeatInventory,
+    discount: Option<&DiscountCode>,
+    cmd: PlaceBooking,
+) -> Result<Placed, PlaceBookingError> {
+    for request in cmd.passengers.iter().filter_map(|p| p.seat) {
+        let cabin = match request {
+            SeatRequest::Cabin(cabin) => Some(cabin),
+            SeatRequest::Seat(seat) => inventory.cabin_of(seat),
+        };
+        if let Some(cabin) = cabin.filter(|c| inventory.line_first(*c, cmd.now)) {
+            return Err(SeatError::LineFirst { cabin }.into());
+        }
+    }
+    place_booking_unchecked(flight, inventory, discount, cmd)
+}
+
+/// [`place_booking`] without the waiting list's claim: how an offer to the
+/// line itself is placed.
+pub fn place_booking_unchecked(
     flight: &Flight,
     inventory: &SeatInventory,
     discount: Option<&DiscountCode>,

@@ -100,6 +100,9 @@ pub struct AppConfig {
     /// Seconds seats stay held for an unpaid booking.
     #[arg(long, env = "BOOKING_HOLD_TTL_SECS", default_value_t = 600)]
     pub hold_ttl_secs: u64,
+    /// Seconds seats offered to a waiting list stay held for it.
+    #[arg(long, env = "BOOKING_WAITLIST_OFFER_SECS", default_value_t = 900)]
+    pub waitlist_offer_secs: u64,
     /// With --admin-password: make sure this admin account exists at start.
     #[arg(long, env = "BOOKING_ADMIN_EMAIL", requires = "admin_password")]
     pub admin_email: Option<String>,
@@ -237,6 +240,7 @@ impl AppConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             jwt_secret: None,
             hold_ttl_secs: 600,
+            waitlist_offer_secs: 900,
             admin_email: None,
             admin_password: None,
             db_max_connections: 32,
@@ -298,6 +302,7 @@ impl AppConfig {
         };
         let mut settings = Settings::with_secret(secret);
         settings.hold_ttl = Duration::from_secs(self.hold_ttl_secs);
+        settings.waitlist_offer_ttl = Duration::from_secs(self.waitlist_offer_secs);
         let limits = self.rate_limits == Switch::On;
         settings.login_attempts_per_minute = if limits {
             self.login_attempts_per_minute

@@ -72,6 +72,9 @@ pub struct Application {
     projection_store: Arc<dyn EventStore>,
     sealer: Sealer,
     sagas: sagas::Sagas,
+    /// Offers of seats that come back to the waiting lists, run where the
+    /// sagas run.
+    waitlists: sagas::Waitlists,
     /// Mails and webhooks, run where the sagas run.
     notifier: notifications::Notifier,
     /// The Kafka relay, when `KAFKA_BROKERS` is set and the role runs it.
@@ -133,6 +136,11 @@ impl Application {
             gateway,
             Arc::new(sagas::tickets::SimulatedIssuer::new(pool.clone())),
             config.saga_config(),
+        );
+        let waitlists = sagas::Waitlists::new(
+            pool.clone(),
+            services.clone(),
+            sagas::WaitlistConfig::default(),
         );
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let user_id = services
@@ -210,6 +218,7 @@ impl Application {
             projection_store,
             sealer,
             sagas,
+            waitlists,
             notifier,
             relay,
             holdings: (config.hold_limits == Switch::On).then_some(holdings),
@@ -248,6 +257,18 @@ impl Application {
                 let _ = sagas_stop.wait_for(|s| *s).await;
             };
             sagas.run(saga_store, saga_sealer, stop).await;
+        });
+        let mut waitlists_stop = stopped.clone();
+        let (waitlists_store, waitlists_sealer) = (self.store.clone(), self.sealer.clone());
+        let waitlists = self.waitlists;
+        let waitlists = tokio::spawn(async move {
+            if !run_sagas {
+                return;
+            }
+            let stop = async move {
+                let _ = waitlists_stop.wait_for(|s| *s).await;
+            };
+            waitlists.run(waitlists_store, waitlists_sealer, stop).await;
         });
         let mut notifier_stop = stopped.clone();
         let (notifier_store, notifier_sealer) = (self.store.clone(), self.sealer.clone());
@@ -348,6 +369,13 @@ impl Application {
         // A saga cut short here is picked up again from the log.
         if tokio::time::timeout(DRAIN_TIMEOUT, sagas).await.is_err() {
             tracing::warn!("the sagas did not stop in time");
+        }
+        // A line cut short here is still due: it is served again.
+        if tokio::time::timeout(DRAIN_TIMEOUT, waitlists)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the waiting lists did not stop in time");
         }
         // A mail cut short here goes out again when its lease runs out.
         if tokio::time::timeout(DRAIN_TIMEOUT, notifier).await.is_err() {

@@ -100,6 +100,12 @@ fn seats_of(e: &SeatEvent) -> Cow<'_, [Seat]> {
         SeatEvent::SeatsConfirmed(e) => Cow::Borrowed(&e.seats),
         SeatEvent::SeatsReturned(e) => Cow::Borrowed(&e.seats),
         SeatEvent::SeatChanged(e) => Cow::Owned(vec![e.from, e.to]),
+        // The line moves no seat: an offer's seats come in its `SeatsHeld`.
+        SeatEvent::WaitlistJoined(_)
+        | SeatEvent::WaitlistOffered(_)
+        | SeatEvent::WaitlistOfferAccepted(_)
+        | SeatEvent::WaitlistEntryLapsed(_)
+        | SeatEvent::WaitlistWithdrawn(_) => Cow::Borrowed(&[]),
     }
 }
 
@@ -381,6 +387,12 @@ impl State {
                     at,
                 );
             }
+            // The waiting list has its own read model.
+            SeatEvent::WaitlistJoined(_)
+            | SeatEvent::WaitlistOffered(_)
+            | SeatEvent::WaitlistOfferAccepted(_)
+            | SeatEvent::WaitlistEntryLapsed(_)
+            | SeatEvent::WaitlistWithdrawn(_) => {}
         }
     }
 

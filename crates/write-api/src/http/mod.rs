@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod payments;
 pub mod sagas;
 pub mod users;
+pub mod waitlist;
 pub mod webhooks;
 
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(flights::router())
         .merge(bookings::router())
         .merge(discounts::router())
+        .merge(waitlist::router())
         .merge(payments::router())
         .merge(sagas::router())
         .merge(audit::router())
@@ -208,6 +210,7 @@ pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
             | "/api/v1/flights"
             | "/api/v1/bookings"
             | "/api/v1/discount-codes"
+            | "/api/v1/flights/{id}/waitlist"
             | "/api/v1/webhooks",
         ) => StatusCode::CREATED,
         (
@@ -220,7 +223,7 @@ pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
             | "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry"
             | "/api/v1/auth/password-reset",
         ) => StatusCode::ACCEPTED,
-        ("DELETE", "/api/v1/users/{id}")
+        ("DELETE", "/api/v1/users/{id}" | "/api/v1/waitlist/{entry_id}")
         | (
             "POST",
             "/api/v1/auth/logout"
