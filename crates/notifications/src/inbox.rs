@@ -10,16 +10,22 @@
 //! | `BookingExpired` | `booking.expired` | the customer | yes |
 //! | `FlightRescheduled` | `flight.rescheduled` (moves reminders) | each customer still to fly | once per flight |
 //! | `FlightCancelled` | `flight.cancelled` (drops reminders) | each customer still to fly | once per flight |
+//! | `WaitlistOffered` | `waitlist.offered` | the customer, with the offer's booking and deadline | yes |
 //! | `UserRegistered` | `account.verify_email` | the user | no |
 //! | `PasswordResetRequested` | `account.password_reset` | the user | no |
 //!
 //! Delivery ids are derived from the event (and the recipient), so a batch
 //! applied twice queues nothing twice.
+//!
+//! The waiting list lives in the seat inventory streams: the inbox follows
+//! the `seats` category for `WaitlistOffered` alone, and drops every other
+//! seat event (holds, sales, the line's other moves) before doing anything.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use domain::booking::BookingEvent;
 use domain::flight::FlightEvent;
+use domain::seats::SeatEvent;
 use domain::user::UserEvent;
 use projections::{Decoded, Event, Projector};
 use serde_json::{json, Value};
@@ -68,7 +74,7 @@ impl Projector for NotificationInbox {
     }
 
     fn categories(&self) -> &'static [&'static str] {
-        &["booking", "flight", "user"]
+        &["booking", "flight", "user", "seats"]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -80,13 +86,19 @@ impl Projector for NotificationInbox {
     }
 
     async fn apply(&self, conn: &mut PgConnection, events: &[Decoded]) -> projections::Result<()> {
+        // Seat events are most of the log under load: those with nothing
+        // to tell cost no query.
+        let events: Vec<&Decoded> = events.iter().filter(|e| worth_reading(e)).collect();
+        if events.is_empty() {
+            return Ok(());
+        }
         let webhooks: Vec<(Uuid, Vec<String>)> =
             sqlx::query_as("SELECT webhook_id, events FROM webhooks")
                 .fetch_all(&mut *conn)
                 .await?;
         let mut queued = 0;
-        for e in events {
-            let notes = notes_of(conn, e).await?;
+        for e in &events {
+            let notes = notes_of(conn, e, &events).await?;
             let position = e.position.to_string();
             let mut rows = vec![];
             for n in notes {
@@ -135,6 +147,35 @@ impl Projector for NotificationInbox {
         }
         Ok(())
     }
+}
+
+/// Whether the inbox has anything to do with `e`: of the seat events, only
+/// an offer to the waiting list.
+fn worth_reading(e: &Decoded) -> bool {
+    match &e.event {
+        Event::Seats(s) => matches!(s, SeatEvent::WaitlistOffered(_)),
+        _ => true,
+    }
+}
+
+/// The PNR of the booking that holds a waiting-list offer. Its
+/// `BookingCreated` is appended with the offer, before or after it: the
+/// inbox has recorded it already, or it is further on in `batch` (unless
+/// the batch ended between the two, when there is no PNR to tell).
+async fn offer_pnr(
+    conn: &mut PgConnection,
+    batch: &[&Decoded],
+    booking_id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    if let Some((_, _, pnr)) = booking(conn, booking_id).await? {
+        return Ok(Some(pnr));
+    }
+    Ok(batch.iter().find_map(|d| match &d.event {
+        Event::Booking(BookingEvent::BookingCreated(c)) if c.booking_id == booking_id => {
+            Some(c.pnr.as_str().to_owned())
+        }
+        _ => None,
+    }))
 }
 
 /// The booking's customer and reference, as the inbox recorded them.
@@ -215,8 +256,13 @@ async fn flight_notes(
     Ok(notes)
 }
 
-/// What `e` has to tell, after updating what the inbox keeps.
-async fn notes_of(conn: &mut PgConnection, e: &Decoded) -> sqlx::Result<Vec<Note>> {
+/// What `e` (one of `batch`) has to tell, after updating what the inbox
+/// keeps.
+async fn notes_of(
+    conn: &mut PgConnection,
+    e: &Decoded,
+    batch: &[&Decoded],
+) -> sqlx::Result<Vec<Note>> {
     let note = |event_type, email, booking_id, flight_id, at, data| Note {
         key: e.event_id,
         event_type,
@@ -411,6 +457,27 @@ async fn notes_of(conn: &mut PgConnection, e: &Decoded) -> sqlx::Result<Vec<Note
                 Some(x.booking_id),
                 Some(flight_id),
                 x.expired_at,
+                data,
+            )]
+        }
+        Event::Seats(SeatEvent::WaitlistOffered(o)) => {
+            // The seats stream is the flight's.
+            let flight_id = e.aggregate_id;
+            let pnr = offer_pnr(conn, batch, o.booking_id).await?;
+            let data = json!({
+                "entry_id": o.entry_id,
+                "booking_id": o.booking_id,
+                "pnr": pnr,
+                "flight_id": flight_id,
+                "customer_id": o.customer_id,
+                "expires_at": o.expires_at,
+            });
+            vec![note(
+                "waitlist.offered",
+                Some(o.customer_id),
+                Some(o.booking_id),
+                flight_id,
+                e.recorded_at,
                 data,
             )]
         }

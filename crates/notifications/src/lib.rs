@@ -4,12 +4,13 @@
 //! # How it runs
 //! - [`inbox`]: a checkpointed follower of the log (a projector) turns each
 //!   event worth telling (a booking ticketed, a payment failed, a flight
-//!   moved, a reset requested...) into delivery rows, one per recipient:
-//!   an email to the customer, a POST to every webhook that asked for the
-//!   type. Rows and checkpoint commit together: nothing is queued for a
-//!   command that rolled back, nothing committed is left out. Reminders
-//!   24 h before departure are rows due then (a durable deadline), moved
-//!   when the flight is and dropped when the booking is cancelled.
+//!   moved, seats offered to the waiting list, a reset requested...) into
+//!   delivery rows, one per recipient: an email to the customer, a POST to
+//!   every webhook that asked for the type. Rows and checkpoint commit
+//!   together: nothing is queued for a command that rolled back, nothing
+//!   committed is left out. Reminders 24 h before departure are rows due
+//!   then (a durable deadline), moved when the flight is and dropped when
+//!   the booking is cancelled.
 //! - [`worker`]: workers lease due rows, send them ([`mail`], [`webhook`])
 //!   and mark them; failures back off exponentially and after
 //!   `max_attempts` a row is dead-lettered (`DEAD`) until an admin retries

@@ -113,6 +113,15 @@ fn text(v: &Value, key: &str) -> String {
     }
 }
 
+/// A time of `data` as a reader reads it (`2027-01-05 09:15 UTC`); as
+/// stored when it is not one.
+fn when(v: &Value, key: &str) -> String {
+    let raw = text(v, key);
+    raw.parse::<DateTime<Utc>>()
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or(raw)
+}
+
 /// The subject and the plain-text body of `letter`.
 pub fn compose(letter: &Letter) -> (String, String) {
     let d = &letter.data;
@@ -181,6 +190,25 @@ pub fn compose(letter: &Letter) -> (String, String) {
                 text(d, "reason")
             ),
         ),
+        "waitlist.offered" => {
+            // The PNR is missed only when the offer's booking came in a
+            // later batch: its id finds it all the same.
+            let reference = if pnr.is_empty() {
+                text(d, "booking_id")
+            } else {
+                pnr.clone()
+            };
+            (
+                format!("Seats are held for you: booking {reference}"),
+                format!(
+                    "Seats came back on {flight} and, as you were next on the waiting list, \
+                     they are held for you until {}.\n\
+                     Pay booking {reference} before then to keep them; after that they go \
+                     to the next in line.",
+                    when(d, "expires_at")
+                ),
+            )
+        }
         "account.password_reset" => (
             "Reset your password".to_string(),
             format!(
@@ -280,6 +308,7 @@ mod tests {
             "booking.expired",
             "flight.rescheduled",
             "flight.cancelled",
+            "waitlist.offered",
         ] {
             let (subject, body) = compose(&letter(
                 t,
@@ -292,6 +321,31 @@ mod tests {
             );
             assert!(body.starts_with("Hello Ada Lovelace"), "{t}");
         }
+    }
+
+    #[test]
+    fn a_waiting_list_offer_says_until_when_the_seats_are_held() {
+        let data = json!({
+            "entry_id": Uuid::nil(),
+            "booking_id": "0190a4c2-9d1e-7c4b-8f3a-2b6e5d4c3b2a",
+            "pnr": "W4ZTKQ",
+            "expires_at": "2027-01-04T09:15:00.123456Z",
+        });
+        let (subject, body) = compose(&letter("waitlist.offered", data.clone()));
+        assert_eq!(subject, "Seats are held for you: booking W4ZTKQ");
+        assert!(
+            body.contains("held for you until 2027-01-04 09:15 UTC"),
+            "{body}"
+        );
+        assert!(body.contains("Pay booking W4ZTKQ"), "{body}");
+        // Without the PNR, the booking's id.
+        let mut no_pnr = data;
+        no_pnr["pnr"] = Value::Null;
+        let (subject, _) = compose(&letter("waitlist.offered", no_pnr));
+        assert_eq!(
+            subject,
+            "Seats are held for you: booking 0190a4c2-9d1e-7c4b-8f3a-2b6e5d4c3b2a"
+        );
     }
 
     #[test]

@@ -307,6 +307,16 @@ impl Notifier {
         {
             return Ok(Outcome::Skipped("the flight has left".into()));
         }
+        // "Held for you until ..." is untrue once that has passed (a mail
+        // server down for long): the seats have gone to the next in line.
+        if row.event_type == "waitlist.offered"
+            && row.data["expires_at"]
+                .as_str()
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+                .is_some_and(|t| t <= Utc::now())
+        {
+            return Ok(Outcome::Skipped("the offer lapsed unsent".into()));
+        }
         let attachment = match (row.event_type.as_str(), row.booking_id) {
             ("booking.ticketed", Some(booking_id)) => Some(self.ticket(booking_id).await?),
             _ => None,

@@ -38,8 +38,8 @@
 //! - [`runner`]: the [`Runner`] (checkpoints, batches, lag), [`status`],
 //!   [`wait_for`].
 //! - [`rebuild`](mod@rebuild): shadow tables and the swap.
-//! - [`flights`], [`bookings`], [`billing`], [`analytics`], [`users`]: the
-//!   projectors.
+//! - [`flights`], [`bookings`], [`billing`], [`analytics`], [`users`],
+//!   [`waitlist`]: the projectors.
 //! - [`model`]: the read models' contract: rows, statuses, shared
 //!   predicates, the queries the read side runs.
 //! - [`sql`]: small helpers shared by the projectors.
@@ -56,6 +56,7 @@ pub mod rebuild;
 pub mod runner;
 pub mod sql;
 pub mod users;
+pub mod waitlist;
 
 pub use event::{Decoded, Event};
 pub use projector::{all, by_name, Projector};

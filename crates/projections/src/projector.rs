@@ -69,6 +69,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(crate::billing::BillingProjector),
         Arc::new(crate::analytics::AnalyticsProjector),
         Arc::new(crate::users::UsersProjector),
+        Arc::new(crate::waitlist::WaitlistProjector),
     ]
 }
 

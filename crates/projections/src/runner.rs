@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -442,18 +442,22 @@ pub async fn export_lag(pool: &PgPool) -> Result<()> {
 }
 
 /// Waits until every read model's checkpoint is at or past `position`
-/// (read-your-writes); [`Error::Stale`] after `timeout`. The followers that
-/// write no read model (the sagas' and the notifier's inboxes) are not
-/// waited for.
+/// (read-your-writes); [`Error::Stale`] after `timeout`. Only the built-in
+/// projectors ([`all`](crate::all)) are waited for: the other followers that
+/// keep a checkpoint in the same table (the sagas', the notifier's, the
+/// waiting-list process manager's inboxes) write no read model, and may not
+/// run in this process at all.
 pub async fn wait_for(pool: &PgPool, position: Position, timeout: Duration) -> Result<()> {
+    static READ_MODELS: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| crate::projector::all().iter().map(|p| p.name()).collect());
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     loop {
         let slowest: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT tx, seq FROM projection_checkpoints \
-             WHERE name NOT IN ('sagas', 'notifications') \
+            "SELECT tx, seq FROM projection_checkpoints WHERE name = ANY($1) \
              ORDER BY tx, seq LIMIT 1",
         )
+        .bind(&*READ_MODELS)
         .fetch_optional(pool)
         .await?;
         let reached = slowest.map_or(Position::START, |(tx, seq)| pos_of(tx, seq));

@@ -17,12 +17,15 @@ use domain::user::{User, UserCommand};
 use domain::values::{
     AirportCode, Cabin, Currency, Email, FlightNumber, Money, Pnr, Role, Seat, TicketNumber,
 };
+use domain::waitlist::{serve_waitlist, JoinWaitlist, ServeWaitlist, WaitingPassenger};
 use domain::{Aggregate, DomainEvent};
 use eventstore::{
     Actor, AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, PgEventStore, Position,
     Sealer, StreamAppend, StreamId,
 };
 use projections::flights::FlightsProjector;
+use projections::model::waitlist::{my_waitlist, WaitlistEntryRow};
+use projections::waitlist::WaitlistProjector;
 use projections::{Decoded, Error, ProjectionStatus, Projector, Runner, RunnerOptions};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -310,6 +313,100 @@ impl World {
         )
         .await;
         payment_id
+    }
+
+    /// Puts `customer`'s party (one passenger of each `kinds`, an infant
+    /// on the first adult's lap) in the line of `cabin`; returns the entry.
+    async fn join(
+        &self,
+        flight_id: Uuid,
+        customer: Uuid,
+        cabin: Cabin,
+        kinds: &[PassengerType],
+        now: DateTime<Utc>,
+    ) -> Uuid {
+        let entry_id = Uuid::now_v7();
+        let ids: Vec<Uuid> = kinds.iter().map(|_| Uuid::now_v7()).collect();
+        let passengers = kinds
+            .iter()
+            .zip(&ids)
+            .map(|(kind, id)| WaitingPassenger {
+                passenger_id: *id,
+                kind: *kind,
+                travels_with: (*kind == PassengerType::Infant).then_some(ids[0]),
+            })
+            .collect();
+        let details = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| PassengerDetails {
+                first_name: format!("Wait{i}"),
+                last_name: "Lister".into(),
+                date_of_birth: match kind {
+                    PassengerType::Infant => (now - Span::days(200)).date_naive(),
+                    _ => NaiveDate::from_ymd_opt(1990, 12, 10).unwrap(),
+                },
+                email: None,
+                phone: None,
+                passport: None,
+            })
+            .collect();
+        self.exec::<SeatInventory>(
+            flight_id,
+            SeatCommand::JoinWaitlist(JoinWaitlist {
+                entry_id,
+                customer_id: customer,
+                cabin,
+                passengers,
+                details,
+                now,
+            }),
+        )
+        .await;
+        entry_id
+    }
+
+    /// Serves the flight's line once, as the waiting-list process manager
+    /// does: the offer (if one is made) is a booking held for 15 minutes
+    /// from `now`, appended with the seat events. Returns that booking.
+    async fn serve(&self, flight_id: Uuid, now: DateTime<Utc>) -> Uuid {
+        let flight: Flight = self.load(flight_id).await;
+        let inventory: SeatInventory = self.load(flight_id).await;
+        let booking_id = Uuid::now_v7();
+        let b = booking_id.as_bytes();
+        let served = serve_waitlist(
+            &flight,
+            &inventory,
+            ServeWaitlist {
+                booking_id,
+                pnr: Pnr::from_random([b[10], b[11], b[12], b[13], b[14], b[15]]),
+                offer_expires_at: now + Span::minutes(15),
+                now,
+            },
+        )
+        .unwrap();
+        let mut streams = vec![(
+            format!("seats-{flight_id}"),
+            self.encode(&served.seats).await,
+        )];
+        if !served.booking.is_empty() {
+            streams.push((
+                format!("booking-{booking_id}"),
+                self.encode(&served.booking).await,
+            ));
+        }
+        self.append(streams).await;
+        booking_id
+    }
+
+    /// The `rm_waitlist_entries` row of `entry`, read as the read side does.
+    async fn entry(&self, customer: Uuid, entry: Uuid) -> WaitlistEntryRow {
+        my_waitlist(&self.pool, customer)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.entry_id == entry)
+            .expect("the entry is in the read model")
     }
 
     async fn catch_up_all(&self) {
@@ -722,6 +819,163 @@ async fn an_erased_customer_has_no_names_in_the_read_model(pool: PgPool) {
     assert_eq!(account(&w).await, (None, None, "ERASED".to_string()));
 }
 
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn the_waiting_list_shows_each_entry_with_its_status_and_place(pool: PgPool) {
+    use domain::waitlist::WaitlistStatus as S;
+    use PassengerType::{Adult, Infant};
+
+    let w = World::new(pool);
+    let now = Utc::now();
+    let flight = w.flight(now).await;
+    // Business (4 seats) is held whole by one booking: a line forms.
+    let filling = w.book(flight, Uuid::now_v7(), &["business"; 4], now).await;
+    let (ada, bob, cyd) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let a = w
+        .join(flight, ada, Cabin::Business, &[Adult, Adult], now)
+        .await;
+    let b = w
+        .join(flight, bob, Cabin::Business, &[Adult, Infant], now)
+        .await;
+    let c = w.join(flight, cyd, Cabin::Business, &[Adult], now).await;
+    // Another flight's line is a line of its own.
+    let other = w.flight(now).await;
+    w.book(other, Uuid::now_v7(), &["business"; 4], now).await;
+    let eve = Uuid::now_v7();
+    let e = w.join(other, eve, Cabin::Business, &[Adult], now).await;
+    w.catch_up_all().await;
+
+    let ada_entry = w.entry(ada, a).await;
+    assert_eq!(
+        (
+            ada_entry.flight_id,
+            ada_entry.cabin,
+            ada_entry.status,
+            ada_entry.place
+        ),
+        (flight, Cabin::Business, S::Waiting, 1)
+    );
+    assert_eq!(
+        ada_entry.joined_at.timestamp_micros(),
+        now.timestamp_micros()
+    );
+    assert_eq!((ada_entry.seats, ada_entry.passengers), (2, 2));
+    let bob_entry = w.entry(bob, b).await;
+    // An infant needs no seat of their own.
+    assert_eq!(
+        (bob_entry.place, bob_entry.seats, bob_entry.passengers),
+        (2, 1, 2)
+    );
+    assert_eq!(w.entry(cyd, c).await.place, 3);
+    assert_eq!(w.entry(eve, e).await.place, 1);
+    assert!(ada_entry.joined_position < bob_entry.joined_position);
+
+    // Bob leaves the line: Cyd moves up.
+    w.exec::<SeatInventory>(flight, SeatCommand::WithdrawWaitlist { entry_id: b })
+        .await;
+    w.catch_up_all().await;
+    let bob_entry = w.entry(bob, b).await;
+    assert_eq!((bob_entry.status, bob_entry.place), (S::Withdrawn, 0));
+    assert_eq!(w.entry(ada, a).await.place, 1);
+    assert_eq!(w.entry(cyd, c).await.place, 2);
+
+    // The hold lapses: Ada, first in line, is offered two of the seats.
+    let later = now + Span::minutes(11);
+    w.exec::<SeatInventory>(
+        flight,
+        SeatCommand::Expire {
+            booking_id: filling,
+            now: later,
+        },
+    )
+    .await;
+    let offer = w.serve(flight, later).await;
+    w.catch_up_all().await;
+    let ada_entry = w.entry(ada, a).await;
+    assert_eq!(
+        (
+            ada_entry.status,
+            ada_entry.place,
+            ada_entry.offer_booking_id,
+            ada_entry.offer_expires_at.map(|t| t.timestamp_micros())
+        ),
+        (
+            S::Offered,
+            0,
+            Some(offer),
+            Some((later + Span::minutes(15)).timestamp_micros())
+        )
+    );
+    assert_eq!(w.entry(cyd, c).await.place, 1);
+    let (status,): (String,) =
+        sqlx::query_as("SELECT status FROM rm_bookings WHERE booking_id = $1")
+            .bind(offer)
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "HELD");
+
+    // Ada lets the offer lapse: the line passes on to Cyd.
+    let lapsed = later + Span::minutes(16);
+    w.exec::<SeatInventory>(
+        flight,
+        SeatCommand::Expire {
+            booking_id: offer,
+            now: lapsed,
+        },
+    )
+    .await;
+    let second = w.serve(flight, lapsed).await;
+    w.catch_up_all().await;
+    let ada_entry = w.entry(ada, a).await;
+    assert_eq!(
+        (
+            ada_entry.status,
+            ada_entry.place,
+            ada_entry.offer_booking_id
+        ),
+        (S::Lapsed, 0, Some(offer))
+    );
+    let cyd_entry = w.entry(cyd, c).await;
+    assert_eq!(
+        (
+            cyd_entry.status,
+            cyd_entry.place,
+            cyd_entry.offer_booking_id
+        ),
+        (S::Offered, 0, Some(second))
+    );
+    assert!(cyd_entry.updated_at >= ada_entry.joined_at);
+
+    // A customer reads their own entries only.
+    let mine = my_waitlist(&w.pool, ada).await.unwrap();
+    assert_eq!(mine.iter().map(|e| e.entry_id).collect::<Vec<_>>(), [a]);
+    assert!(my_waitlist(&w.pool, Uuid::now_v7())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A rebuild from the log gives the same rows.
+    let built = w.snapshot().await;
+    projections::rebuild(&w.runner, &WaitlistProjector)
+        .await
+        .unwrap();
+    assert_eq!(w.snapshot().await, built);
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'rm_waitlist_entries' ORDER BY 1",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "rm_waitlist_entries_customer",
+            "rm_waitlist_entries_line",
+            "rm_waitlist_entries_pkey"
+        ]
+    );
+}
+
 /// Delegates to a real projector but fails once it has been handed
 /// `fail_after` events in total, after writing part of the batch: the
 /// crash in the middle of a batch.
@@ -912,10 +1166,11 @@ async fn two_runners_of_one_projector_never_apply_a_batch_twice(pool: PgPool) {
         task.await.unwrap().unwrap();
     }
     let raced = w.snapshot().await;
+    let names: Vec<&str> = projections::all().iter().map(|p| p.name()).collect();
     let seen: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT name, events_seen FROM projection_checkpoints \
-         WHERE name NOT IN ('sagas', 'notifications') ORDER BY name",
+        "SELECT name, events_seen FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name",
     )
+    .bind(&names)
     .fetch_all(&w.pool)
     .await
     .unwrap();
@@ -944,7 +1199,7 @@ async fn wait_for_returns_once_caught_up_and_times_out_otherwise(pool: PgPool) {
         other => panic!("expected a stale read, got {other:?}"),
     }
     let lagging = read_models(projections::status(&w.pool).await.unwrap());
-    assert_eq!(lagging.len(), 5);
+    assert_eq!(lagging.len(), 6);
     assert!(lagging
         .iter()
         .all(|s| s.lag_events > 0 && s.lag_seconds >= 0.0));
@@ -968,8 +1223,9 @@ async fn wait_for_returns_once_caught_up_and_times_out_otherwise(pool: PgPool) {
 }
 
 /// The statuses of the read models' projectors: the other followers of the
-/// log that keep a checkpoint in the same table (the sagas' and the
-/// notifier's inboxes) are not run by these tests.
+/// log that keep a checkpoint in the same table (the sagas', the notifier's
+/// and the waiting-list process manager's inboxes) are not run by these
+/// tests.
 fn read_models(statuses: Vec<ProjectionStatus>) -> Vec<ProjectionStatus> {
     let names: Vec<&str> = projections::all().iter().map(|p| p.name()).collect();
     statuses

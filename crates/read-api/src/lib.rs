@@ -18,7 +18,8 @@
 //! - [`http`]: the axum handlers (queries, GraphiQL, websocket).
 //! - [`query`]: the `Query` root and its role rules; [`analytics`];
 //!   [`itineraries`] (trips of several flights).
-//! - [`subscription`]: `bookingUpdated`, `seatMapChanged` (polling).
+//! - [`subscription`]: `bookingUpdated`, `seatMapChanged`, `waitlistUpdated`
+//!   (polling).
 //! - [`types`]: contract types and the rows behind them.
 //! - [`loaders`], [`cursor`], [`limits`], [`auth`], [`error`]: plumbing.
 

@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `searchFlights`, `searchItineraries`, `flight`, `projections` | anyone, also anonymous |
 //! | `booking`, `invoice` | the booking's customer, agents, admins; anyone else gets `FORBIDDEN` (not null: unauthorised is an error, never a silent answer) |
-//! | `myBookings` | any signed-in user |
+//! | `myBookings`, `myWaitlist` | any signed-in user (their own) |
 //! | `bookings` | agents, admins |
 //! | `payments` | customers (their own), agents and admins (all) |
 //! | `analytics` | analysts, admins |
@@ -31,12 +31,13 @@ use projections::model::flights::{
     lapsed_in_cabin, FlightRow, FLIGHT_CABINS_LATERAL, FLIGHT_CABIN_ARRAYS, FLIGHT_COLUMNS,
 };
 use projections::model::users::{like_escape, UserRow, USER_COLUMNS};
+use projections::model::waitlist::my_waitlist;
 
 use crate::itineraries;
 use crate::types::{
     parse_id, pool, Booking, BookingStatus, Cabin, Date, Flight, Invoice, InvoiceLine, Itinerary,
     ItineraryLegInput, ItinerarySort, Money, Payment, PaymentStatus, ProjectionStatus, Saga,
-    SagaRow, SagaStatus, User, SAGA_COLUMNS,
+    SagaRow, SagaStatus, User, WaitlistEntry, SAGA_COLUMNS,
 };
 
 pub struct Query;
@@ -373,6 +374,14 @@ impl Query {
     ) -> Result<Connection<String, Booking>> {
         let caller = Viewer::of(ctx).user()?;
         list_bookings(ctx, Some(caller.user_id), None, status, first, after).await
+    }
+
+    /// The caller's own waiting-list entries (as the customer), the latest
+    /// joined first, whatever became of them.
+    async fn my_waitlist(&self, ctx: &Context<'_>) -> Result<Vec<WaitlistEntry>> {
+        let caller = Viewer::of(ctx).user()?;
+        let rows = my_waitlist(pool(ctx), caller.user_id).await.or_internal()?;
+        Ok(rows.into_iter().map(WaitlistEntry).collect())
     }
 
     /// Every booking, optionally of one flight and status, newest first

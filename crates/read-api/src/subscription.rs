@@ -1,12 +1,15 @@
-//! Subscriptions, fed by one watcher per flight or booking, whatever the
-//! number of subscribers.
+//! Subscriptions, fed by one watcher per flight, booking or customer's
+//! waiting list, whatever the number of subscribers.
 //!
 //! A watcher looks at its row of the read models every
 //! [`ReadSettings::poll_interval`](crate::ReadSettings) (one primary-key
 //! query), and reads the seat map or the booking again only when the
-//! projectors changed it (or a hold lapsed). What it reads is shared with
-//! every subscriber in memory: two thousand subscriptions to one flight cost
-//! what one does. A watcher ends when its last subscriber goes.
+//! projectors changed it (or a hold lapsed). A waiting list is read whole at
+//! each look (a customer's few entries, by index): an entry's place moves
+//! when entries of other customers leave the line, which no row of theirs
+//! records. What a watcher reads is shared with every subscriber in memory:
+//! two thousand subscriptions to one flight cost what one does. A watcher
+//! ends when its last subscriber goes.
 //!
 //! Limits: [`ReadSettings::max_subscriptions_per_connection`] per websocket
 //! and [`ReadSettings::max_connections_per_address`] websockets per client
@@ -24,13 +27,16 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt as _};
 use projections::model::bookings::{booking_by, BookingRow};
 use projections::model::flights::next_lapse;
+use projections::model::waitlist::{my_waitlist, WaitlistEntryRow};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::error::{error, internal, Code, OrInternal};
-use crate::types::{id, parse_id, pool, seat_map, Booking, SeatChange, SeatState, SeatStatus};
+use crate::types::{
+    id, parse_id, pool, seat_map, Booking, SeatChange, SeatState, SeatStatus, WaitlistEntry,
+};
 use crate::ReadSettings;
 
 pub struct Subscription;
@@ -114,6 +120,31 @@ impl Subscription {
             })
         }))
     }
+
+    /// The caller's waiting-list entries now (as `myWaitlist`), then all of
+    /// them again each time one changes: its status, or its place as the
+    /// line moves. Any signed-in user, for their own entries.
+    async fn waitlist_updated(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Vec<WaitlistEntry>>>> {
+        let customer = Viewer::of(ctx).user()?.user_id;
+        let slot = Slot::take(ctx)?;
+        let pool = pool(ctx).clone();
+        let every = ctx.data_unchecked::<ReadSettings>().poll_interval;
+        let feeds = ctx.data_unchecked::<Hub>().waitlists.clone();
+        let feed = feeds.watch(customer, move |tx| {
+            watch_waitlist(pool, customer, every, tx)
+        });
+        Ok(follow(feed, slot, |snapshot: &WaitlistSnapshot, _| {
+            Some(
+                snapshot
+                    .entries
+                    .clone()
+                    .map(|rows| rows.into_iter().map(WaitlistEntry).collect()),
+            )
+        }))
+    }
 }
 
 /// The shared watchers of one schema.
@@ -121,6 +152,8 @@ impl Subscription {
 pub struct Hub {
     flights: Arc<Feeds<Uuid, SeatsSnapshot>>,
     bookings: Arc<Feeds<Uuid, BookingSnapshot>>,
+    /// By customer.
+    waitlists: Arc<Feeds<Uuid, WaitlistSnapshot>>,
 }
 
 /// What a subscriber is sent: the newest snapshot, `None` before the first.
@@ -291,6 +324,44 @@ pub struct SeatsSnapshot {
 /// A booking as the watcher last read it (an error once it is gone).
 pub struct BookingSnapshot {
     row: Result<BookingRow, async_graphql::Error>,
+}
+
+/// A customer's waiting-list entries as the watcher last read them.
+pub struct WaitlistSnapshot {
+    entries: Result<Vec<WaitlistEntryRow>, async_graphql::Error>,
+}
+
+/// Sends the customer's entries whenever they read differently (a status,
+/// an offer, a place in line).
+async fn watch_waitlist(
+    pool: PgPool,
+    customer: Uuid,
+    every: Duration,
+    tx: watch::Sender<Option<Arc<WaitlistSnapshot>>>,
+) {
+    let mut seen: Option<Vec<WaitlistEntryRow>> = None;
+    while !tx.is_closed() {
+        match my_waitlist(&pool, customer).await {
+            Ok(rows) => {
+                if seen.as_ref() != Some(&rows) {
+                    seen = Some(rows.clone());
+                    tx.send_replace(Some(Arc::new(WaitlistSnapshot { entries: Ok(rows) })));
+                }
+            }
+            Err(e) => {
+                // Once the read works again, its answer goes out whatever
+                // it is: the subscriber's last message was this error.
+                seen = None;
+                tx.send_replace(Some(Arc::new(WaitlistSnapshot {
+                    entries: Err(internal(e)),
+                })));
+            }
+        }
+        tokio::select! {
+            () = tx.closed() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 async fn watch_flight(

@@ -47,6 +47,14 @@ fn the_contract_names_are_in_the_schema() {
         "durationMinutes: Int!",
         "stops: Int!",
         "seatsLeft: Int!",
+        "myWaitlist: [WaitlistEntry!]!",
+        "waitlistUpdated: [WaitlistEntry!]!",
+        "enum WaitlistStatus {",
+        "type WaitlistEntry {",
+        "place: Int!",
+        "status: WaitlistStatus!",
+        "offerBookingId: ID",
+        "offerExpiresAt: DateTime",
     ] {
         assert!(sdl.contains(needle), "{needle} missing from\n{sdl}");
     }

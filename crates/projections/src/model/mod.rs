@@ -7,9 +7,12 @@
 //! - [`bookings`]: `rm_bookings`, `rm_booking_passengers`.
 //! - [`billing`]: `rm_payments`, `rm_invoices`.
 //! - [`users`]: `rm_users`, one row per account.
+//! - [`waitlist`]: `rm_waitlist_entries`, one row per waiting-list entry,
+//!   read with its place in line.
 //!
-//! Cabins, booking and payment statuses are stored as the domain spells
-//! them (`Cabin::as_str`, `BookingStatus::as_str`, `PaymentStatus::as_str`);
+//! Cabins, booking, payment and waiting-list statuses are stored as the
+//! domain spells them (`Cabin::as_str`, `BookingStatus::as_str`,
+//! `PaymentStatus::as_str`, `WaitlistStatus::as_str`);
 //! seats have a status of the read model's own, [`SeatStatus`].
 
 pub mod billing;
@@ -17,6 +20,7 @@ pub mod bookings;
 pub mod documents;
 pub mod flights;
 pub mod users;
+pub mod waitlist;
 
 use std::fmt;
 use std::str::FromStr;

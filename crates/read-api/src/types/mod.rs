@@ -4,8 +4,8 @@
 //!
 //! # Layout
 //! - this module: scalars, enums, `Money`, helpers;
-//! - [`flight`], [`itinerary`], [`booking`], [`billing`], [`saga`], [`user`]:
-//!   the object types.
+//! - [`flight`], [`itinerary`], [`booking`], [`billing`], [`saga`], [`user`],
+//!   [`waitlist`]: the object types.
 
 mod billing;
 mod booking;
@@ -19,6 +19,7 @@ pub use flight::{seat_map, CabinAvailability, Flight, SeatChange, SeatState};
 pub use itinerary::{Itinerary, ItineraryLegInput, ItinerarySort};
 pub use saga::{Compensation, ProjectionStatus, Saga, SagaRow, SAGA_COLUMNS};
 pub use user::{Role, User, UserStatus};
+pub use waitlist::{WaitlistEntry, WaitlistStatus};
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{
@@ -76,8 +77,9 @@ macro_rules! mirror {
     };
 }
 
-// After `mirror!`, which it uses.
+// After `mirror!`, which they use.
 mod user;
+mod waitlist;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cabin {
