@@ -187,7 +187,6 @@ pub fn seat_error(e: SeatError) -> CommandError {
         SeatError::NothingRequested => CommandError::invalid("passengers", e.to_string()),
         SeatError::NotOpened => CommandError::not_found("flight"),
         SeatError::LineFirst { .. } => CommandError::CabinFull(e.to_string()),
-        SeatError::AlreadyWaiting(_) => CommandError::AlreadyExists(e.to_string()),
         SeatError::NoSuchEntry(_) => CommandError::not_found("waiting-list entry"),
         other => CommandError::InvalidState(other.to_string()),
     }

@@ -802,13 +802,16 @@ impl Aggregate for SeatInventory {
                     expires_at: e.expires_at,
                 },
             ),
-            SeatEvent::SeatsConfirmed(e) => set(
-                &e.seats,
-                Some(e.booking_id),
-                SeatState::Sold {
-                    booking_id: e.booking_id,
-                },
-            ),
+            SeatEvent::SeatsConfirmed(e) => {
+                set(
+                    &e.seats,
+                    Some(e.booking_id),
+                    SeatState::Sold {
+                        booking_id: e.booking_id,
+                    },
+                );
+                evolve_line(&mut self.waitlist, event);
+            }
             SeatEvent::SeatsReleased(SeatsReleased {
                 booking_id, seats, ..
             })

@@ -120,6 +120,10 @@ pub struct WaitlistEntry {
     pub status: WaitlistStatus,
     /// The offered booking and when its hold runs out.
     pub offer: Option<(Uuid, DateTime<Utc>)>,
+    /// The offer's seats were sold: it is accepted, whatever happens to the
+    /// booking afterwards (a cancellation gives the seats back, not the
+    /// offer).
+    pub offer_sold: bool,
 }
 
 impl WaitlistEntry {
@@ -262,8 +266,8 @@ impl SeatInventory {
         }
     }
 
-    /// Settles the offers: sold seats accept one, a lapsed or given-back
-    /// hold lapses it.
+    /// Settles the offers: sold seats accept one (even if given back since),
+    /// a lapsed or given-back hold lapses it.
     fn settle_offers(&self, now: DateTime<Utc>) -> Vec<SeatEvent> {
         let mut events = Vec::new();
         for entry in &self.waitlist {
@@ -276,11 +280,7 @@ impl SeatInventory {
                 .iter()
                 .filter_map(|s| self.status_at(*s, now))
                 .collect();
-            if !states.is_empty()
-                && states
-                    .iter()
-                    .all(|s| matches!(s, crate::seats::SeatState::Sold { .. }))
-            {
+            if entry.offer_sold {
                 events.push(SeatEvent::WaitlistOfferAccepted(WaitlistOfferAccepted {
                     entry_id: entry.entry_id,
                     booking_id,
@@ -455,6 +455,7 @@ pub(crate) fn evolve_line(line: &mut Vec<WaitlistEntry>, event: &SeatEvent) {
             joined_at: j.joined_at,
             status: WaitlistStatus::Waiting,
             offer: None,
+            offer_sold: false,
         }),
         SeatEvent::WaitlistOffered(o) => set(o.entry_id, &|e| {
             e.status = WaitlistStatus::Offered;
@@ -468,6 +469,14 @@ pub(crate) fn evolve_line(line: &mut Vec<WaitlistEntry>, event: &SeatEvent) {
         }
         SeatEvent::WaitlistWithdrawn(w) => {
             set(w.entry_id, &|e| e.status = WaitlistStatus::Withdrawn)
+        }
+        SeatEvent::SeatsConfirmed(c) => {
+            for e in line.iter_mut().filter(|e| {
+                e.status == WaitlistStatus::Offered
+                    && e.offer.is_some_and(|(booking, _)| booking == c.booking_id)
+            }) {
+                e.offer_sold = true;
+            }
         }
         _ => {}
     }

@@ -264,6 +264,24 @@ fn it_should_accept_an_offer_once_its_seats_are_sold_and_lapse_one_left_to_run_o
         })]
     );
 
+    // Paid, then cancelled before the line was served again: still
+    // accepted (the seats come back as a return, offered afresh).
+    let mut cancelled = paid.clone();
+    cancelled.push(SeatEvent::SeatsReturned(SeatsReturned {
+        booking_id: id(OFFER),
+        seats: seats(&["11B", "11C"]),
+        reason: "cancelled".into(),
+    }));
+    let mut again = serve(t0());
+    again.booking_id = id(OFFER + 2);
+    let settled = serve_waitlist(&flight(), &SeatInventory::fold(&cancelled), again).unwrap();
+    assert!(
+        matches!(&settled.seats[..], [SeatEvent::WaitlistOfferAccepted(a), SeatEvent::SeatsHeld(_), SeatEvent::WaitlistOffered(o)]
+            if a.entry_id == id(ENTRY_1) && o.entry_id == id(ENTRY_2)),
+        "{:?}",
+        settled.seats
+    );
+
     // Unpaid past its deadline: lapsed, and the seats pass to the next in
     // the same decision (recording the stale hold as expired).
     let later = t0() + minutes(16);

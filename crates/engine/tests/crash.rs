@@ -20,7 +20,14 @@
 //! - trips: a discount code some bookings race for is never redeemed past
 //!   its cap, and exactly the discounted bookings redeemed it; passengers
 //!   taken off paid bookings were refunded their share by the policy, and
-//!   the booking's later cancellation refunded only what was left.
+//!   the booking's later cancellation refunded only what was left; a
+//!   passenger whose seat change was accepted ends in the new seat;
+//! - the waiting list: customers refused by a small flight's full cabin join
+//!   its line, take the offers they are made (pay, leave unpaid, cancel) or
+//!   leave the line; exactly the entries they were told of exist, offers
+//!   went out in line order and each is a booking its customer was told
+//!   of, every offer ended accepted or lapsed, and nobody waits for seats
+//!   that are free.
 //!
 //! The run is random but seeded: the seed is printed, and
 //! `CRASH_SEED=<seed>` replays the same plan (timing still varies).
@@ -45,6 +52,7 @@ use domain::flight::Flight;
 use domain::payment::{Payment, PaymentStatus};
 use domain::seats::{SeatEvent, SeatInventory, SeatState};
 use domain::values::{Seat, TicketNumber};
+use domain::waitlist::WaitlistStatus;
 use domain::Aggregate;
 use eventstore::{EventStore, PgEventStore, Position, Sealer, StreamId};
 use nix::sys::signal::{kill, Signal};
@@ -122,6 +130,10 @@ impl Engine {
             .env("BOOKING_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("BOOKING_ADMIN_PASSWORD", PASSWORD)
             .env("BOOKING_HOLD_TTL_SECS", self.hold_ttl_secs.to_string())
+            .env(
+                "BOOKING_WAITLIST_OFFER_SECS",
+                self.hold_ttl_secs.to_string(),
+            )
             .env("BOOKING_PAYMENT_TIMEOUT_SECS", "30")
             // A provider round trip widens the window between a charge and
             // its record, where a kill hurts most.
@@ -307,6 +319,28 @@ impl Api {
         }
     }
 
+    /// DELETEs until the engine answers (a kill cuts connections).
+    async fn delete(&self, label: &'static str, path: &str, token: &str) -> StatusCode {
+        let started = Instant::now();
+        loop {
+            let r = self
+                .http
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await;
+            match r {
+                Ok(r) if !r.status().is_server_error() => return r.status(),
+                _ => *self.stats.lock().unwrap().retries.entry(label).or_default() += 1,
+            }
+            assert!(
+                started.elapsed() < GIVE_UP,
+                "{label} {path}: no answer from the engine for {GIVE_UP:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn register_and_login(&self, email: &str) -> String {
         let (status, body) = self
             .post(
@@ -385,6 +419,9 @@ struct Plan {
     code: bool,
     /// Once paid (and not cancelled), takes the second passenger off.
     drop_one: bool,
+    /// Once held, moves the first passenger to this seat of their cabin
+    /// (economy, business).
+    change: Option<(String, String)>,
 }
 
 /// The discount code some plans race for, and how many uses it has.
@@ -396,6 +433,11 @@ const CODE_USES: usize = 25;
 /// the admin half-way through.
 const FLIGHTS: [(&str, i64); 3] = [("BA117", 30 * 24), ("BA217", 12), ("BA317", 30 * 24)];
 const CANCELLED_FLIGHT: usize = 2;
+/// A fourth flight of 2 business and 3 economy seats, full at once: the
+/// customers it refuses join its waiting lists.
+const SMALL_FLIGHT: usize = FLIGHTS.len();
+/// How long a customer in line waits for an offer before leaving the line.
+const WAIT_FOR_OFFER: Duration = Duration::from_secs(15);
 
 fn random_seat(rng: &mut StdRng) -> String {
     if rng.gen_bool(0.15) {
@@ -416,6 +458,43 @@ fn random_seat(rng: &mut StdRng) -> String {
 fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
     (0..n)
         .map(|_| {
+            let change = rng.gen_bool(0.2).then(|| {
+                let economy = format!(
+                    "{}{}",
+                    rng.gen_range(10..=40),
+                    ['A', 'B', 'C', 'D', 'E', 'F'][rng.gen_range(0..6)]
+                );
+                let business = format!(
+                    "{}{}",
+                    rng.gen_range(1..=5),
+                    ['A', 'C', 'D', 'F'][rng.gen_range(0..4)]
+                );
+                (economy, business)
+            });
+            if rng.gen_bool(0.15) {
+                let cabin = if rng.gen_bool(0.5) {
+                    "economy"
+                } else {
+                    "business"
+                };
+                return Plan {
+                    flight: SMALL_FLIGHT,
+                    passengers: vec![cabin.to_string()],
+                    // Often given back, so that the lines move.
+                    then: match rng.gen_range(0..10) {
+                        0..=2 => Then::LeaveUnpaid,
+                        3..=4 => Then::CancelHeld,
+                        _ => Then::Pay {
+                            card: Card::ALL[rng.gen_range(0..Card::ALL.len())],
+                            cancel: rng.gen_bool(0.5),
+                        },
+                    },
+                    think: Duration::from_millis(rng.gen_range(200..1500)),
+                    code: false,
+                    drop_one: false,
+                    change: None,
+                };
+            }
             let flight = rng.gen_range(0..FLIGHTS.len());
             let count = match rng.gen_range(0..10) {
                 0..=5 => 1,
@@ -449,6 +528,7 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                 think: Duration::from_millis(rng.gen_range(200..1500)),
                 code: rng.gen_bool(0.3),
                 drop_one,
+                change,
             }
         })
         .collect()
@@ -465,6 +545,13 @@ struct Seen {
     cancel: Option<u16>,
     /// The passenger taken off, once that was accepted.
     dropped: Option<Uuid>,
+    /// A passenger moved to a seat, once that was accepted.
+    moved: Option<(Uuid, String)>,
+    /// The answer to joining the waiting list, and the entry it made.
+    join: Option<u16>,
+    entry: Option<Uuid>,
+    /// The booking the waiting list offered (also in `booking`).
+    offer: Option<Uuid>,
 }
 
 struct Drive {
@@ -542,11 +629,58 @@ impl Drive {
                 matches!(status.as_u16(), 409 | 422),
                 "booking {i}: unexpected answer {status} {answer}"
             );
+            if plan.flight == SMALL_FLIGHT && status == StatusCode::CONFLICT {
+                if let Some(offer) = self.wait_in_line(i, plan, token, &mut seen).await {
+                    seen.booking = Some(offer);
+                    seen.offer = Some(offer);
+                    self.follow_up(i, plan, offer, &Value::Null, token, &mut seen)
+                        .await;
+                }
+            }
             return seen;
         }
         let booking: Uuid = answer["booking_id"].as_str().unwrap().parse().unwrap();
         seen.booking = Some(booking);
-        let seen_answer = answer.clone();
+        if let Some((economy, business)) = &plan.change {
+            let passenger = answer_passenger(&answer, 0);
+            let seat = if answer["passengers"][0]["cabin"] == "business" {
+                business
+            } else {
+                economy
+            };
+            let (status, body) = self
+                .api
+                .post(
+                    "change seat",
+                    &format!("/bookings/{booking}/passengers/{passenger}/seat"),
+                    Some(token),
+                    Some(&format!("seat-{i}")),
+                    &json!({"seat": seat}),
+                )
+                .await;
+            assert!(
+                matches!(status.as_u16(), 200 | 409),
+                "seat change of {booking} to {seat}: {status} {body}"
+            );
+            if status == StatusCode::OK {
+                seen.moved = Some((passenger, seat.clone()));
+            }
+        }
+        self.follow_up(i, plan, booking, &answer, token, &mut seen)
+            .await;
+        seen
+    }
+
+    /// What the plan does with its booking once it has one.
+    async fn follow_up(
+        &self,
+        i: usize,
+        plan: &Plan,
+        booking: Uuid,
+        seen_answer: &Value,
+        token: &str,
+        seen: &mut Seen,
+    ) {
         tokio::time::sleep(plan.think).await;
         match plan.then {
             Then::LeaveUnpaid => {}
@@ -577,12 +711,79 @@ impl Drive {
                 if cancel && status == StatusCode::ACCEPTED {
                     seen.cancel = self.cancel_once_paid(i, booking, token).await;
                 } else if plan.drop_one && status == StatusCode::ACCEPTED {
-                    let passenger: Uuid = answer_passenger(&seen_answer, 1);
+                    let passenger: Uuid = answer_passenger(seen_answer, 1);
                     seen.dropped = self.drop_once_paid(i, booking, passenger, token).await;
                 }
             }
         }
-        seen
+    }
+
+    /// Joins the line of the cabin that refused the plan and waits for an
+    /// offer; leaves the line when none comes in time. The offered booking,
+    /// if one came.
+    async fn wait_in_line(
+        &self,
+        i: usize,
+        plan: &Plan,
+        token: &str,
+        seen: &mut Seen,
+    ) -> Option<Uuid> {
+        let flight = self.flights[SMALL_FLIGHT];
+        let (status, answer) = self
+            .api
+            .post(
+                "join waitlist",
+                &format!("/flights/{flight}/waitlist"),
+                Some(token),
+                Some(&format!("join-{i}")),
+                &json!({"cabin": plan.passengers[0], "passengers": [
+                    {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10"}]}),
+            )
+            .await;
+        seen.join = Some(status.as_u16());
+        // 409: the cabin has seats again, or this customer waits already.
+        assert!(
+            matches!(status.as_u16(), 201 | 409),
+            "plan {i}: join: {status} {answer}"
+        );
+        if status != StatusCode::CREATED {
+            return None;
+        }
+        let entry: Uuid = answer["entry_id"].as_str().unwrap().parse().unwrap();
+        seen.entry = Some(entry);
+        if let Some(offer) = self.offer_of(flight, entry, WAIT_FOR_OFFER).await {
+            return Some(offer);
+        }
+        match self
+            .api
+            .delete("leave waitlist", &format!("/waitlist/{entry}"), token)
+            .await
+        {
+            StatusCode::NO_CONTENT => None,
+            // Offered meanwhile: the offer is the customer's.
+            StatusCode::CONFLICT => self.offer_of(flight, entry, Duration::from_secs(5)).await,
+            other => panic!("plan {i}: leaving the line answered {other}"),
+        }
+    }
+
+    /// The booking offered to `entry`, read from the log, once there is one.
+    async fn offer_of(&self, flight: Uuid, entry: Uuid, within: Duration) -> Option<Uuid> {
+        let deadline = Instant::now() + within;
+        loop {
+            let (seats, _) = fold::<SeatInventory>(
+                &self.store,
+                &self.sealer,
+                &StreamId::new(SeatInventory::CATEGORY, flight),
+            )
+            .await;
+            if let Some((booking, _)) = seats.waitlist_entry(entry).and_then(|e| e.offer) {
+                return Some(booking);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn cancel(&self, booking: Uuid, token: &str, key: &str) -> u16 {
@@ -897,6 +1098,39 @@ impl World {
         if pending > 0 {
             return Some(format!("{pending} payments pending"));
         }
+        for (flight, (inventory, _)) in &self.seats {
+            if let Some(why) = self.line_unserved(inventory) {
+                return Some(format!("flight {flight}: {why}"));
+            }
+        }
+        None
+    }
+
+    /// Why a flight's line is not done: an offer not settled, or someone
+    /// waiting for seats that are free.
+    fn line_unserved(&self, inventory: &SeatInventory) -> Option<String> {
+        for e in inventory.waitlist() {
+            match e.status {
+                WaitlistStatus::Offered => {
+                    return Some(format!(
+                        "entry {} still holds its offer {:?}",
+                        e.entry_id, e.offer
+                    ))
+                }
+                WaitlistStatus::Waiting
+                    if inventory.available_in(e.cabin, self.now) >= e.seats_needed() =>
+                {
+                    return Some(format!(
+                        "entry {} waits for {} seats of {:?}, which has {} free",
+                        e.entry_id,
+                        e.seats_needed(),
+                        e.cabin,
+                        inventory.available_in(e.cabin, self.now)
+                    ))
+                }
+                _ => {}
+            }
+        }
         None
     }
 
@@ -908,7 +1142,88 @@ impl World {
         self.check_payments(&mut v);
         self.check_sagas(&mut v);
         self.check_discounts(&mut v);
+        self.check_waitlist(seen, &mut v);
         v
+    }
+
+    /// The line: exactly the entries customers were told of; offers in line
+    /// order, each a booking of its entry's customer that the customer was
+    /// told of; an entry accepted exactly when its offer was paid for;
+    /// every offer settled, nobody left waiting for free seats.
+    fn check_waitlist(&self, seen: &[(usize, Seen)], v: &mut Vec<String>) {
+        let told: BTreeSet<Uuid> = seen.iter().filter_map(|(_, s)| s.entry).collect();
+        let offers_told: BTreeSet<Uuid> = seen.iter().filter_map(|(_, s)| s.offer).collect();
+        let mut logged = BTreeSet::new();
+        for (flight, (inventory, events)) in &self.seats {
+            let line = inventory.waitlist();
+            logged.extend(line.iter().map(|e| e.entry_id));
+            if let Some(why) = self.line_unserved(inventory) {
+                v.push(format!(
+                    "flight {flight}: the line was left unserved: {why}"
+                ));
+            }
+            let mut last_offered: HashMap<String, usize> = HashMap::new();
+            let mut offered = BTreeSet::new();
+            for (_, e) in events {
+                let SeatEvent::WaitlistOffered(o) = e else {
+                    continue;
+                };
+                let Some(n) = line.iter().position(|e| e.entry_id == o.entry_id) else {
+                    v.push(format!("offer {} to an entry not in line", o.booking_id));
+                    continue;
+                };
+                let entry = &line[n];
+                // Every party is one passenger: nobody is passed over.
+                let cabin = format!("{:?}", entry.cabin);
+                if last_offered.get(&cabin).is_some_and(|last| *last > n) {
+                    v.push(format!(
+                        "flight {flight}: entry {} (place {n}) offered after a later one",
+                        o.entry_id
+                    ));
+                }
+                last_offered.insert(cabin, n);
+                if !offered.insert(o.entry_id) {
+                    v.push(format!("entry {} offered twice", o.entry_id));
+                }
+                match self.bookings.get(&o.booking_id) {
+                    Some((b, booking_events)) => {
+                        let info = b.info.as_ref();
+                        if info.map(|i| (i.customer_id, i.flight_id))
+                            != Some((entry.customer_id, *flight))
+                        {
+                            v.push(format!(
+                                "offer {} is not a booking of {} on {flight}",
+                                o.booking_id, entry.customer_id
+                            ));
+                        }
+                        let paid = booking_events
+                            .iter()
+                            .any(|e| matches!(e, BookingEvent::BookingConfirmed(_)));
+                        if (entry.status == WaitlistStatus::Accepted) != paid {
+                            v.push(format!(
+                                "entry {} is {:?} but its offer {} ended {:?} (confirmed: {paid})",
+                                o.entry_id, entry.status, o.booking_id, b.status
+                            ));
+                        }
+                    }
+                    None => v.push(format!("offer {} has no booking", o.booking_id)),
+                }
+                if !offers_told.contains(&o.booking_id) {
+                    v.push(format!(
+                        "offer {} of entry {} reached no customer",
+                        o.booking_id, o.entry_id
+                    ));
+                }
+            }
+        }
+        for id in logged.difference(&told) {
+            v.push(format!(
+                "entry {id} is in a line but no customer was told of it"
+            ));
+        }
+        for id in told.difference(&logged) {
+            v.push(format!("entry {id} was answered 201 but is in no line"));
+        }
     }
 
     /// The code's cap held, and its uses are exactly the discounted
@@ -995,6 +1310,20 @@ impl World {
                     v.push(format!(
                         "plan {i}: payment {p} was accepted but booking {id} pays with {:?}",
                         b.payment_id
+                    ));
+                }
+            }
+            if let Some((p, seat)) = &s.moved {
+                let now = b
+                    .passengers
+                    .iter()
+                    .chain(b.cancelled.iter().map(|c| &c.passenger))
+                    .find(|x| x.passenger_id == *p)
+                    .and_then(|x| x.seat)
+                    .map(|x| x.to_string());
+                if now.as_deref() != Some(seat.as_str()) {
+                    v.push(format!(
+                        "plan {i}: passenger {p} of {id} was moved to {seat} but sits in {now:?}"
                     ));
                 }
             }
@@ -1228,6 +1557,13 @@ impl World {
                     }
                     state.insert(c.from, SeatState::Available);
                 }
+                // The line moves no seat: an offer's seats come in its
+                // `SeatsHeld`, checked above.
+                SeatEvent::WaitlistJoined(_)
+                | SeatEvent::WaitlistOffered(_)
+                | SeatEvent::WaitlistOfferAccepted(_)
+                | SeatEvent::WaitlistEntryLapsed(_)
+                | SeatEvent::WaitlistWithdrawn(_) => {}
             }
         }
         // The aggregate's own fold agrees with this walk.
@@ -1682,6 +2018,19 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
         assert_eq!(status, StatusCode::CREATED, "{body}");
         flights.push(body["flight_id"].as_str().unwrap().parse::<Uuid>().unwrap());
     }
+    let departs = Utc::now() + chrono::Duration::days(30);
+    let (status, body) = api
+        .post("flight", "/flights", Some(&admin), Some("flight-small"), &json!({
+            "flight_number": "BA417", "airline": "British Airways",
+            "origin": "LHR", "destination": "JFK",
+            "departs_at": departs, "arrives_at": departs + chrono::Duration::hours(8),
+            "currency": "USD",
+            "cabins": [
+                {"cabin": "business", "first_row": 1, "last_row": 1, "seat_letters": "AC", "fare": "1800.00"},
+                {"cabin": "economy", "first_row": 10, "last_row": 10, "seat_letters": "ABC", "fare": "420.00"}]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    flights.push(body["flight_id"].as_str().unwrap().parse::<Uuid>().unwrap());
     let (status, body) = api
         .post(
             "code",
@@ -1813,9 +2162,15 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
         violations.push(format!("the hash chains do not verify: {verified:?}"));
     }
     println!(
-        "trips: {CODE} redeemed {} times (cap {CODE_USES}), {} passengers taken off paid bookings",
+        "trips: {CODE} redeemed {} times (cap {CODE_USES}), {} passengers taken off paid bookings, {} seats changed",
         world.redemptions.len(),
-        seen.iter().filter(|(_, s)| s.dropped.is_some()).count()
+        seen.iter().filter(|(_, s)| s.dropped.is_some()).count(),
+        seen.iter().filter(|(_, s)| s.moved.is_some()).count()
+    );
+    println!(
+        "waiting list: {} joined, {} offers taken by their customers",
+        seen.iter().filter(|(_, s)| s.entry.is_some()).count(),
+        seen.iter().filter(|(_, s)| s.offer.is_some()).count()
     );
     println!(
         "hash chains: {} streams, {} events, ok = {}",

@@ -276,7 +276,7 @@ async fn the_line_is_for_sold_out_cabins_and_its_owners(pool: PgPool) {
     problem(
         join(&app, &token, flight, "business", 1).await,
         StatusCode::CONFLICT,
-        "CONFLICT",
+        "INVALID_STATE",
     )
     .await;
 

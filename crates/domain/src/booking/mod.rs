@@ -37,7 +37,9 @@ pub use cancel::{
 pub use change_seat::{change_seat, ChangeSeat, ChangeSeatError};
 pub use events::*;
 pub use place::{
-    place_booking, place_booking_unchecked, PassengerRequest, PlaceBooking, PlaceBookingError, Placed};
+    place_booking, place_booking_unchecked, PassengerRequest, PlaceBooking, PlaceBookingError,
+    Placed,
+};
 
 pub const MAX_PASSENGERS: usize = 9;
 

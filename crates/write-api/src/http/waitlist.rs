@@ -45,7 +45,7 @@ pub struct JoinWaitlistRequest {
     params(("id" = Uuid, Path)), request_body = JoinWaitlistRequest,
     responses((status = 201, description = "`{entry_id, place, position}`: `place` 1 is next in line"),
               (status = 403), (status = 404, description = "unknown flight or customer"),
-              (status = 409, description = "`INVALID_STATE`: the cabin has seats to book, or the flight is cancelled or departed; `CONFLICT`: already in this line"),
+              (status = 409, description = "`INVALID_STATE`: the cabin has seats to book, the flight is cancelled or departed, or the customer is in this line already"),
               (status = 422)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(flight_id = %id))]
