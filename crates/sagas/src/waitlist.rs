@@ -6,8 +6,10 @@
 //!   comes back (released, expired, returned, exchanged), is sold (an offer
 //!   accepted) or its flight is cancelled, marks the flight due. Rows and
 //!   checkpoint commit together: no seat event is missed.
-//! - [`Waitlists::work`] claims due flights (`FOR UPDATE SKIP LOCKED`, with a
-//!   lease, so several processes share them) and serves each line through
+//! - [`Waitlists::work`] looks for due flights every `idle_poll` (default
+//!   200 ms; it holds no connection of its own to LISTEN with: a small pool
+//!   must still serve requests), claims them (`FOR UPDATE SKIP LOCKED`, with
+//!   a lease, so several processes share them) and serves each line through
 //!   [`application::Services::serve_waitlist`] until nothing changes: one
 //!   offer per decision, on the flight's lane, appended with the seats it
 //!   holds. Serving is idempotent by state (an entry offered is no longer
@@ -31,14 +33,11 @@ use domain::seats::SeatEvent;
 use eventstore::{Actor, EventStore, Sealer};
 use futures::FutureExt;
 use projections::{Decoded, Event, Projector};
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// The follower's checkpoint name.
 pub const NAME: &str = "waitlist_offers";
-/// The channel workers listen on for lines that fell due.
-pub const CHANNEL: &str = "booking_waitlist";
 /// Decisions one run makes on a line before letting another flight go
 /// first (it is marked due again).
 const MAX_ROUNDS: usize = 64;
@@ -109,7 +108,7 @@ impl Projector for WaitlistInbox {
         if !woken.is_empty() {
             // Only lines someone still waits in; the others have nothing to
             // serve (and a flight that never had a line has no row).
-            let due = sqlx::query(
+            sqlx::query(
                 "UPDATE waitlist_lines SET wakes = wakes + 1, \
                      next_run_at = LEAST(next_run_at, now()), updated_at = now() \
                  WHERE flight_id = ANY($1) AND open_entries > 0",
@@ -117,12 +116,6 @@ impl Projector for WaitlistInbox {
             .bind(&woken)
             .execute(&mut *conn)
             .await?;
-            if due.rows_affected() > 0 {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANNEL)
-                    .execute(&mut *conn)
-                    .await?;
-            }
         }
         Ok(())
     }
@@ -133,7 +126,7 @@ impl Projector for WaitlistInbox {
 pub struct WaitlistConfig {
     /// How long a claimed line stays with its worker.
     pub lease: Duration,
-    /// Look for due lines at least this often (lost wake-ups, backoffs).
+    /// How often to look for due lines.
     pub idle_poll: Duration,
     pub base_backoff: Duration,
     pub max_backoff: Duration,
@@ -143,7 +136,7 @@ impl Default for WaitlistConfig {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(30),
-            idle_poll: Duration::from_millis(500),
+            idle_poll: Duration::from_millis(200),
             base_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
         }
@@ -193,7 +186,6 @@ impl Waitlists {
     /// Serves due lines until `shutdown` resolves.
     pub async fn work(&self, shutdown: impl Future<Output = ()> + Send) {
         let mut shutdown = pin!(shutdown.fuse());
-        let mut listener = self.listen().await;
         loop {
             let claimed = match self.claim().await {
                 Ok(c) => c,
@@ -209,29 +201,11 @@ impl Waitlists {
             if busy {
                 continue;
             }
-            let poll = self.config.idle_poll;
-            let woken = async {
-                match listener.as_mut() {
-                    Some(l) => {
-                        if l.recv().await.is_err() {
-                            tokio::time::sleep(poll).await;
-                        }
-                    }
-                    None => tokio::time::sleep(poll).await,
-                }
-            };
             futures::select_biased! {
                 _ = shutdown => break,
-                _ = woken.fuse() => {}
-                _ = tokio::time::sleep(poll).fuse() => {}
+                _ = tokio::time::sleep(self.config.idle_poll).fuse() => {}
             }
         }
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let mut l = PgListener::connect_with(&self.pool).await.ok()?;
-        l.listen(CHANNEL).await.ok()?;
-        Some(l)
     }
 
     /// Due lines, leased to this worker.
