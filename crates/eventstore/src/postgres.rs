@@ -47,8 +47,6 @@ pub struct PgEventStore {
     shared: Arc<Shared>,
     /// Group commit ([`crate::batch`]); `None` appends each alone.
     batcher: Option<mpsc::Sender<batch::Pending>>,
-    /// Ranges of streams a whole-log verify walks at once.
-    verify_parts: usize,
 }
 
 struct Shared {
@@ -75,7 +73,6 @@ impl PgEventStore {
             pool,
             shared,
             batcher: None,
-            verify_parts: default_verify_parts(),
         };
         Self {
             batcher: Some(batch::spawn(alone.clone())),
@@ -93,15 +90,7 @@ impl PgEventStore {
             pool,
             shared: self.shared.clone(),
             batcher: None,
-            verify_parts: self.verify_parts,
         }
-    }
-
-    /// Walks a whole-log verify in `parts` ranges of streams at once (at
-    /// least 1; by default one per core, at most 8).
-    pub fn with_verify_parts(mut self, parts: usize) -> Self {
-        self.verify_parts = parts.max(1);
-        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -449,36 +438,51 @@ impl EventStore for PgEventStore {
     }
 
     async fn verify(&self, stream: Option<&StreamId>) -> Result<VerifyReport, StoreError> {
-        // The whole log is walked in ranges of streams, each on a connection
-        // of its own, so that PostgreSQL hands out rows from as many backends
-        // (it spends most of a verify turning payloads back into text, one
-        // core per backend). A stream lies in one range: its chain is
-        // followed as stored, in one snapshot.
-        let parts = match stream {
-            Some(_) => vec![(None, None)],
-            None => self.verify_ranges().await?,
-        };
-        let walks = parts
-            .iter()
-            .map(|(from, to)| self.verify_part(stream, from.as_deref(), to.as_deref()));
-        let mut streams = 0;
-        let mut events = 0;
-        let mut first_bad = None;
-        // In stream order: the first bad event of the first range that has
-        // one is the first of the log.
-        for report in futures::future::try_join_all(walks).await? {
-            streams += report.streams_checked;
-            events += report.events_checked;
-            if first_bad.is_none() {
-                first_bad = report.first_bad;
+        let mut v = ChainVerifier::default();
+        {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM es_events \
+                 WHERE $1::text IS NULL OR stream_id = $1 ORDER BY stream_id, version"
+            );
+            let mut rows = sqlx::query(&sql)
+                .bind(stream.map(|s| s.as_str()))
+                .fetch(&self.pool);
+            // Rows arrive here while the chunks before are decoded and
+            // hashed on blocking threads: receiving, decoding and hashing
+            // (and PostgreSQL sending) run at once. Chunks are checked in
+            // order, so the chains are followed as stored.
+            let mut hashing: std::collections::VecDeque<
+                tokio::task::JoinHandle<Result<Hashed, StoreError>>,
+            > = std::collections::VecDeque::with_capacity(VERIFY_AHEAD + 1);
+            let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
+            loop {
+                let row = rows.try_next().await?;
+                let end = row.is_none();
+                if let Some(row) = row {
+                    chunk.push(row);
+                }
+                if chunk.len() == VERIFY_CHUNK || (end && !chunk.is_empty()) {
+                    if hashing.len() == VERIFY_AHEAD {
+                        let done = hashing.pop_front().expect("a chunk in flight");
+                        check_chunk(
+                            &mut v,
+                            done.await.map_err(|e| StoreError::Backend(Box::new(e)))??,
+                        );
+                    }
+                    let next = std::mem::replace(&mut chunk, Vec::with_capacity(VERIFY_CHUNK));
+                    hashing.push_back(tokio::task::spawn_blocking(move || hash_chunk(next)));
+                }
+                if end {
+                    break;
+                }
+            }
+            for done in hashing {
+                check_chunk(
+                    &mut v,
+                    done.await.map_err(|e| StoreError::Backend(Box::new(e)))??,
+                );
             }
         }
-        let mut v = VerifyReport {
-            ok: first_bad.is_none(),
-            streams_checked: streams,
-            events_checked: events,
-            first_bad,
-        };
         // The stream heads must agree with the last event: this catches a
         // stream whose newest events were deleted.
         let heads = sqlx::query(
@@ -492,16 +496,15 @@ impl EventStore for PgEventStore {
         .bind(stream.map(|s| s.as_str()))
         .fetch_optional(&self.pool)
         .await?;
-        if let (Some(row), None) = (heads, &v.first_bad) {
-            v.first_bad = Some(BadEvent {
+        if let Some(row) = heads {
+            v.fail(BadEvent {
                 stream_id: row.try_get("stream_id")?,
                 version: row.try_get::<i64, _>("version")? as u64,
                 event_id: None,
                 reason: "the stream head does not match its last event (events were removed or added outside the store)".into(),
             });
-            v.ok = false;
         }
-        Ok(v)
+        Ok(v.report())
     }
 
     fn wake(&self) -> watch::Receiver<u64> {
@@ -676,97 +679,6 @@ async fn head_on(conn: &mut PgConnection) -> Result<Option<Position>, StoreError
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|(tx, seq)| Position::new(tx as u64, seq as u64)))
-}
-
-/// One range per core, at most 8: each range is a PostgreSQL backend
-/// turning payloads into text, plus the engine's decoding and hashing.
-fn default_verify_parts() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-}
-
-impl PgEventStore {
-    /// `verify_parts` ranges of stream ids, `[from, to)`, holding about as
-    /// many streams each (the first starts at the beginning, the last is
-    /// open-ended, so together they cover every stream id).
-    async fn verify_ranges(&self) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
-        if self.verify_parts == 1 {
-            return Ok(vec![(None, None)]);
-        }
-        let parts = self.verify_parts;
-        let cuts: Vec<f64> = (1..parts).map(|k| k as f64 / parts as f64).collect();
-        let bounds: Option<Vec<String>> = sqlx::query_scalar(
-            "SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY stream_id) \
-             FROM es_streams",
-        )
-        .bind(&cuts)
-        .fetch_one(&self.pool)
-        .await?;
-        let mut bounds = bounds.unwrap_or_default();
-        bounds.dedup();
-        let mut ranges = Vec::with_capacity(bounds.len() + 1);
-        let mut from = None;
-        for b in bounds {
-            ranges.push((from.take(), Some(b.clone())));
-            from = Some(b);
-        }
-        ranges.push((from, None));
-        Ok(ranges)
-    }
-
-    /// Walks the chains of the streams in `[from, to)` (or of `stream`):
-    /// rows arrive while the chunks before them are decoded and hashed on
-    /// blocking threads, and chunks are checked in order.
-    async fn verify_part(
-        &self,
-        stream: Option<&StreamId>,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<VerifyReport, StoreError> {
-        let mut v = ChainVerifier::default();
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM es_events \
-             WHERE ($1::text IS NULL OR stream_id = $1) \
-               AND ($2::text IS NULL OR stream_id >= $2) AND ($3::text IS NULL OR stream_id < $3) \
-             ORDER BY stream_id, version"
-        );
-        let mut rows = sqlx::query(&sql)
-            .bind(stream.map(|s| s.as_str()))
-            .bind(from)
-            .bind(to)
-            .fetch(&self.pool);
-        let mut hashing: std::collections::VecDeque<
-            tokio::task::JoinHandle<Result<Hashed, StoreError>>,
-        > = std::collections::VecDeque::with_capacity(VERIFY_AHEAD + 1);
-        let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
-        loop {
-            let row = rows.try_next().await?;
-            let end = row.is_none();
-            if let Some(row) = row {
-                chunk.push(row);
-            }
-            if chunk.len() == VERIFY_CHUNK || (end && !chunk.is_empty()) {
-                if hashing.len() == VERIFY_AHEAD {
-                    let done = hashing.pop_front().expect("a chunk in flight");
-                    check_chunk(
-                        &mut v,
-                        done.await.map_err(|e| StoreError::Backend(Box::new(e)))??,
-                    );
-                }
-                let next = std::mem::replace(&mut chunk, Vec::with_capacity(VERIFY_CHUNK));
-                hashing.push_back(tokio::task::spawn_blocking(move || hash_chunk(next)));
-            }
-            if end {
-                break;
-            }
-        }
-        for done in hashing {
-            check_chunk(
-                &mut v,
-                done.await.map_err(|e| StoreError::Backend(Box::new(e)))??,
-            );
-        }
-        Ok(v.report())
-    }
 }
 
 /// Events hashed per chunk while the next chunk is read.
