@@ -351,3 +351,74 @@ async fn the_line_is_for_sold_out_cabins_and_its_owners(pool: PgPool) {
     // With the line empty, the seats are anyone's again.
     app.book_id(&walker, flight, &["business"]).await;
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn an_agent_queues_a_customer_who_then_owns_the_entry(pool: PgPool) {
+    let app = spawn(pool).await;
+    let flight = app.flight().await;
+    sell_out_business(&app, flight).await;
+    let (customer, customer_token) = app.customer().await;
+    let (_, agent) = app.user("agent").await;
+
+    let body = |who: Uuid| json!({"cabin": "business", "customer_id": who, "passengers": party(1)});
+    problem(
+        app.post(
+            &format!("/flights/{flight}/waitlist"),
+            Some(&agent),
+            body(Uuid::now_v7()),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    // A customer cannot queue someone else.
+    let (other, _) = app.customer().await;
+    problem(
+        app.post(
+            &format!("/flights/{flight}/waitlist"),
+            Some(&customer_token),
+            body(other),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
+
+    let r = app
+        .post(
+            &format!("/flights/{flight}/waitlist"),
+            Some(&agent),
+            body(customer),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let entry: Uuid = r.json::<Value>().await.unwrap()["entry_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let seats = app.seats(flight).await;
+    let queued = seats.waitlist_entry(entry).unwrap();
+    assert_eq!(queued.customer_id, customer, "the entry is the customer's");
+    assert_eq!(queued.status, WaitlistStatus::Waiting);
+    // Theirs to leave.
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/waitlist/{entry}"),
+            Some(&customer_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.seats(flight)
+            .await
+            .waitlist_entry(entry)
+            .unwrap()
+            .status,
+        WaitlistStatus::Withdrawn
+    );
+}
