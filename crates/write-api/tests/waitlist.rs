@@ -348,6 +348,24 @@ async fn the_line_is_for_sold_out_cabins_and_its_owners(pool: PgPool) {
         )
         .await;
     problem(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    // Ids that are not UUIDs are problems, not plain-text rejections.
+    let r = app
+        .post(
+            "/flights/not-a-uuid/waitlist",
+            Some(&token),
+            json!({"cabin": "business", "passengers": party(1)}),
+        )
+        .await;
+    problem(r, StatusCode::BAD_REQUEST, "INVALID_ID").await;
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            "/waitlist/null,null",
+            Some(&token),
+            None,
+        )
+        .await;
+    problem(r, StatusCode::BAD_REQUEST, "INVALID_ID").await;
     // With the line empty, the seats are anyone's again.
     app.book_id(&walker, flight, &["business"]).await;
 }

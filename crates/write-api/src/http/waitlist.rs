@@ -3,7 +3,7 @@
 //! `HELD` bookings, paid like any other.
 
 use application::waitlist::JoinWaitlistInput;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::Router;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::bookings::PassengerInput;
 use super::Command;
 use crate::error::ApiResult;
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::reply::Reply;
 use crate::state::AppState;
 
