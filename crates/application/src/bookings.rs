@@ -148,6 +148,29 @@ pub struct PassengerChanges {
 }
 
 impl Services {
+    /// Whose booking (or place in line) a caller asks for: an agent's
+    /// `customer_id` must name a customer who exists and was not erased;
+    /// anyone else acts for themselves only.
+    pub(crate) async fn customer_for(
+        &self,
+        caller: &Caller,
+        customer_id: Option<Uuid>,
+    ) -> CommandResult<Uuid> {
+        match (caller.role, customer_id) {
+            (Role::Agent, Some(customer)) if customer != caller.user_id => {
+                let user = self.commands.load::<User>(customer).await?;
+                if user.version == 0 || user.state.personal.is_erased() {
+                    return Err(CommandError::invalid("customer_id", "no such customer"));
+                }
+                Ok(customer)
+            }
+            (_, Some(customer)) if customer != caller.user_id => Err(CommandError::Forbidden(
+                "only agents act for someone else".into(),
+            )),
+            _ => Ok(caller.user_id),
+        }
+    }
+
     /// Holds the seats and creates the booking, both or neither. Replies
     /// with the booking's summary.
     pub async fn create_booking(
@@ -157,21 +180,7 @@ impl Services {
         input: CreateBooking,
     ) -> CommandResult<Outcome> {
         caller.require(&[Role::Customer, Role::Agent])?;
-        let customer_id = match (caller.role, input.customer_id) {
-            (Role::Agent, Some(customer)) if customer != caller.user_id => {
-                let user = self.commands.load::<User>(customer).await?;
-                if user.version == 0 || user.state.personal.is_erased() {
-                    return Err(CommandError::invalid("customer_id", "no such customer"));
-                }
-                customer
-            }
-            (_, Some(customer)) if customer != caller.user_id => {
-                return Err(CommandError::Forbidden(
-                    "only agents book for someone else".into(),
-                ));
-            }
-            _ => caller.user_id,
-        };
+        let customer_id = self.customer_for(caller, input.customer_id).await?;
         let passengers = parse_passengers(input.passengers)?;
         // A code that cannot exist is as unknown as one that does not.
         let discount = match &input.discount_code {

@@ -18,7 +18,6 @@ use crate::command::lane::{BookingRef, Decided};
 use crate::error::{place_error, seat_error, CommandError, CommandResult};
 use crate::{CommandContext, Outcome, Services};
 use auth::Caller;
-use domain::user::User;
 
 /// A party asking for a place in line.
 #[derive(Debug, Clone)]
@@ -50,21 +49,7 @@ impl Services {
         input: JoinWaitlistInput,
     ) -> CommandResult<Outcome> {
         caller.require(&[Role::Customer, Role::Agent])?;
-        let customer_id = match (caller.role, input.customer_id) {
-            (Role::Agent, Some(customer)) if customer != caller.user_id => {
-                let user = self.commands.load::<User>(customer).await?;
-                if user.version == 0 || user.state.personal.is_erased() {
-                    return Err(CommandError::invalid("customer_id", "no such customer"));
-                }
-                customer
-            }
-            (_, Some(customer)) if customer != caller.user_id => {
-                return Err(CommandError::Forbidden(
-                    "only agents queue someone else".into(),
-                ));
-            }
-            _ => caller.user_id,
-        };
+        let customer_id = self.customer_for(caller, input.customer_id).await?;
         if let Some(i) = input.passengers.iter().position(|p| p.seat.is_some()) {
             return Err(CommandError::invalid(
                 format!("passengers[{i}].seat"),
