@@ -148,6 +148,17 @@ pub struct PassengerChanges {
 }
 
 impl Services {
+    /// A booking reference no other booking has, drawn at random.
+    pub(crate) async fn new_pnr(&self) -> CommandResult<domain::values::Pnr> {
+        self.pnrs
+            .next(|| {
+                let mut bytes = [0u8; 6];
+                rand::thread_rng().fill_bytes(&mut bytes);
+                bytes
+            })
+            .await
+    }
+
     /// Whose booking (or place in line) a caller asks for: an agent's
     /// `customer_id` must name a customer who exists and was not erased;
     /// anyone else acts for themselves only.
@@ -206,14 +217,7 @@ impl Services {
             }
             None => None,
         };
-        let pnr = self
-            .pnrs
-            .next(|| {
-                let mut bytes = [0u8; 6];
-                rand::thread_rng().fill_bytes(&mut bytes);
-                bytes
-            })
-            .await?;
+        let pnr = self.new_pnr().await?;
         let now = ctx.now;
         let hold = Duration::from_std(self.settings.hold_ttl).unwrap_or(Duration::minutes(10));
         let place = PlaceBooking {

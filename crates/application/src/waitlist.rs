@@ -9,7 +9,6 @@ use domain::seats::SeatCommand;
 use domain::values::{Cabin, Role};
 use domain::waitlist::{serve_waitlist, JoinWaitlist, ServeWaitlist, WaitingPassenger};
 use domain::Aggregate;
-use rand::RngCore;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -187,14 +186,7 @@ impl Services {
         flight_id: Uuid,
     ) -> CommandResult<ServedLine> {
         let booking_id = Uuid::now_v7();
-        let pnr = self
-            .pnrs
-            .next(|| {
-                let mut bytes = [0u8; 6];
-                rand::thread_rng().fill_bytes(&mut bytes);
-                bytes
-            })
-            .await?;
+        let pnr = self.new_pnr().await?;
         let now = ctx.now;
         let ttl =
             Duration::from_std(self.settings.waitlist_offer_ttl).unwrap_or(Duration::minutes(15));
