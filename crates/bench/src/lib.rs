@@ -91,6 +91,32 @@ pub fn mib(kib: u64) -> f64 {
 }
 
 /// Creates an empty database next to the one `url` names.
+/// The URL of database `name` beside `url`'s, created if missing and left
+/// as it is if there.
+pub async fn named_database(url: &str, name: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "a database name of letters, digits and underscores"
+    );
+    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&admin)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await?;
+    }
+    Ok(options.database(name).to_url_lossy().to_string())
+}
+
 pub async fn scratch_database(url: &str) -> anyhow::Result<(PgPool, String, String)> {
     let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
     let admin = PgPoolOptions::new()

@@ -17,9 +17,35 @@ pub fn content_of(e: &RecordedEvent) -> [u8; 32] {
     })
 }
 
+/// What the chain check reads of an event.
+pub struct Link<'a> {
+    pub stream_id: &'a str,
+    pub version: u64,
+    pub event_id: uuid::Uuid,
+    pub prev_hash: &'a [u8],
+    pub hash: &'a [u8],
+}
+
+impl<'a> From<&'a RecordedEvent> for Link<'a> {
+    fn from(e: &'a RecordedEvent) -> Self {
+        Self {
+            stream_id: e.stream_id.as_str(),
+            version: e.version,
+            event_id: e.event_id,
+            prev_hash: &e.prev_hash,
+            hash: &e.hash,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct ChainVerifier {
-    current: Option<(String, u64, Vec<u8>)>,
+    /// The stream being followed, its last version and hash (kept in place
+    /// from event to event: a long log is checked without an allocation
+    /// per event).
+    stream: String,
+    version: u64,
+    hash: Vec<u8>,
     streams: u64,
     events: u64,
     first_bad: Option<BadEvent>,
@@ -30,50 +56,53 @@ impl ChainVerifier {
     /// order. After the first bad event the rest is only counted.
     pub fn check(&mut self, e: &RecordedEvent) {
         let content = content_of(e);
-        self.check_hashed(e, &content);
+        self.check_hashed(&Link::from(e), &content);
     }
 
     /// As [`ChainVerifier::check`], with the event's content hash computed
-    /// already ([`content_of`]; a caller may compute many in parallel).
-    pub fn check_hashed(&mut self, e: &RecordedEvent, content: &[u8; 32]) {
+    /// already ([`content_of`], or [`hash::stored_content_hash`] off the
+    /// stored columns; a caller may compute many in parallel).
+    pub fn check_hashed(&mut self, e: &Link<'_>, content: &[u8; 32]) {
         self.events += 1;
-        let stream = e.stream_id.as_str();
-        let (expected_version, expected_prev) = match &self.current {
-            Some((s, v, h)) if s == stream => (v + 1, h.clone()),
-            _ => {
-                self.streams += 1;
-                (1, GENESIS.to_vec())
-            }
+        let same_stream = self.events > 1 && self.stream == e.stream_id;
+        let expected_version = if same_stream {
+            self.version + 1
+        } else {
+            self.streams += 1;
+            self.stream.clear();
+            self.stream.push_str(e.stream_id);
+            self.hash.clear();
+            self.hash.extend_from_slice(&GENESIS);
+            1
         };
-        self.current = Some((stream.to_owned(), e.version, e.hash.clone()));
-        if self.first_bad.is_some() {
-            return;
-        }
-        let bad = |reason: String| BadEvent {
-            stream_id: stream.to_owned(),
-            version: e.version,
-            event_id: Some(e.event_id),
-            reason,
-        };
-        if e.version != expected_version {
-            self.first_bad = Some(bad(format!(
+        // The previous event's hash is still in `self.hash` for the checks
+        // below; it becomes this event's after them.
+        let verdict = if self.first_bad.is_some() {
+            None
+        } else if e.version != expected_version {
+            Some(format!(
                 "version {} follows version {} (an event is missing)",
                 e.version,
                 expected_version - 1
-            )));
-            return;
+            ))
+        } else if e.prev_hash != self.hash.as_slice() {
+            Some("previous hash does not match the previous event's hash".into())
+        } else if hash::chain(e.prev_hash, content).as_slice() != e.hash {
+            Some("content does not match its hash (the event was altered)".into())
+        } else {
+            None
+        };
+        if let Some(reason) = verdict {
+            self.first_bad = Some(BadEvent {
+                stream_id: e.stream_id.to_owned(),
+                version: e.version,
+                event_id: Some(e.event_id),
+                reason,
+            });
         }
-        if e.prev_hash != expected_prev {
-            self.first_bad = Some(bad(
-                "previous hash does not match the previous event's hash".into(),
-            ));
-            return;
-        }
-        if hash::chain(&e.prev_hash, content).as_slice() != e.hash.as_slice() {
-            self.first_bad = Some(bad(
-                "content does not match its hash (the event was altered)".into(),
-            ));
-        }
+        self.version = e.version;
+        self.hash.clear();
+        self.hash.extend_from_slice(e.hash);
     }
 
     /// Records a problem found outside the chain (for example a stream head
@@ -86,9 +115,7 @@ impl ChainVerifier {
 
     /// The hash and version of the last event checked in the current stream.
     pub fn last(&self) -> Option<(&str, u64, &[u8])> {
-        self.current
-            .as_ref()
-            .map(|(s, v, h)| (s.as_str(), *v, h.as_slice()))
+        (self.events > 0).then_some((self.stream.as_str(), self.version, self.hash.as_slice()))
     }
 
     pub fn report(self) -> VerifyReport {

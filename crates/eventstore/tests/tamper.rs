@@ -78,6 +78,58 @@ async fn altered_metadata_or_time_is_found(pool: PgPool) {
     );
 }
 
+/// Verify hashes what PostgreSQL hands back (its key order, its spacing,
+/// numbers as `numeric` spells them): an untouched payload of awkward
+/// values verifies, and so does one rewritten with the same content in
+/// another order; a key slipped into the metadata, which reading it as
+/// metadata would ignore, is found.
+#[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
+async fn what_is_hashed_is_the_stored_content_however_it_is_spelled(pool: PgPool) {
+    let store = PgEventStore::new(pool.clone());
+    let s = stream("audit");
+    let awkward = json!({
+        "zz": [1.5, 1e30, -0.25, 18446744073709551615u64, -9223372036854775807i64, null, true],
+        "a": {"quote \"é\" \n\t\u{1}": "🚀 \\ /", "": {}},
+        "amount": "10.00",
+    });
+    store
+        .append(AppendRequest::single(
+            s.clone(),
+            ExpectedVersion::NO_STREAM,
+            vec![
+                event("Paid", awkward),
+                event("Paid", json!({"amount": "1"})),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert!(store.verify(Some(&s)).await.unwrap().ok);
+
+    sqlx::query(
+        "UPDATE es_events SET data = '{\"amount\":\"1\"}'::jsonb, \
+         metadata = (SELECT jsonb_object_agg(key, value) FROM \
+                     (SELECT * FROM jsonb_each(metadata) ORDER BY key DESC) m) \
+         WHERE stream_id = $1 AND version = 2",
+    )
+    .bind(s.as_str())
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert!(store.verify(Some(&s)).await.unwrap().ok);
+
+    sqlx::query(
+        "UPDATE es_events SET metadata = metadata || '{\"approved_by\": \"mallory\"}' \
+         WHERE stream_id = $1 AND version = 2",
+    )
+    .bind(s.as_str())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let bad = store.verify(None).await.unwrap().first_bad.unwrap();
+    assert_eq!((bad.stream_id.as_str(), bad.version), (s.as_str(), 2));
+    assert!(bad.reason.contains("altered"), "{}", bad.reason);
+}
+
 #[sqlx::test(migrator = "eventstore::postgres::MIGRATOR")]
 async fn a_removed_event_is_found(pool: PgPool) {
     let store = PgEventStore::new(pool.clone());
