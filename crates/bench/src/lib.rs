@@ -90,7 +90,17 @@ pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Creates an empty database next to the one `url` names.
+/// A connection to the database `url` names, to create others beside it.
+async fn admin(url: &str) -> anyhow::Result<(PgConnectOptions, PgPool)> {
+    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .context("connecting to DATABASE_URL")?;
+    Ok((options, admin))
+}
+
 /// The URL of database `name` beside `url`'s, created if missing and left
 /// as it is if there.
 pub async fn named_database(url: &str, name: &str) -> anyhow::Result<String> {
@@ -98,12 +108,7 @@ pub async fn named_database(url: &str, name: &str) -> anyhow::Result<String> {
         !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "a database name of letters, digits and underscores"
     );
-    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
-        .context("connecting to DATABASE_URL")?;
+    let (options, admin) = admin(url).await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(name)
@@ -117,13 +122,9 @@ pub async fn named_database(url: &str, name: &str) -> anyhow::Result<String> {
     Ok(options.database(name).to_url_lossy().to_string())
 }
 
+/// Creates an empty database next to the one `url` names.
 pub async fn scratch_database(url: &str) -> anyhow::Result<(PgPool, String, String)> {
-    let options: PgConnectOptions = url.parse().context("DATABASE_URL")?;
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
-        .context("connecting to DATABASE_URL")?;
+    let (options, admin) = admin(url).await?;
     let name = format!("booking_bench_{}", std::process::id());
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&admin)
