@@ -113,11 +113,6 @@ impl ChainVerifier {
         }
     }
 
-    /// The hash and version of the last event checked in the current stream.
-    pub fn last(&self) -> Option<(&str, u64, &[u8])> {
-        (self.events > 0).then_some((self.stream.as_str(), self.version, self.hash.as_slice()))
-    }
-
     pub fn report(self) -> VerifyReport {
         VerifyReport {
             ok: self.first_bad.is_none(),
