@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{
-    cancel_booking, cancel_passenger, change_seat, place_booking, Booking, BookingCommand,
-    BookingEvent, BookingInfo, CancelBooking, CancelBookingError, CancelPassenger, CancelledBy,
-    ChangeSeat, Passenger, PassengerDetails, PassengerRequest, PassengerType, PlaceBooking,
+    cancel_booking, cancel_passenger, change_seat, move_booking, place_booking, Booking,
+    BookingCommand, BookingEvent, BookingInfo, CancelBooking, CancelBookingError, CancelPassenger,
+    CancelledBy, ChangeSeat, MoveBooking, Passenger, PassengerDetails, PassengerRequest,
+    PassengerType, PlaceBooking,
 };
 use domain::discount::{Code, DiscountError};
 use domain::seats::SeatRequest;
@@ -17,10 +18,11 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::command::across::AcrossDecided;
 use crate::command::lane::{BookingRef, Decide, Decided};
 use crate::error::{
-    booking_error, change_seat_error, place_error, seat_error, CommandError, CommandResult,
-    FieldError,
+    booking_error, change_seat_error, move_error, place_error, seat_error, CommandError,
+    CommandResult, FieldError,
 };
 use crate::{CommandContext, Outcome, Services};
 use auth::Caller;
@@ -378,6 +380,69 @@ impl Services {
                 ctx,
                 Some(BookingRef::read(id, loaded)),
                 decide,
+            )
+            .await
+    }
+
+    /// Moves a booking to another flight of the same route: the seats on
+    /// both flights and the booking change in one append (see
+    /// [`crate::command::across`]); a paid booking's cheaper fare is
+    /// refunded by its fulfilment saga, and a ticketed one gets new tickets
+    /// from it.
+    pub async fn move_booking(
+        &self,
+        caller: &Caller,
+        ctx: CommandContext,
+        id: Uuid,
+        from_flight_id: Uuid,
+        to_flight_id: Uuid,
+    ) -> CommandResult<Outcome> {
+        caller.require(&[Role::Customer, Role::Agent, Role::Admin])?;
+        let loaded = self.commands.load::<Booking>(id).await?;
+        let customer_id = owned_by(&loaded.state, caller)?.customer_id;
+        // The reply names the customer's passengers: its record is theirs.
+        let mut ctx = ctx;
+        ctx.data_subject = Some(customer_id);
+        let now = ctx.now;
+        self.commands
+            .across_flights(
+                &ctx,
+                id,
+                &[from_flight_id, to_flight_id],
+                |booking, flights| {
+                    let [from, to] = flights else {
+                        return Err(CommandError::not_found("flight"));
+                    };
+                    if booking.info.is_none() {
+                        return Err(CommandError::not_found("booking"));
+                    }
+                    let moved = move_booking(
+                        booking,
+                        (&from.flight, &from.seats),
+                        (&to.flight, &to.seats),
+                        MoveBooking {
+                            from_flight_id,
+                            to_flight_id,
+                            now,
+                        },
+                    )
+                    .map_err(move_error)?;
+                    let after = moved
+                        .booking
+                        .iter()
+                        .fold(booking.clone(), |b, e| b.evolve(e));
+                    let refund = moved.booking.iter().find_map(|e| match e {
+                        BookingEvent::BookingMoved(m) => Some(m.refund),
+                        _ => None,
+                    });
+                    let mut reply = summary(&after);
+                    reply["refund"] = json!(refund);
+                    Ok(AcrossDecided {
+                        booking: moved.booking,
+                        seats: vec![moved.from_seats, moved.to_seats],
+                        reply,
+                    })
+                },
             )
             .await
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use domain::booking::{BookingError, ChangeSeatError, PlaceBookingError};
+use domain::booking::{BookingError, ChangeSeatError, MoveBookingError, PlaceBookingError};
 use domain::discount::DiscountError;
 use domain::flight::FlightError;
 use domain::pricing::PricingError;
@@ -231,6 +231,21 @@ pub fn change_seat_error(e: ChangeSeatError) -> CommandError {
         }
         ChangeSeatError::Booking(e) => booking_error(e),
         ChangeSeatError::Seats(e) => seat_error(e),
+    }
+}
+
+pub fn move_error(e: MoveBookingError) -> CommandError {
+    if let Some(field) = e.field() {
+        return CommandError::invalid(field, e.to_string());
+    }
+    match e {
+        MoveBookingError::FlightNotFound => CommandError::not_found("flight"),
+        MoveBookingError::Seats(e) => seat_error(e),
+        MoveBookingError::Booking(e) => booking_error(e),
+        MoveBookingError::Pricing(PricingError::NoFare(_)) => {
+            CommandError::CabinFull(e.to_string())
+        }
+        other => CommandError::InvalidState(other.to_string()),
     }
 }
 

@@ -219,7 +219,8 @@ impl State {
                     BookingEvent::BookingCreated(_)
                     | BookingEvent::PassengerUpdated(_)
                     | BookingEvent::PassengerSeatChanged(_)
-                    | BookingEvent::PassengerCancelled(_) => return,
+                    | BookingEvent::PassengerCancelled(_)
+                    | BookingEvent::BookingMoved(_) => return,
                 };
                 self.step(id, step);
             }

@@ -283,6 +283,28 @@ impl State {
                 }
                 return;
             }
+            BookingEvent::BookingMoved(m) => {
+                b.flight_id = m.to_flight_id;
+                b.total = m.total.amount();
+                if m.refund.is_positive() {
+                    b.refund = Some(b.refund.unwrap_or_default() + m.refund.amount());
+                }
+                for moved in &m.passengers {
+                    let key = (id, moved.passenger_id);
+                    if let Some(p) = self.passengers.get_mut(&key) {
+                        p.seat = moved.seat.map(|s| s.to_string());
+                        p.fare = moved.fare.amount();
+                        p.ticket_number = None;
+                        self.dirty_passengers.insert(key);
+                    }
+                }
+                // The old flight's tickets are void; new ones follow.
+                if b.status == BookingStatus::Ticketed.as_str() {
+                    BookingStatus::Confirmed
+                } else {
+                    return;
+                }
+            }
         };
         b.status = status.as_str().into();
     }
@@ -311,6 +333,7 @@ impl State {
                         $11::uuid[], $12::text[], $13::timestamptz[], $14::timestamptz[], \
                         $26::numeric[], $27::text[]) \
                      ON CONFLICT (booking_id) DO UPDATE SET status = excluded.status, \
+                        flight_id = excluded.flight_id, total = excluded.total, \
                         refund = excluded.refund, payment_id = excluded.payment_id, \
                         reason = excluded.reason, updated_at = excluded.updated_at) \
                  INSERT INTO rm_booking_passengers (booking_id, passenger_id, ordinal, seat, cabin, \
@@ -319,7 +342,7 @@ impl State {
                     $20::numeric[], $21::text[], $22::text[], $23::text[], $24::text[], $25::uuid[]) \
                  ON CONFLICT (booking_id, passenger_id) DO UPDATE SET first_name = excluded.first_name, \
                     last_name = excluded.last_name, ticket_number = excluded.ticket_number, \
-                    seat = excluded.seat",
+                    seat = excluded.seat, fare = excluded.fare",
             )
             .bind(bookings.iter().map(|b| b.booking_id).collect::<Vec<_>>())
             .bind(bookings.iter().map(|b| b.pnr.clone()).collect::<Vec<_>>())

@@ -53,6 +53,7 @@ impl Projector for SagaInbox {
         let mut cancelled_flights: Vec<(Uuid, Uuid, DateTime<Utc>)> = vec![];
         let mut deadlines: Vec<(Uuid, DateTime<Utc>)> = vec![];
         let mut wakes: Vec<Uuid> = vec![];
+        let mut moved: Vec<(Uuid, Uuid)> = vec![];
         for e in events {
             match &e.event {
                 Event::Booking(BookingEvent::BookingCreated(c)) => started.push((
@@ -73,6 +74,13 @@ impl Projector for SagaInbox {
                 }
                 Event::Booking(BookingEvent::BookingCancelled(c)) => {
                     wakes.push(fulfilment_id(c.booking_id));
+                }
+                // The booking's saga follows it to its new flight (a later
+                // cancellation of that flight finds it), and refunds or
+                // tickets it anew.
+                Event::Booking(BookingEvent::BookingMoved(m)) => {
+                    moved.push((fulfilment_id(m.booking_id), m.to_flight_id));
+                    wakes.push(fulfilment_id(m.booking_id));
                 }
                 // A passenger taken off a paid booking is owed a refund.
                 Event::Booking(BookingEvent::PassengerCancelled(c)) if c.refund.is_positive() => {
@@ -110,6 +118,17 @@ impl Projector for SagaInbox {
             .bind(Step::AwaitingPayment.as_str())
             .execute(&mut *conn)
             .await?;
+        }
+        if !moved.is_empty() {
+            // In log order: a booking moved twice in one batch ends on the
+            // last flight.
+            for (saga_id, flight_id) in &moved {
+                sqlx::query("UPDATE sagas SET flight_id = $2 WHERE saga_id = $1")
+                    .bind(saga_id)
+                    .bind(flight_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         if !cancelled_flights.is_empty() {
             sqlx::query(

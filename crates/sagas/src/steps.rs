@@ -31,6 +31,22 @@ const AIRLINES_KEPT: usize = 100_000;
 
 /// A missing id or record the step needs: a broken invariant, retried (and
 /// in the end parked) rather than acted on with a made-up value.
+/// The flight a booking is on now: the one its saga started with, unless
+/// it moved.
+fn flight_of(row: &SagaRow, booking: &Booking) -> Uuid {
+    booking.info.as_ref().map_or(row.flight_id, |i| i.flight_id)
+}
+
+/// The ticketing step's name: each move to another flight voids the
+/// tickets, so the new ones are drawn under a new command id and issuer
+/// key (the first keeps the name it always had).
+fn tickets_step(booking: &Booking) -> String {
+    match booking.moves {
+        0 => "tickets".to_owned(),
+        n => format!("tickets-after-move-{n}"),
+    }
+}
+
 fn missing(what: &str) -> StepError {
     StepError::Other(format!("{what} is missing"))
 }
@@ -375,7 +391,7 @@ impl Sagas {
             booking_id: row.booking_id.unwrap_or_default(),
             airline,
             passengers: booking.passengers.iter().map(|p| p.passenger_id).collect(),
-            idempotency_key: format!("{}:tickets", row.saga_id),
+            idempotency_key: format!("{}:{}", row.saga_id, tickets_step(booking)),
         }
     }
 
@@ -409,7 +425,7 @@ impl Sagas {
             .as_ref()
             .map(|r| r.payment_id)
             .ok_or_else(|| missing("the payment request"))?;
-        let airline = self.airline(row.flight_id).await?;
+        let airline = self.airline(flight_of(row, &booking.state)).await?;
         let request = self.ticket_request(row, &booking.state, airline);
         let numbers = match self.inner.issuer.issue(&request).await {
             Ok(n) => n,
@@ -449,7 +465,7 @@ impl Sagas {
             .commands
             .lanes
             .submit(
-                row.flight_id,
+                flight_of(row, &booking.state),
                 self.ctx(row, "complete", now),
                 Some(read),
                 decide,
@@ -474,13 +490,13 @@ impl Sagas {
         booking_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StepError> {
-        let airline = self.airline(row.flight_id).await?;
+        let airline = self.airline(flight_of(row, &booking.state)).await?;
         let request = self.ticket_request(row, &booking.state, airline);
         let passengers = request.passengers.clone();
         match self.inner.issuer.issue(&request).await {
             Ok(numbers) => {
                 let tickets: Vec<_> = passengers.into_iter().zip(numbers).collect();
-                let ctx = self.ctx(row, "tickets", now);
+                let ctx = self.ctx(row, &tickets_step(&booking.state), now);
                 self.inner
                     .commands
                     .execute::<Booking, _, _>(
@@ -562,7 +578,12 @@ impl Sagas {
         self.inner
             .commands
             .lanes
-            .submit(row.flight_id, self.ctx(row, step, now), Some(read), decide)
+            .submit(
+                flight_of(row, &booking.state),
+                self.ctx(row, step, now),
+                Some(read),
+                decide,
+            )
             .await?;
         Ok(())
     }
@@ -575,6 +596,10 @@ impl Sagas {
         for booking_id in bookings {
             let loaded = self.inner.commands.load::<Booking>(booking_id).await?;
             if loaded.state.status.is_none_or(|s| s.is_terminal()) {
+                continue;
+            }
+            // Moved to another flight before this one was cancelled.
+            if flight_of(row, &loaded.state) != row.flight_id {
                 continue;
             }
             let now = Utc::now();

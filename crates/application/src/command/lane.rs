@@ -28,7 +28,10 @@
 //!   same code are decided in order against its uses as the earlier ones
 //!   left them, and its stream is guarded by the version read, so a code
 //!   redeemed on another flight's lane at the same time is a conflict and
-//!   the batch is decided again on the new count (a cap is never passed).
+//!   the batch is decided again on the new count (a cap is never passed);
+//! - a booking that moved to another flight (see [`super::across`]) is
+//!   refused: its caller read it on the old flight, and retries on the new
+//!   one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -240,6 +243,7 @@ struct FlightState {
 /// One flight's lane: its streams and the state it keeps of them.
 struct Lane {
     lanes: Lanes,
+    flight_id: Uuid,
     flight_stream: StreamId,
     seats_stream: StreamId,
     cached: Option<FlightState>,
@@ -253,6 +257,7 @@ async fn run_lane(
 ) {
     let mut lane = Lane {
         lanes,
+        flight_id,
         flight_stream: StreamId::new(Flight::CATEGORY, flight_id),
         seats_stream: StreamId::new(SeatInventory::CATEGORY, flight_id),
         cached: None,
@@ -424,6 +429,17 @@ impl Lane {
                         continue;
                     }
                 };
+                // A booking that moved to another flight (after the caller
+                // read it) is that flight's lane's: deciding it here would
+                // touch seats it no longer has.
+                if let Some(info) = &booking.state.info {
+                    if info.flight_id != self.flight_id {
+                        let _ = job.reply.send(Err(CommandError::Concurrency(
+                            "the booking moved to another flight meanwhile; retry".into(),
+                        )));
+                        continue;
+                    }
+                }
                 let discount = match job.discount {
                     Some(id) => match self.discount_for(id, &mut discounts).await {
                         Ok(()) => discounts.get(&id).map(|d| &d.state),

@@ -11,6 +11,7 @@
 //! flight decides queued commands one after another against its cached state
 //! and appends what queued up in one transaction (group commit).
 
+pub mod across;
 pub mod lane;
 
 use std::future::Future;

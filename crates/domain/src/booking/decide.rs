@@ -481,6 +481,31 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
                 p.seat = Some(e.to);
             }
         }
+        BookingEvent::BookingMoved(e) => {
+            if let Some(info) = booking.info.as_mut() {
+                info.flight_id = e.to_flight_id;
+                info.total = e.total;
+            }
+            for moved in &e.passengers {
+                if let Some(p) = booking
+                    .passengers
+                    .iter_mut()
+                    .find(|p| p.passenger_id == moved.passenger_id)
+                {
+                    p.seat = moved.seat;
+                    p.fare = moved.fare;
+                    p.ticket_number = None;
+                }
+            }
+            // The old flight's tickets are void: new ones are issued.
+            if booking.status == Some(S::Ticketed) {
+                booking.status = Some(S::Confirmed);
+            }
+            if e.refund.is_positive() {
+                booking.refund = Some(add_refund(booking.refund, e.refund));
+            }
+            booking.moves += 1;
+        }
     }
     booking
 }

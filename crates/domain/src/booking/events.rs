@@ -151,6 +151,30 @@ pub struct PassengerSeatChanged {
     pub changed_at: DateTime<Utc>,
 }
 
+/// A passenger's seat and fare on the flight their booking moved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovedPassenger {
+    pub passenger_id: Uuid,
+    /// `None` for an infant.
+    pub seat: Option<Seat>,
+    pub fare: Money,
+}
+
+/// The booking moved to another flight of the same route: its passengers'
+/// new seats and fares, its new total, and what the move owes back (zero
+/// unless a paid booking moved to a cheaper flight). Tickets of the old
+/// flight are void.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingMoved {
+    pub booking_id: Uuid,
+    pub from_flight_id: Uuid,
+    pub to_flight_id: Uuid,
+    pub passengers: Vec<MovedPassenger>,
+    pub total: Money,
+    pub refund: Money,
+    pub moved_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum BookingEvent {
@@ -165,6 +189,7 @@ pub enum BookingEvent {
     PassengerUpdated(PassengerUpdated),
     PassengerSeatChanged(PassengerSeatChanged),
     PassengerCancelled(PassengerCancelled),
+    BookingMoved(BookingMoved),
 }
 
 impl BookingEvent {
@@ -182,6 +207,7 @@ impl BookingEvent {
             BookingEvent::PassengerUpdated(e) => e.booking_id,
             BookingEvent::PassengerCancelled(e) => e.booking_id,
             BookingEvent::PassengerSeatChanged(e) => e.booking_id,
+            BookingEvent::BookingMoved(e) => e.booking_id,
         }
     }
 }
@@ -200,6 +226,7 @@ impl DomainEvent for BookingEvent {
             BookingEvent::PassengerUpdated(_) => "PassengerUpdated",
             BookingEvent::PassengerSeatChanged(_) => "PassengerSeatChanged",
             BookingEvent::PassengerCancelled(_) => "PassengerCancelled",
+            BookingEvent::BookingMoved(_) => "BookingMoved",
         }
     }
 }

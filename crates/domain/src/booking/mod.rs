@@ -11,13 +11,15 @@
 //!
 //! Submodules: [`place`] (the multi-aggregate decision that holds seats and
 //! creates the booking together), [`cancel`] (cancellation with its
-//! seats given back) and [`change_seat`] (a passenger's seat exchanged for
-//! another in one append).
+//! seats given back), [`change_seat`] (a passenger's seat exchanged for
+//! another in one append) and [`move_flight`] (the booking moved to another
+//! flight of the route, both flights' seats in one append).
 
 mod cancel;
 mod change_seat;
 mod decide;
 mod events;
+mod move_flight;
 mod place;
 
 use std::fmt;
@@ -36,6 +38,7 @@ pub use cancel::{
 };
 pub use change_seat::{change_seat, ChangeSeat, ChangeSeatError};
 pub use events::*;
+pub use move_flight::{move_booking, MoveBooking, MoveBookingError, Moved};
 pub use place::{
     place_booking, place_booking_unchecked, PassengerRequest, PlaceBooking, PlaceBookingError,
     Placed,
@@ -432,6 +435,9 @@ pub struct Booking {
     /// booking's own cancellation.
     pub refund: Option<Money>,
     pub reason: Option<String>,
+    /// How many times it moved to another flight: each move's tickets are
+    /// issued anew.
+    pub moves: u32,
 }
 
 impl Booking {

@@ -1,5 +1,5 @@
 //! `/bookings`: create (seats held atomically with the booking), cancel,
-//! passenger edits, seat changes.
+//! passenger edits, seat changes, moves to another flight.
 
 use application::bookings::{CreateBooking, NewPassenger, PassengerChanges};
 use axum::extract::State;
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
             "/bookings/{id}/passengers/{passenger_id}/cancel",
             post(cancel_passenger),
         )
+        .route("/bookings/{id}/move", post(move_booking))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -112,6 +113,13 @@ pub struct ChangeSeatRequest {
     /// For an itinerary: the flight whose seat changes. A booking covers
     /// one flight today, so only that flight is accepted.
     pub flight_id: Option<Uuid>,
+}
+
+/// The flight a booking leaves and the one of the same route it moves to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct MoveBookingRequest {
+    pub from_flight_id: Uuid,
+    pub to_flight_id: Uuid,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -262,6 +270,37 @@ pub async fn change_seat(
         )
         .await?;
     Ok(Reply::ok(outcome))
+}
+
+/// Move a booking to another flight of the same route: every passenger
+/// gets a seat in their cabin on the new flight and the old seats go back
+/// on sale, in one step. A held booking is re-priced (its hold keeps its
+/// expiry); a paid one moved to a cheaper flight is refunded the difference
+/// by its saga, and a ticketed one is ticketed anew for the new flight.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/move", tag = "bookings",
+    params(("id" = Uuid, Path)), request_body = MoveBookingRequest,
+    responses((status = 202, description = "the booking summary on its new flight, with `refund` (what the saga gives back), and `position`"),
+              (status = 403), (status = 404, description = "unknown booking or flight"),
+              (status = 409, description = "`CABIN_FULL` when the new flight has too few seats left in a passenger's cabin; `INVALID_STATE` when the booking is being paid or is over, its hold ran out, a flight is cancelled or departed, or a paid booking would cost more"),
+              (status = 422, description = "a `from_flight_id` that is not the booking's, a `to_flight_id` of another route or currency, or the same flight")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(booking_id = %id))]
+pub async fn move_booking(
+    State(state): State<AppState>,
+    cmd: Command,
+    Path(id): Path<Uuid>,
+    Json(req): Json<MoveBookingRequest>,
+) -> ApiResult<Reply> {
+    let outcome = state
+        .move_booking(
+            &cmd.caller,
+            cmd.ctx,
+            id,
+            req.from_flight_id,
+            req.to_flight_id,
+        )
+        .await?;
+    Ok(Reply::accepted(outcome))
 }
 
 impl From<PassengerInput> for NewPassenger {

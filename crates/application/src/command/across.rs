@@ -1,0 +1,131 @@
+//! Commands over a booking and several flights at once (a booking moved
+//! from one flight to another).
+//!
+//! Such a command cannot run on one [`super::lane`]: each lane owns one
+//! flight. It runs beside them, optimistically: it reads the booking and
+//! every flight and seat inventory it names from the store, decides, and
+//! appends to all of those streams in one transaction, each guarded by the
+//! version it read. The store takes its stream locks in one order, so two
+//! such commands never deadlock; a lane that appended in between makes the
+//! append a conflict, and the command is decided again on fresh state (the
+//! lane, in turn, sees its cached state is stale on its next append and
+//! reloads). A conflict is retried after a short random pause, so that a
+//! command racing a busy lane gets between its batches.
+
+use std::time::Duration;
+
+use domain::booking::{Booking, BookingEvent};
+use domain::flight::Flight;
+use domain::seats::{SeatEvent, SeatInventory};
+use domain::Aggregate;
+use eventstore::{ExpectedVersion, StreamAppend, StreamId};
+use rand::Rng;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{encode_events, load, CommandContext, Commands, Loaded, Outcome};
+use crate::error::{CommandError, CommandResult};
+
+/// How often a command across flights is decided again after losing a race
+/// for one of its streams: more than a single-stream command, since every
+/// lane it touches may write between its read and its append.
+const ATTEMPTS: usize = 24;
+
+/// A flight as a command across flights reads it.
+pub struct FlightRead {
+    pub flight: Flight,
+    pub seats: SeatInventory,
+}
+
+/// What a command across flights decided: the booking's events, each
+/// flight's seat events (in the order the flights were named), and the
+/// reply.
+pub struct AcrossDecided {
+    pub booking: Vec<BookingEvent>,
+    pub seats: Vec<Vec<SeatEvent>>,
+    pub reply: Value,
+}
+
+impl Commands {
+    /// Runs a command on `booking_id` and the flights `flight_ids` together
+    /// (see the module documentation). `decide` sees the booking and the
+    /// flights in the order named.
+    pub async fn across_flights<D>(
+        &self,
+        ctx: &CommandContext,
+        booking_id: Uuid,
+        flight_ids: &[Uuid],
+        decide: D,
+    ) -> CommandResult<Outcome>
+    where
+        D: Fn(&Booking, &[FlightRead]) -> CommandResult<AcrossDecided>,
+    {
+        let booking_stream = StreamId::new(Booking::CATEGORY, booking_id);
+        for attempt in 1..=ATTEMPTS {
+            let booking: Loaded<Booking> =
+                load(&**self.store(), self.sealer(), &booking_stream).await?;
+            let mut flights = Vec::with_capacity(flight_ids.len());
+            let mut versions = Vec::with_capacity(flight_ids.len());
+            for id in flight_ids {
+                let flight: Loaded<Flight> = load(
+                    &**self.store(),
+                    self.sealer(),
+                    &StreamId::new(Flight::CATEGORY, *id),
+                )
+                .await?;
+                let seats: Loaded<SeatInventory> = load(
+                    &**self.store(),
+                    self.sealer(),
+                    &StreamId::new(SeatInventory::CATEGORY, *id),
+                )
+                .await?;
+                versions.push((flight.version, seats.version));
+                flights.push(FlightRead {
+                    flight: flight.state,
+                    seats: seats.state,
+                });
+            }
+            let decided = match decide(&booking.state, &flights) {
+                Ok(d) => d,
+                // A retry of a command that was accepted answers as before.
+                Err(e) => {
+                    return match self.replay(ctx).await? {
+                        Some(first) => Ok(first),
+                        None => Err(e),
+                    }
+                }
+            };
+            let mut appends = vec![StreamAppend {
+                stream: booking_stream.clone(),
+                expected: ExpectedVersion::Exact(booking.version),
+                events: encode_events(self.sealer(), &decided.booking, ctx).await?,
+            }];
+            for ((id, (flight_version, seats_version)), events) in
+                flight_ids.iter().zip(&versions).zip(&decided.seats)
+            {
+                // The flight is guarded too (unchanged): a flight cancelled
+                // or re-priced meanwhile is decided again.
+                appends.push(StreamAppend {
+                    stream: StreamId::new(Flight::CATEGORY, *id),
+                    expected: ExpectedVersion::Exact(*flight_version),
+                    events: vec![],
+                });
+                appends.push(StreamAppend {
+                    stream: StreamId::new(SeatInventory::CATEGORY, *id),
+                    expected: ExpectedVersion::Exact(*seats_version),
+                    events: encode_events(self.sealer(), events, ctx).await?,
+                });
+            }
+            match self.append(ctx, appends, decided.reply).await {
+                Err(CommandError::Concurrency(_)) if attempt < ATTEMPTS => {
+                    metrics::counter!("booking_command_conflicts_total", "stream" => "across")
+                        .increment(1);
+                    let pause = rand::thread_rng().gen_range(1..=5 * attempt as u64);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                other => return other,
+            }
+        }
+        Err(CommandError::contention())
+    }
+}

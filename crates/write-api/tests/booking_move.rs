@@ -1,0 +1,420 @@
+//! Moving a booking to another flight of the same route over HTTP: both
+//! flights' seats and the booking in one append, the re-priced total, the
+//! refund and new tickets of a paid booking through its saga, the refusals,
+//! and moves racing new bookings for the new flight's last seats.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use domain::booking::BookingStatus;
+use domain::seats::SeatState;
+use domain::values::Seat;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use test_support::{flight_body, id_in, problem, spawn, spawn_with, Options, TestApp, CARD_OK};
+use uuid::Uuid;
+
+async fn move_booking(app: &TestApp, token: &str, booking: Uuid, from: Uuid, to: Uuid) -> Response {
+    app.post(
+        &format!("/bookings/{booking}/move"),
+        Some(token),
+        json!({"from_flight_id": from, "to_flight_id": to}),
+    )
+    .await
+}
+
+async fn set_fare(app: &TestApp, flight: Uuid, fare: &str) {
+    let admin = app.admin_token().await;
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/flights/{flight}/fares"),
+            Some(&admin),
+            Some(json!({"cabin": "economy", "fare": fare})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Another flight of the contract's route (LHR-JFK), a day later.
+async fn later_flight(app: &TestApp, economy_fare: &str) -> Uuid {
+    let flight = app.flight_departing(chrono::Duration::days(31)).await;
+    set_fare(app, flight, economy_fare).await;
+    flight
+}
+
+async fn moves_logged(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM es_events WHERE event_type = 'BookingMoved'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+fn uuid(v: &Value) -> Uuid {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_held_booking_moves_with_its_hold_and_its_new_price(pool: PgPool) {
+    let app = spawn(pool).await;
+    let from = app.flight().await;
+    let to = later_flight(&app, "380.00").await;
+    let (_, token) = app.customer().await;
+    let b = app.booked(&token, from, &["12A", "economy"]).await;
+    let id = uuid(&b["booking_id"]);
+    let expires: chrono::DateTime<chrono::Utc> =
+        b["hold_expires_at"].as_str().unwrap().parse().unwrap();
+
+    let r = move_booking(&app, &token, id, from, to).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(after["flight_id"], json!(to));
+    assert_eq!(after["status"], "HELD");
+    assert_eq!(
+        after["total"],
+        json!({"amount": "760.00", "currency": "USD"})
+    );
+    assert_eq!(
+        after["refund"],
+        json!({"amount": "0.00", "currency": "USD"})
+    );
+    assert_eq!(after["segments"][0]["flight_id"], json!(to));
+    assert!(after["position"].is_string());
+    let new_seats: Vec<Seat> = after["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Seat::parse(s.as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(new_seats.len(), 2);
+
+    // The old flight has its seats back; the new one holds the booking's
+    // seats until the hold's old expiry.
+    let now = chrono::Utc::now();
+    let old = app.seats(from).await;
+    assert!(old.seats_of(id).is_empty());
+    assert!(old.is_available(Seat::parse("12A").unwrap(), now));
+    let new = app.seats(to).await;
+    let mut held = new.seats_of(id);
+    held.sort();
+    let mut named = new_seats.clone();
+    named.sort();
+    assert_eq!(held, named);
+    for s in &held {
+        let Some(SeatState::Held {
+            booking_id,
+            expires_at,
+        }) = new.status_at(*s, now)
+        else {
+            panic!("{s} is not held");
+        };
+        assert_eq!(booking_id, id);
+        assert_eq!(expires_at.timestamp_millis(), expires.timestamp_millis());
+    }
+    let booking = app.booking(id).await;
+    assert_eq!(booking.info.as_ref().unwrap().flight_id, to);
+    assert_eq!(booking.amount_due().unwrap().to_string(), "760.00 USD");
+
+    // Both flights' seats and the booking in one transaction.
+    let txs: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT tx::text::bigint FROM es_events \
+         WHERE event_type IN ('BookingMoved', 'SeatsReleased', 'SeatsHeld') \
+           AND recorded_at >= (SELECT recorded_at FROM es_events WHERE event_type = 'BookingMoved')",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(txs.len(), 1, "one append: {txs:?}");
+
+    // The read side follows the booking to its new flight.
+    app.catch_up().await;
+    let data = app
+        .gql(
+            Some(&token),
+            "query($b: ID!) { booking(id: $b) { flightId status total { amount }
+               segments { flightId seats } passengers { fare { amount } } } }",
+            json!({"b": id}),
+        )
+        .await;
+    assert_eq!(data["booking"]["flightId"], json!(to));
+    assert_eq!(data["booking"]["total"]["amount"], "760.00");
+    assert_eq!(data["booking"]["segments"][0]["flightId"], json!(to));
+    for p in data["booking"]["passengers"].as_array().unwrap() {
+        assert_eq!(p["fare"]["amount"], "380.00");
+    }
+
+    // The customer pays the new total, on the new flight.
+    assert_eq!(
+        app.pay(&token, id, CARD_OK).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let payment = app.payment_of(id).await.unwrap();
+    assert_eq!(payment.requested.unwrap().amount.to_string(), "760.00 USD");
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn moves_that_cannot_be_made_change_nothing(pool: PgPool) {
+    let app = spawn(pool).await;
+    let from = app.flight().await;
+    let to = later_flight(&app, "420.00").await;
+    let admin = app.admin_token().await;
+    let mut body = flight_body(chrono::Duration::days(31));
+    body["destination"] = json!("BOS");
+    let boston = id_in(app.post("/flights", Some(&admin), body).await, "flight_id").await;
+    let (_, token) = app.customer().await;
+    let (_, stranger) = app.customer().await;
+    let id = app.book_id(&token, from, &["12A"]).await;
+
+    for (from_id, to_id, status, code) in [
+        (
+            to,
+            from,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        ),
+        (
+            from,
+            boston,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        ),
+        (
+            from,
+            from,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        ),
+        (from, Uuid::now_v7(), StatusCode::NOT_FOUND, "NOT_FOUND"),
+    ] {
+        let r = move_booking(&app, &token, id, from_id, to_id).await;
+        problem(r, status, code).await;
+    }
+    problem(
+        move_booking(&app, &stranger, id, from, to).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
+    problem(
+        move_booking(&app, &token, Uuid::now_v7(), from, to).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
+    let r = app
+        .post(
+            &format!("/bookings/{id}/move"),
+            Some(&token),
+            json!({"from_flight_id": "nope", "to_flight_id": to}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A cancelled flight takes no one.
+    let r = app
+        .post(
+            &format!("/flights/{to}/cancel"),
+            Some(&admin),
+            json!({"reason": "weather"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    problem(
+        move_booking(&app, &token, id, from, to).await,
+        StatusCode::CONFLICT,
+        "INVALID_STATE",
+    )
+    .await;
+
+    assert_eq!(moves_logged(&app).await, 0);
+    assert_eq!(app.booking(id).await.info.unwrap().flight_id, from);
+    assert_eq!(app.seats(from).await.seats_of(id).len(), 1);
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_ticketed_booking_moved_to_a_cheaper_flight_is_refunded_and_ticketed_anew(pool: PgPool) {
+    let app = spawn_with(pool, Options::with_sagas()).await;
+    let from = app.flight().await;
+    let cheaper = later_flight(&app, "400.00").await;
+    let dearer = later_flight(&app, "500.00").await;
+    let (_, token) = app.customer().await;
+    let id = app.book_id(&token, from, &["12A", "12B"]).await;
+    assert_eq!(
+        app.pay(&token, id, CARD_OK).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let first = app
+        .wait_for(id, BookingStatus::Ticketed, Duration::from_secs(20))
+        .await;
+    let old_tickets: Vec<String> = first
+        .passengers
+        .iter()
+        .map(|p| p.ticket_number.clone().unwrap().to_string())
+        .collect();
+
+    // A dearer flight would need a second charge: refused, nothing moves.
+    problem(
+        move_booking(&app, &token, id, from, dearer).await,
+        StatusCode::CONFLICT,
+        "INVALID_STATE",
+    )
+    .await;
+    assert_eq!(moves_logged(&app).await, 0);
+
+    let r = move_booking(&app, &token, id, from, cheaper).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(
+        after["refund"],
+        json!({"amount": "40.00", "currency": "USD"})
+    );
+    assert_eq!(after["status"], "CONFIRMED", "the old tickets are void");
+
+    // The saga refunds the difference and tickets the new flight.
+    let payment = app
+        .wait_refunded(id, "40.00", Duration::from_secs(20))
+        .await;
+    let booking = app
+        .wait_for(id, BookingStatus::Ticketed, Duration::from_secs(20))
+        .await;
+    assert_eq!(booking.info.as_ref().unwrap().flight_id, cheaper);
+    let new_tickets: Vec<String> = booking
+        .passengers
+        .iter()
+        .map(|p| p.ticket_number.clone().expect("a new ticket").to_string())
+        .collect();
+    for t in &new_tickets {
+        assert!(!old_tickets.contains(t), "{t} was the old flight's");
+    }
+    let (captures, refunded) = app
+        .provider_books(payment.requested.as_ref().unwrap().payment_id)
+        .await;
+    assert_eq!(captures, 1, "no second charge");
+    assert_eq!(refunded.to_string(), "40.00");
+
+    // Sold on the new flight, back on sale on the old one.
+    let now = chrono::Utc::now();
+    let new = app.seats(cheaper).await;
+    let sold = new.seats_of(id);
+    assert_eq!(sold.len(), 2);
+    for s in &sold {
+        assert_eq!(
+            new.status_at(*s, now),
+            Some(SeatState::Sold { booking_id: id })
+        );
+    }
+    let old = app.seats(from).await;
+    assert!(old.seats_of(id).is_empty());
+
+    // A later cancellation of the new flight finds the booking there.
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            &format!("/flights/{cheaper}/cancel"),
+            Some(&admin),
+            json!({"reason": "strike"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    app.wait_for(id, BookingStatus::Cancelled, Duration::from_secs(20))
+        .await;
+    // Everything captured is back: the difference, then the rest.
+    app.wait_refunded(id, "840.00", Duration::from_secs(20))
+        .await;
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn moves_racing_bookings_for_the_last_seats_never_oversell(pool: PgPool) {
+    let app = spawn(pool).await;
+    let from = app.flight().await;
+    let to = later_flight(&app, "420.00").await;
+    let (_, filler) = app.customer().await;
+    // 56 of the new flight's 60 economy seats are taken: 4 are left.
+    for _ in 0..6 {
+        app.booked(&filler, to, &["economy"; 9]).await;
+    }
+    app.booked(&filler, to, &["economy", "economy"]).await;
+    let mut customers = Vec::new();
+    for _ in 0..4 {
+        customers.push(app.customer().await.1);
+    }
+    let mut movers = Vec::new();
+    for i in 0..8 {
+        let token = customers[i % customers.len()].clone();
+        let id = app.book_id(&token, from, &["economy"]).await;
+        movers.push((token, id));
+    }
+    let moves = movers.iter().map(|(token, id)| {
+        let app = &app;
+        async move {
+            (
+                Some(*id),
+                move_booking(app, token, *id, from, to).await.status(),
+            )
+        }
+    });
+    let bookings = (0..8).map(|i| {
+        let app = &app;
+        let token = customers[i % customers.len()].clone();
+        async move {
+            let r = app.book(&token, to, &["economy"]).await;
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            (
+                body["booking_id"].as_str().and_then(|s| s.parse().ok()),
+                status,
+            )
+        }
+    });
+    let (moved, booked) = futures::future::join(
+        futures::future::join_all(moves),
+        futures::future::join_all(bookings),
+    )
+    .await;
+
+    let mut won = 0;
+    for (_, status) in moved.iter().chain(booked.iter()) {
+        match *status {
+            StatusCode::ACCEPTED | StatusCode::CREATED => won += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(won, 4, "exactly the four seats left were taken");
+
+    // Every seat of the new flight has one booking; every mover has exactly
+    // one seat, on the flight its booking names.
+    let now = chrono::Utc::now();
+    let new = app.seats(to).await;
+    let old = app.seats(from).await;
+    let mut owners: HashMap<Seat, Uuid> = HashMap::new();
+    for (seat, slot) in new.seats() {
+        if let Some(b) = slot.state.booking_id() {
+            assert!(owners.insert(seat, b).is_none());
+        }
+    }
+    assert_eq!(owners.len(), 60, "sold out, not oversold");
+    assert_eq!(new.available_in(domain::values::Cabin::Economy, now), 0);
+    for ((_, id), (_, status)) in movers.iter().zip(&moved) {
+        let booking = app.booking(*id).await;
+        let on = booking.info.as_ref().unwrap().flight_id;
+        let (here, there) = (new.seats_of(*id), old.seats_of(*id));
+        if *status == StatusCode::ACCEPTED {
+            assert_eq!((on, here.len(), there.len()), (to, 1, 0), "{id}");
+        } else {
+            assert_eq!((on, here.len(), there.len()), (from, 0, 1), "{id}");
+        }
+        assert_eq!(booking.seats(), if on == to { here } else { there });
+    }
+}
