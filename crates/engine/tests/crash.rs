@@ -21,7 +21,9 @@
 //!   its cap, and exactly the discounted bookings redeemed it; passengers
 //!   taken off paid bookings were refunded their share by the policy, and
 //!   the booking's later cancellation refunded only what was left; a
-//!   passenger whose seat change was accepted ends in the new seat;
+//!   passenger whose seat change was accepted ends in the new seat; a
+//!   booking whose move to another flight (while held, or once paid) was
+//!   accepted is on that flight, one refused never moved;
 //! - the waiting list: customers refused by a small flight's full cabin join
 //!   its line, take the offers they are made (pay, leave unpaid, cancel) or
 //!   leave the line; exactly the entries they were told of exist, offers
@@ -422,6 +424,24 @@ struct Plan {
     /// Once held, moves the first passenger to this seat of their cabin
     /// (economy, business).
     change: Option<(String, String)>,
+    /// Moves the booking to the other flight of the route that departs in
+    /// 30 days (0 and 2), while held or once paid.
+    relocate: Option<Relocate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relocate {
+    WhileHeld,
+    OncePaid,
+}
+
+/// The flight a plan's booking moves to: 0 and 2 trade places.
+fn other_flight(flight: usize) -> usize {
+    if flight == 0 {
+        CANCELLED_FLIGHT
+    } else {
+        0
+    }
 }
 
 /// The discount code some plans race for, and how many uses it has.
@@ -493,6 +513,7 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                     code: false,
                     drop_one: false,
                     change: None,
+                    relocate: None,
                 };
             }
             let flight = rng.gen_range(0..FLIGHTS.len());
@@ -521,6 +542,16 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                 },
             };
             let drop_one = passengers.len() >= 2 && rng.gen_bool(0.4);
+            // A booking that moves keeps its seats' names out of the check
+            // of seat changes: it moves or changes a seat, not both.
+            let relocate = (flight != 1 && change.is_none() && rng.gen_bool(0.25)).then(|| {
+                if matches!(then, Then::Pay { cancel: false, .. }) && !drop_one && rng.gen_bool(0.5)
+                {
+                    Relocate::OncePaid
+                } else {
+                    Relocate::WhileHeld
+                }
+            });
             Plan {
                 flight,
                 passengers,
@@ -529,6 +560,7 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                 code: rng.gen_bool(0.3),
                 drop_one,
                 change,
+                relocate,
             }
         })
         .collect()
@@ -547,6 +579,9 @@ struct Seen {
     dropped: Option<Uuid>,
     /// A passenger moved to a seat, once that was accepted.
     moved: Option<(Uuid, String)>,
+    /// The answer to moving the booking to another flight, and that
+    /// flight.
+    relocated: Option<(u16, Uuid)>,
     /// The answer to joining the waiting list, and the entry it made.
     join: Option<u16>,
     entry: Option<Uuid>,
@@ -666,6 +701,11 @@ impl Drive {
                 seen.moved = Some((passenger, seat.clone()));
             }
         }
+        if plan.relocate == Some(Relocate::WhileHeld) {
+            let to = self.flights[other_flight(plan.flight)];
+            let status = self.relocate(i, 0, booking, plan.flight, token).await;
+            seen.relocated = Some((status, to));
+        }
         self.follow_up(i, plan, booking, &answer, token, &mut seen)
             .await;
         seen
@@ -708,7 +748,9 @@ impl Drive {
                     // or the flight was cancelled): a final answer.
                     assert_eq!(status, StatusCode::CONFLICT, "booking {i}: {answer}");
                 }
-                if cancel && status == StatusCode::ACCEPTED {
+                if plan.relocate == Some(Relocate::OncePaid) && status == StatusCode::ACCEPTED {
+                    seen.relocated = self.relocate_once_paid(i, plan, booking, token).await;
+                } else if cancel && status == StatusCode::ACCEPTED {
                     seen.cancel = self.cancel_once_paid(i, booking, token).await;
                 } else if plan.drop_one && status == StatusCode::ACCEPTED {
                     let passenger: Uuid = answer_passenger(seen_answer, 1);
@@ -835,6 +877,69 @@ impl Drive {
                     );
                     if status == StatusCode::ACCEPTED {
                         return Some(passenger);
+                    }
+                }
+                Some(s) if s.is_terminal() => return None,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        None
+    }
+
+    /// Moves a booking from the plan's flight to the other one of the
+    /// route; the answer (202, or 409 when that flight is full, cancelled,
+    /// or the booking cannot move in its state).
+    async fn relocate(
+        &self,
+        i: usize,
+        attempt: usize,
+        booking: Uuid,
+        from: usize,
+        token: &str,
+    ) -> u16 {
+        let body = json!({"from_flight_id": self.flights[from],
+                          "to_flight_id": self.flights[other_flight(from)]});
+        let (status, answer) = self
+            .api
+            .post(
+                "move",
+                &format!("/bookings/{booking}/move"),
+                Some(token),
+                Some(&format!("move-{i}-{attempt}")),
+                &body,
+            )
+            .await;
+        assert!(
+            matches!(status.as_u16(), 202 | 409),
+            "move of {booking}: {status} {answer}"
+        );
+        status.as_u16()
+    }
+
+    /// Moves a paid booking once it is confirmed or ticketed (not while
+    /// the payment is in flight): the answer and the flight, once one was
+    /// final.
+    async fn relocate_once_paid(
+        &self,
+        i: usize,
+        plan: &Plan,
+        booking: Uuid,
+        token: &str,
+    ) -> Option<(u16, Uuid)> {
+        let to = self.flights[other_flight(plan.flight)];
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let mut attempt = 0;
+        while Instant::now() < deadline {
+            match self.booking(booking).await.status {
+                Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
+                    attempt += 1;
+                    let status = self.relocate(i, attempt, booking, plan.flight, token).await;
+                    // A 409 may be a moment's (the saga was ticketing); a
+                    // third one is taken as final (the other flight is
+                    // cancelled or full).
+                    if status == 202 || attempt >= 3 {
+                        return Some((status, to));
                     }
                 }
                 Some(s) if s.is_terminal() => return None,
@@ -1311,6 +1416,28 @@ impl World {
                         "plan {i}: payment {p} was accepted but booking {id} pays with {:?}",
                         b.payment_id
                     ));
+                }
+            }
+            // A move the customer was told of happened, to that flight; one
+            // refused left the booking where it was.
+            if let Some((status, to)) = s.relocated {
+                let events = &self.bookings[&id].1;
+                let moved_to: Vec<Uuid> = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        BookingEvent::BookingMoved(m) => Some(m.to_flight_id),
+                        _ => None,
+                    })
+                    .collect();
+                let on = b.info.as_ref().map(|i| i.flight_id);
+                match status {
+                    202 if moved_to != vec![to] || on != Some(to) => v.push(format!(
+                        "plan {i}: booking {id} was moved to {to} (202) but moved to {moved_to:?} and is on {on:?}"
+                    )),
+                    409 if !moved_to.is_empty() => v.push(format!(
+                        "plan {i}: booking {id} was refused a move (409) but moved to {moved_to:?}"
+                    )),
+                    _ => {}
                 }
             }
             if let Some((p, seat)) = &s.moved {
@@ -2162,10 +2289,12 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
         violations.push(format!("the hash chains do not verify: {verified:?}"));
     }
     println!(
-        "trips: {CODE} redeemed {} times (cap {CODE_USES}), {} passengers taken off paid bookings, {} seats changed",
+        "trips: {CODE} redeemed {} times (cap {CODE_USES}), {} passengers taken off paid bookings, {} seats changed, {} bookings moved to another flight ({} refused)",
         world.redemptions.len(),
         seen.iter().filter(|(_, s)| s.dropped.is_some()).count(),
-        seen.iter().filter(|(_, s)| s.moved.is_some()).count()
+        seen.iter().filter(|(_, s)| s.moved.is_some()).count(),
+        seen.iter().filter(|(_, s)| matches!(s.relocated, Some((202, _)))).count(),
+        seen.iter().filter(|(_, s)| matches!(s.relocated, Some((409, _)))).count()
     );
     println!(
         "waiting list: {} joined, {} offers taken by their customers",

@@ -418,3 +418,75 @@ async fn moves_racing_bookings_for_the_last_seats_never_oversell(pool: PgPool) {
         assert_eq!(booking.seats(), if on == to { here } else { there });
     }
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_moved_family_keeps_its_discount_and_what_its_cancelled_child_took_off(pool: PgPool) {
+    let app = spawn(pool).await;
+    let from = app.flight().await;
+    let to = later_flight(&app, "380.00").await;
+    let admin = app.admin_token().await;
+    let now = chrono::Utc::now();
+    let r = app
+        .post(
+            "/discount-codes",
+            Some(&admin),
+            json!({"code": "FAMILY10", "percent_off": 10, "max_uses": 10, "max_uses_per_customer": 2,
+                   "valid_from": (now - chrono::Duration::hours(1)).to_rfc3339(),
+                   "valid_until": (now + chrono::Duration::days(60)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (_, token) = app.customer().await;
+    let r = app
+        .post(
+            "/bookings",
+            Some(&token),
+            json!({"flight_id": from, "discount_code": "FAMILY10", "passengers": [
+                {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10", "seat": "12A"},
+                {"first_name": "Byron", "last_name": "Lovelace", "date_of_birth": "2018-05-02", "type": "child", "seat": "12B"},
+                {"first_name": "Annabella", "last_name": "Lovelace", "date_of_birth": "2026-01-15", "type": "infant", "travels_with": 0}]}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let family: Value = r.json().await.unwrap();
+    assert_eq!(family["total"]["amount"], "699.30");
+    let id = uuid(&family["booking_id"]);
+    let byron = family["passengers"][1]["passenger_id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/bookings/{id}/passengers/{byron}/cancel"),
+            Some(&token),
+            json!({"reason": "school trip"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+
+    let r = move_booking(&app, &token, id, from, to).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let after: Value = r.json().await.unwrap();
+    // Ada 420.00 and the infant 42.00 less their 46.20 of the discount were
+    // 415.80; at 380.00 and 38.00 they are 371.80, 44.00 less. Byron's
+    // 283.50 stays what it was.
+    assert_eq!(after["total"]["amount"], "655.30");
+    assert_eq!(after["seats"].as_array().unwrap().len(), 1);
+    let fares: Vec<&str> = after["passengers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["fare"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(fares, ["380.00", "38.00"]);
+    let booking = app.booking(id).await;
+    assert_eq!(booking.amount_due().unwrap().to_string(), "371.80 USD");
+    assert_eq!(booking.value_left().unwrap().to_string(), "371.80 USD");
+}

@@ -281,7 +281,7 @@ pub async fn change_seat(
     params(("id" = Uuid, Path)), request_body = MoveBookingRequest,
     responses((status = 202, description = "the booking summary on its new flight, with `refund` (what the saga gives back), and `position`"),
               (status = 403), (status = 404, description = "unknown booking or flight"),
-              (status = 409, description = "`CABIN_FULL` when the new flight has too few seats left in a passenger's cabin; `INVALID_STATE` when the booking is being paid or is over, its hold ran out, a flight is cancelled or departed, or a paid booking would cost more"),
+              (status = 409, description = "`SEAT_UNAVAILABLE` when the new flight has too few seats left in a passenger's cabin; `INVALID_STATE` when the booking is being paid or is over, its hold ran out, a flight is cancelled or departed, or a paid booking would cost more"),
               (status = 422, description = "a `from_flight_id` that is not the booking's, a `to_flight_id` of another route or currency, or the same flight")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(booking_id = %id))]
