@@ -490,3 +490,83 @@ async fn a_moved_family_keeps_its_discount_and_what_its_cancelled_child_took_off
     assert_eq!(booking.amount_due().unwrap().to_string(), "371.80 USD");
     assert_eq!(booking.value_left().unwrap().to_string(), "371.80 USD");
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_cancellation_racing_a_move_leaves_no_seat_behind(pool: PgPool) {
+    let app = spawn(pool).await;
+    let from = app.flight().await;
+    let to = later_flight(&app, "420.00").await;
+    let (_, token) = app.customer().await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(app.book_id(&token, from, &["economy", "economy"]).await);
+    }
+    // Each booking is moved and cancelled at about the same time: the
+    // cancellation, read on the old flight, may reach the old flight's lane
+    // after the move. The cancellations start a little later for each
+    // booking, so that some land before, some during and some after the
+    // move.
+    let races = ids.iter().enumerate().map(|(i, id)| {
+        let (app, token) = (&app, &token);
+        async move {
+            let path = format!("/bookings/{id}/cancel");
+            let cancel = async {
+                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+                app.post(&path, Some(token), json!({"reason": "changed my mind"}))
+                    .await
+            };
+            let moved = move_booking(app, token, *id, from, to);
+            let (c, m) = futures::future::join(cancel, moved).await;
+            (*id, c.status(), m.status())
+        }
+    });
+    let answers = futures::future::join_all(races).await;
+
+    let (old, new) = (app.seats(from).await, app.seats(to).await);
+    for (id, cancel, moved) in answers {
+        for s in [cancel, moved] {
+            assert!(
+                matches!(s, StatusCode::ACCEPTED | StatusCode::CONFLICT),
+                "{id}: {s}"
+            );
+        }
+        let booking = app.booking(id).await;
+        let on = booking.info.as_ref().unwrap().flight_id;
+        let (here, there) = (old.seats_of(id), new.seats_of(id));
+        if booking.status == Some(BookingStatus::Cancelled) {
+            assert_eq!(cancel, StatusCode::ACCEPTED, "{id}");
+            assert!(
+                here.is_empty() && there.is_empty(),
+                "{id}: {here:?} {there:?}"
+            );
+        } else {
+            assert_eq!(booking.status, Some(BookingStatus::Held), "{id}");
+            assert_eq!(
+                moved,
+                StatusCode::ACCEPTED,
+                "{id} moved nowhere yet is held"
+            );
+            assert_eq!(on, to);
+            assert_eq!((here.len(), there.len()), (0, 2), "{id}");
+        }
+        if moved == StatusCode::ACCEPTED {
+            assert!(
+                app.seats(from).await.seats_of(id).is_empty(),
+                "{id} moved but kept its old seats"
+            );
+        }
+    }
+    // Nobody holds a seat for a cancelled booking, on either flight.
+    for inventory in [&old, &new] {
+        for (seat, slot) in inventory.seats() {
+            if let Some(b) = slot.state.booking_id() {
+                let status = app.booking(b).await.status;
+                assert_ne!(
+                    status,
+                    Some(BookingStatus::Cancelled),
+                    "{seat} held for {b}"
+                );
+            }
+        }
+    }
+}

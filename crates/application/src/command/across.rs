@@ -10,7 +10,9 @@
 //! append a conflict, and the command is decided again on fresh state (the
 //! lane, in turn, sees its cached state is stale on its next append and
 //! reloads). A conflict is retried after a short random pause, so that a
-//! command racing a busy lane gets between its batches.
+//! command racing a busy lane gets between its batches. The streams are
+//! read one after another, so a refusal decided on them counts only when
+//! none of them moved since (else the command is decided again).
 
 use std::time::Duration;
 
@@ -87,12 +89,25 @@ impl Commands {
             }
             let decided = match decide(&booking.state, &flights) {
                 Ok(d) => d,
-                // A retry of a command that was accepted answers as before.
                 Err(e) => {
-                    return match self.replay(ctx).await? {
-                        Some(first) => Ok(first),
-                        None => Err(e),
+                    // A retry of a command that was accepted answers as
+                    // before.
+                    if let Some(first) = self.replay(ctx).await? {
+                        return Ok(first);
                     }
+                    // The streams were read one after another, not in one
+                    // snapshot: a refusal is only an answer if none of them
+                    // moved meanwhile (a booking read before its
+                    // cancellation and its seats read after it would be
+                    // refused for holding none).
+                    if attempt < ATTEMPTS
+                        && self
+                            .moved_since(&booking_stream, booking.version, flight_ids, &versions)
+                            .await?
+                    {
+                        continue;
+                    }
+                    return Err(e);
                 }
             };
             let mut appends = vec![StreamAppend {
@@ -127,5 +142,34 @@ impl Commands {
             }
         }
         Err(CommandError::contention())
+    }
+
+    /// Whether the booking or any of the flights' streams is past the
+    /// version a decision read.
+    async fn moved_since(
+        &self,
+        booking: &StreamId,
+        booking_version: u64,
+        flight_ids: &[Uuid],
+        versions: &[(u64, u64)],
+    ) -> CommandResult<bool> {
+        let store = self.store();
+        if store.stream_version(booking).await? != booking_version {
+            return Ok(true);
+        }
+        for (id, (flight, seats)) in flight_ids.iter().zip(versions) {
+            if store
+                .stream_version(&StreamId::new(Flight::CATEGORY, *id))
+                .await?
+                != *flight
+                || store
+                    .stream_version(&StreamId::new(SeatInventory::CATEGORY, *id))
+                    .await?
+                    != *seats
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
