@@ -289,12 +289,51 @@ impl Services {
         reason: String,
     ) -> CommandResult<Outcome> {
         let loaded = self.commands.load::<Booking>(id).await?;
-        let flight_id = owned_by(&loaded.state, caller)?.flight_id;
-        let decide = cancellation(reason, cancelled_by(caller), ctx.now);
-        self.commands
-            .lanes
-            .submit(flight_id, ctx, Some(BookingRef::read(id, loaded)), decide)
+        owned_by(&loaded.state, caller)?;
+        let (by, now) = (cancelled_by(caller), ctx.now);
+        self.on_its_flight(id, loaded, ctx, || cancellation(reason.clone(), by, now))
             .await
+    }
+
+    /// Submits a command on the lane of the booking's flight. A booking
+    /// that moved to another flight after it was read is refused by the old
+    /// flight's lane: it is read again and the command goes to its new
+    /// flight's lane, so that a cancellation racing a move still lands.
+    async fn on_its_flight(
+        &self,
+        id: Uuid,
+        loaded: crate::command::Loaded<Booking>,
+        ctx: CommandContext,
+        decide: impl Fn() -> Decide,
+    ) -> CommandResult<Outcome> {
+        let mut loaded = loaded;
+        let mut tries = 0;
+        loop {
+            let flight_id = loaded
+                .state
+                .info
+                .as_ref()
+                .ok_or_else(|| CommandError::not_found("booking"))?
+                .flight_id;
+            let outcome = self
+                .commands
+                .lanes
+                .submit(
+                    flight_id,
+                    ctx.clone(),
+                    Some(BookingRef::read(id, loaded)),
+                    decide(),
+                )
+                .await;
+            tries += 1;
+            if tries >= 3 || !matches!(outcome, Err(CommandError::Concurrency(_))) {
+                return outcome;
+            }
+            loaded = self.commands.load::<Booking>(id).await?;
+            if loaded.state.info.as_ref().map(|i| i.flight_id) == Some(flight_id) {
+                return outcome;
+            }
+        }
     }
 
     /// Takes one passenger of several off a booking: their share refunded
@@ -308,41 +347,41 @@ impl Services {
         reason: String,
     ) -> CommandResult<Outcome> {
         let loaded = self.commands.load::<Booking>(id).await?;
-        let flight_id = owned_by(&loaded.state, caller)?.flight_id;
+        owned_by(&loaded.state, caller)?;
         let by = cancelled_by(caller);
         let now = ctx.now;
-        let decide: Decide = Box::new(move |flight, seats, booking, _| {
-            if !booking
-                .passengers
-                .iter()
-                .chain(booking.cancelled.iter().map(|c| &c.passenger))
-                .any(|p| p.passenger_id == passenger_id)
-            {
-                return Err(CommandError::not_found("passenger"));
-            }
-            let command = CancelPassenger {
-                passenger_id,
-                reason: reason.clone(),
-                by,
-                now,
-            };
-            let (events, seat_events) =
-                cancel_passenger(booking, flight, seats, command).map_err(cancel_error)?;
-            let refund = events.iter().find_map(|e| match e {
-                BookingEvent::PassengerCancelled(c) => Some(c.refund),
-                _ => None,
-            });
-            Ok(Decided {
-                seats: seat_events,
-                booking: events,
-                reply: json!({ "booking_id": id, "passenger_id": passenger_id, "refund": refund }),
-                ..Decided::default()
+        let decide = || -> Decide {
+            let reason = reason.clone();
+            Box::new(move |flight, seats, booking, _| {
+                if !booking
+                    .passengers
+                    .iter()
+                    .chain(booking.cancelled.iter().map(|c| &c.passenger))
+                    .any(|p| p.passenger_id == passenger_id)
+                {
+                    return Err(CommandError::not_found("passenger"));
+                }
+                let command = CancelPassenger {
+                    passenger_id,
+                    reason: reason.clone(),
+                    by,
+                    now,
+                };
+                let (events, seat_events) =
+                    cancel_passenger(booking, flight, seats, command).map_err(cancel_error)?;
+                let refund = events.iter().find_map(|e| match e {
+                    BookingEvent::PassengerCancelled(c) => Some(c.refund),
+                    _ => None,
+                });
+                Ok(Decided {
+                    seats: seat_events,
+                    booking: events,
+                    reply: json!({ "booking_id": id, "passenger_id": passenger_id, "refund": refund }),
+                    ..Decided::default()
+                })
             })
-        });
-        self.commands
-            .lanes
-            .submit(flight_id, ctx, Some(BookingRef::read(id, loaded)), decide)
-            .await
+        };
+        self.on_its_flight(id, loaded, ctx, decide).await
     }
 
     /// Moves a passenger to another seat of the same cabin, on the flight's

@@ -218,6 +218,7 @@ pub fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
             "/api/v1/flights/{id}/cancel"
             | "/api/v1/bookings/{id}/cancel"
             | "/api/v1/bookings/{id}/passengers/{passenger_id}/cancel"
+            | "/api/v1/bookings/{id}/move"
             | "/api/v1/bookings/{id}/payment"
             | "/api/v1/sagas/{id}/retry"
             | "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry"
