@@ -7,7 +7,7 @@ use common::*;
 use domain::booking::*;
 use domain::flight::{schedule_flight, Flight, FlightCancelled, FlightEvent};
 use domain::seats::*;
-use domain::values::{AirportCode, TicketNumber};
+use domain::values::AirportCode;
 use domain::Aggregate;
 
 const LATER: u128 = 2;
@@ -45,36 +45,9 @@ fn a_sold() -> SeatEvent {
     })
 }
 
-fn paid() -> Vec<BookingEvent> {
-    vec![
-        booking_created(),
-        BookingEvent::PaymentSubmitted(PaymentSubmitted {
-            booking_id: id(BOOKING_A),
-            payment_id: id(9),
-            amount: usd("840.00"),
-            submitted_at: t0(),
-        }),
-        BookingEvent::BookingConfirmed(BookingConfirmed {
-            booking_id: id(BOOKING_A),
-            confirmed_at: t0(),
-        }),
-    ]
-}
-
 fn ticketed() -> Vec<BookingEvent> {
-    let mut events = paid();
-    events.push(BookingEvent::TicketsIssued(TicketsIssued {
-        booking_id: id(BOOKING_A),
-        tickets: [PASSENGER_1, PASSENGER_2]
-            .iter()
-            .zip(1..)
-            .map(|(p, n)| IssuedTicket {
-                passenger_id: id(*p),
-                ticket_number: TicketNumber::new(125, n).unwrap(),
-            })
-            .collect(),
-        issued_at: t0(),
-    }));
+    let mut events = booking_paid();
+    events.push(tickets_issued());
     events
 }
 
@@ -171,7 +144,7 @@ fn a_paid_booking_is_sold_on_the_new_flight_and_the_difference_is_owed_back() {
     let from = first_flight(vec![a_held(), a_sold()]);
     let to = later_flight("300.00");
     let later = t0() + Duration::days(2);
-    let moved = decide(&paid(), &from, &to, move_to(LATER, later)).unwrap();
+    let moved = decide(&booking_paid(), &from, &to, move_to(LATER, later)).unwrap();
 
     let old = moved
         .from_seats
@@ -198,7 +171,7 @@ fn a_paid_booking_is_sold_on_the_new_flight_and_the_difference_is_owed_back() {
     let booking = moved
         .booking
         .iter()
-        .fold(Booking::fold(&paid()), |b, e| b.evolve(e));
+        .fold(Booking::fold(&booking_paid()), |b, e| b.evolve(e));
     assert_eq!(booking.refund, Some(usd("240.00")));
     assert_eq!(booking.status, Some(BookingStatus::Confirmed));
 }
@@ -225,7 +198,7 @@ fn a_paid_booking_is_not_moved_to_a_dearer_flight() {
     let from = first_flight(vec![a_held(), a_sold()]);
     let to = later_flight("500.00");
     assert_eq!(
-        decide(&paid(), &from, &to, move_to(LATER, soon())),
+        decide(&booking_paid(), &from, &to, move_to(LATER, soon())),
         Err(MoveBookingError::FareIncrease {
             difference: usd("160.00")
         })
@@ -317,7 +290,7 @@ fn it_should_not_move_a_lapsed_hold_or_a_booking_being_paid() {
             t0() + minutes(10)
         )))
     );
-    let pending = &paid()[..2];
+    let pending = &booking_paid()[..2];
     assert_eq!(
         decide(pending, &from, &to, move_to(LATER, soon())),
         Err(MoveBookingError::Booking(BookingError::InvalidState {

@@ -450,22 +450,6 @@ fn it_should_refuse_a_booking_whose_total_is_not_its_fares_less_its_discount() {
 
 // ------------------------------------------------------- one passenger off
 
-fn paid() -> Vec<BookingEvent> {
-    vec![
-        booking_created(),
-        BookingEvent::PaymentSubmitted(PaymentSubmitted {
-            booking_id: id(BOOKING_A),
-            payment_id: id(9),
-            amount: usd("840.00"),
-            submitted_at: t0(),
-        }),
-        BookingEvent::BookingConfirmed(BookingConfirmed {
-            booking_id: id(BOOKING_A),
-            confirmed_at: t0(),
-        }),
-    ]
-}
-
 fn take_off(passenger: u128, now: chrono::DateTime<chrono::Utc>) -> BookingCommand {
     BookingCommand::CancelPassenger {
         passenger_id: id(passenger),
@@ -503,7 +487,7 @@ fn a_passenger_taken_off_a_held_booking_is_owed_nothing_and_lowers_what_is_due()
 #[test]
 fn a_passenger_taken_off_a_paid_booking_is_refunded_their_share_by_the_policy() {
     // Ten days out: all of it.
-    let booking = given::<Booking>(paid())
+    let booking = given::<Booking>(booking_paid())
         .when(take_off(PASSENGER_1, t0()))
         .then_events(
             |e| matches!(e, [BookingEvent::PassengerCancelled(c)] if c.refund == usd("420.00")),
@@ -511,14 +495,14 @@ fn a_passenger_taken_off_a_paid_booking_is_refunded_their_share_by_the_policy() 
     assert_eq!(booking.refund, Some(usd("420.00")));
     assert_eq!(booking.value_left(), Some(usd("420.00")));
     // Within a day of departure: half.
-    given::<Booking>(paid())
+    given::<Booking>(booking_paid())
         .when(take_off(PASSENGER_1, departs() - minutes(60)))
         .then_events(
             |e| matches!(e, [BookingEvent::PassengerCancelled(c)] if c.refund == usd("210.00")),
         );
     // The booking's own cancellation then refunds what is left, and the
     // refunds add up.
-    let cancelled = given::<Booking>(paid())
+    let cancelled = given::<Booking>(booking_paid())
         .when(take_off(PASSENGER_1, t0()))
         .then_ok()
         .1
@@ -532,7 +516,7 @@ fn a_passenger_taken_off_a_paid_booking_is_refunded_their_share_by_the_policy() 
     assert!(
         matches!(&cancelled[..], [BookingEvent::BookingCancelled(c)] if c.refund == usd("420.00"))
     );
-    let after = given::<Booking>(paid())
+    let after = given::<Booking>(booking_paid())
         .when(take_off(PASSENGER_1, t0()))
         .then_ok()
         .1
@@ -550,7 +534,7 @@ fn a_discount_is_prorated_over_the_passengers_shares() {
         code: code(),
         amount: usd("84.00"),
     });
-    let mut events = paid();
+    let mut events = booking_paid();
     events[0] = BookingEvent::BookingCreated(created);
     given::<Booking>(events)
         .when(take_off(PASSENGER_2, t0()))
@@ -591,7 +575,7 @@ fn the_last_passenger_an_infants_adult_and_late_or_pending_cancels_are_refused()
     given::<Booking>([booking_created()])
         .when(take_off(4242, t0()))
         .then_err(BookingError::UnknownPassenger(id(4242)));
-    let pending = paid()[..2].to_vec();
+    let pending = booking_paid()[..2].to_vec();
     given::<Booking>(pending)
         .when(take_off(PASSENGER_1, t0()))
         .then_err_matching(|e| matches!(e, BookingError::InvalidState { .. }));

@@ -846,37 +846,22 @@ impl Drive {
         status.as_u16()
     }
 
-    /// Takes `passenger` off a paid booking once it is confirmed or
-    /// ticketed; the passenger, if that was accepted.
-    async fn drop_once_paid(
-        &self,
-        i: usize,
-        booking: Uuid,
-        passenger: Uuid,
-        token: &str,
-    ) -> Option<Uuid> {
+    /// Runs `attempt` (numbered from 1) whenever the booking is confirmed
+    /// or ticketed (what a customer can do once paid cannot be done while
+    /// the payment is in flight), until it gives an answer; `None` when the
+    /// booking ended first or 40 s passed.
+    async fn once_paid<T, F>(&self, booking: Uuid, attempt: impl Fn(usize) -> F) -> Option<T>
+    where
+        F: std::future::Future<Output = Option<T>>,
+    {
         let deadline = Instant::now() + Duration::from_secs(40);
-        let mut attempt = 0;
+        let mut n = 0;
         while Instant::now() < deadline {
             match self.booking(booking).await.status {
                 Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
-                    attempt += 1;
-                    let (status, answer) = self
-                        .api
-                        .post(
-                            "drop passenger",
-                            &format!("/bookings/{booking}/passengers/{passenger}/cancel"),
-                            Some(token),
-                            Some(&format!("drop-{i}-{attempt}")),
-                            &json!({"reason": "stays home"}),
-                        )
-                        .await;
-                    assert!(
-                        matches!(status.as_u16(), 202 | 409),
-                        "drop {passenger} of {booking}: {status} {answer}"
-                    );
-                    if status == StatusCode::ACCEPTED {
-                        return Some(passenger);
+                    n += 1;
+                    if let Some(answer) = attempt(n).await {
+                        return Some(answer);
                     }
                 }
                 Some(s) if s.is_terminal() => return None,
@@ -885,6 +870,35 @@ impl Drive {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         None
+    }
+
+    /// Takes `passenger` off a paid booking; the passenger, if that was
+    /// accepted.
+    async fn drop_once_paid(
+        &self,
+        i: usize,
+        booking: Uuid,
+        passenger: Uuid,
+        token: &str,
+    ) -> Option<Uuid> {
+        self.once_paid(booking, move |attempt| async move {
+            let (status, answer) = self
+                .api
+                .post(
+                    "drop passenger",
+                    &format!("/bookings/{booking}/passengers/{passenger}/cancel"),
+                    Some(token),
+                    Some(&format!("drop-{i}-{attempt}")),
+                    &json!({"reason": "stays home"}),
+                )
+                .await;
+            assert!(
+                matches!(status.as_u16(), 202 | 409),
+                "drop {passenger} of {booking}: {status} {answer}"
+            );
+            (status == StatusCode::ACCEPTED).then_some(passenger)
+        })
+        .await
     }
 
     /// Moves a booking from the plan's flight to the other one of the
@@ -917,8 +931,7 @@ impl Drive {
         status.as_u16()
     }
 
-    /// Moves a paid booking once it is confirmed or ticketed (not while
-    /// the payment is in flight): the answer and the flight, once one was
+    /// Moves a paid booking: the answer and the flight, once one was
     /// final.
     async fn relocate_once_paid(
         &self,
@@ -928,50 +941,24 @@ impl Drive {
         token: &str,
     ) -> Option<(u16, Uuid)> {
         let to = self.flights[other_flight(plan.flight)];
-        let deadline = Instant::now() + Duration::from_secs(40);
-        let mut attempt = 0;
-        while Instant::now() < deadline {
-            match self.booking(booking).await.status {
-                Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
-                    attempt += 1;
-                    let status = self.relocate(i, attempt, booking, plan.flight, token).await;
-                    // A 409 may be a moment's (the saga was ticketing); a
-                    // third one is taken as final (the other flight is
-                    // cancelled or full).
-                    if status == 202 || attempt >= 3 {
-                        return Some((status, to));
-                    }
-                }
-                Some(s) if s.is_terminal() => return None,
-                _ => {}
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        None
+        self.once_paid(booking, move |attempt| async move {
+            let status = self.relocate(i, attempt, booking, plan.flight, token).await;
+            // A 409 may be a moment's (the saga was ticketing); a third one
+            // is taken as final (the other flight is cancelled or full).
+            (status == 202 || attempt >= 3).then_some((status, to))
+        })
+        .await
     }
 
-    /// Cancels a paid booking as its customer once it is confirmed or
-    /// ticketed (it cannot be cancelled while the payment is in flight).
+    /// Cancels a paid booking as its customer.
     async fn cancel_once_paid(&self, i: usize, booking: Uuid, token: &str) -> Option<u16> {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        let mut attempt = 0;
-        while Instant::now() < deadline {
-            match self.booking(booking).await.status {
-                Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
-                    attempt += 1;
-                    let status = self
-                        .cancel(booking, token, &format!("cancel-{i}-{attempt}"))
-                        .await;
-                    if status == 202 {
-                        return Some(status);
-                    }
-                }
-                Some(s) if s.is_terminal() => return None,
-                _ => {}
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        None
+        self.once_paid(booking, move |attempt| async move {
+            let status = self
+                .cancel(booking, token, &format!("cancel-{i}-{attempt}"))
+                .await;
+            (status == 202).then_some(status)
+        })
+        .await
     }
 }
 

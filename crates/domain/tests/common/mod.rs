@@ -162,3 +162,39 @@ pub fn booking_created() -> BookingEvent {
         ]),
     })
 }
+
+/// [`booking_created`], paid: the payment submitted (840.00) and confirmed.
+pub fn booking_paid() -> Vec<BookingEvent> {
+    use domain::booking::{BookingConfirmed, PaymentSubmitted};
+    vec![
+        booking_created(),
+        BookingEvent::PaymentSubmitted(PaymentSubmitted {
+            booking_id: id(BOOKING_A),
+            payment_id: id(9),
+            amount: usd("840.00"),
+            submitted_at: t0(),
+        }),
+        BookingEvent::BookingConfirmed(BookingConfirmed {
+            booking_id: id(BOOKING_A),
+            confirmed_at: t0(),
+        }),
+    ]
+}
+
+/// Tickets for both passengers of [`booking_created`].
+pub fn tickets_issued() -> BookingEvent {
+    use domain::booking::{IssuedTicket, TicketsIssued};
+    use domain::values::TicketNumber;
+    BookingEvent::TicketsIssued(TicketsIssued {
+        booking_id: id(BOOKING_A),
+        tickets: [PASSENGER_1, PASSENGER_2]
+            .iter()
+            .zip(1..)
+            .map(|(p, n)| IssuedTicket {
+                passenger_id: id(*p),
+                ticket_number: TicketNumber::new(125, n).unwrap(),
+            })
+            .collect(),
+        issued_at: t0(),
+    })
+}
