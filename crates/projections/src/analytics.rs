@@ -220,6 +220,9 @@ impl State {
                     | BookingEvent::PassengerUpdated(_)
                     | BookingEvent::PassengerSeatChanged(_)
                     | BookingEvent::PassengerCancelled(_)
+                    // A moved booking's money stays with the flight it was
+                    // sold on: its capture was counted there, and its
+                    // refunds must come off the same airline's revenue.
                     | BookingEvent::BookingMoved(_) => return,
                 };
                 self.step(id, step);
