@@ -411,15 +411,8 @@ impl Services {
         // The reply names the customer's passengers: its record is theirs.
         let mut ctx = ctx;
         ctx.data_subject = Some(customer_id);
-        let decide = seat_change(passenger_id, seat, ctx.now);
-        self.commands
-            .lanes
-            .submit(
-                booking_flight,
-                ctx,
-                Some(BookingRef::read(id, loaded)),
-                decide,
-            )
+        let now = ctx.now;
+        self.on_its_flight(id, loaded, ctx, || seat_change(passenger_id, seat, now))
             .await
     }
 

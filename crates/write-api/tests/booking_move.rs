@@ -600,3 +600,81 @@ async fn a_move_retried_with_its_idempotency_key_moves_once_and_answers_alike(po
     assert_eq!(app.seats(to).await.seats_of(id).len(), 1);
     assert!(app.seats(from).await.seats_of(id).is_empty());
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_seat_change_racing_a_move_lands_on_the_flight_the_booking_ends_on(pool: PgPool) {
+    let app = spawn(pool).await;
+    let from = app.flight().await;
+    let to = later_flight(&app, "420.00").await;
+    let (_, token) = app.customer().await;
+    let mut booked = Vec::new();
+    for _ in 0..10 {
+        let b = app.booked(&token, from, &["economy"]).await;
+        booked.push((
+            uuid(&b["booking_id"]),
+            uuid(&b["passengers"][0]["passenger_id"]),
+        ));
+    }
+    // Each passenger asks for a seat of row 19 while their booking moves;
+    // the seat changes start a little later for each booking.
+    let races = booked.iter().enumerate().map(|(i, (id, passenger))| {
+        let (app, token) = (&app, &token);
+        async move {
+            let seat = format!("19{}", ['A', 'B', 'C', 'D', 'E', 'F'][i % 6]);
+            let path = format!("/bookings/{id}/passengers/{passenger}/seat");
+            let change = async {
+                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+                app.post(&path, Some(token), json!({"seat": seat})).await
+            };
+            let moved = move_booking(app, token, *id, from, to);
+            let (c, m) = futures::future::join(change, moved).await;
+            (*id, seat.clone(), c.status(), m.status())
+        }
+    });
+    let answers = futures::future::join_all(races).await;
+
+    let (old, new) = (app.seats(from).await, app.seats(to).await);
+    for (id, seat, change, moved) in answers {
+        assert!(
+            matches!(moved, StatusCode::ACCEPTED | StatusCode::CONFLICT),
+            "{id}: {moved}"
+        );
+        let booking = app.booking(id).await;
+        let on = booking.info.as_ref().unwrap().flight_id;
+        assert_eq!(
+            on,
+            if moved == StatusCode::ACCEPTED {
+                to
+            } else {
+                from
+            }
+        );
+        let (here, there) = (old.seats_of(id), new.seats_of(id));
+        let (mine, other) = if on == to {
+            (there, here)
+        } else {
+            (here, there)
+        };
+        assert!(
+            other.is_empty(),
+            "{id} kept {other:?} on the flight it left"
+        );
+        assert_eq!(
+            booking.seats(),
+            mine,
+            "{id}: the booking and the seat map agree"
+        );
+        // Seats of row 19 are asked for by one booking each (or two, six
+        // apart, on different flights or one after the other): a change
+        // that was refused saw its seat taken, never the move.
+        if change == StatusCode::OK {
+            assert_eq!(mine.len(), 1);
+            // Not moved: the change is the last word on its seat.
+            if moved != StatusCode::ACCEPTED {
+                assert_eq!(mine[0].to_string(), seat, "{id}");
+            }
+        } else {
+            assert_eq!(change, StatusCode::CONFLICT, "{id}: {seat}");
+        }
+    }
+}
