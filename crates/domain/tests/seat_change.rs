@@ -8,7 +8,7 @@ use domain::booking::*;
 use domain::flight::{Flight, FlightCancelled, FlightEvent};
 use domain::seats::*;
 use domain::testing::given;
-use domain::values::{Cabin, Personal, TicketNumber};
+use domain::values::{Cabin, Personal};
 use domain::Aggregate;
 
 const INFANT: u128 = 1003;
@@ -241,21 +241,6 @@ fn confirmed() -> BookingEvent {
     })
 }
 
-fn ticketed() -> BookingEvent {
-    BookingEvent::TicketsIssued(TicketsIssued {
-        booking_id: id(BOOKING_A),
-        tickets: [PASSENGER_1, PASSENGER_2]
-            .iter()
-            .zip(1..)
-            .map(|(p, n)| IssuedTicket {
-                passenger_id: id(*p),
-                ticket_number: TicketNumber::new(125, n).unwrap(),
-            })
-            .collect(),
-        issued_at: t0(),
-    })
-}
-
 fn cancelled() -> BookingEvent {
     BookingEvent::BookingCancelled(BookingCancelled {
         booking_id: id(BOOKING_A),
@@ -316,7 +301,12 @@ fn it_should_change_a_seat_while_paying_paid_or_ticketed() {
     for history in [
         vec![booking_created(), submitted()],
         vec![booking_created(), submitted(), confirmed()],
-        vec![booking_created(), submitted(), confirmed(), ticketed()],
+        vec![
+            booking_created(),
+            submitted(),
+            confirmed(),
+            tickets_issued(),
+        ],
     ] {
         given::<Booking>(history)
             .when(move_passenger(PASSENGER_1, "11A", soon()))
@@ -442,7 +432,12 @@ fn it_should_change_a_held_seat_on_the_booking_and_the_flight_together() {
 #[test]
 fn it_should_change_a_ticketed_passengers_sold_seat() {
     let s = scene(
-        vec![booking_created(), submitted(), confirmed(), ticketed()],
+        vec![
+            booking_created(),
+            submitted(),
+            confirmed(),
+            tickets_issued(),
+        ],
         vec![a_held(), a_sold()],
     );
     let (booking, seat_events) = s.change(PASSENGER_1, "11B", late()).unwrap();
