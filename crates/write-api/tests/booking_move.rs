@@ -51,6 +51,40 @@ async fn moves_logged(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// Moves each booking from `from` to `to` while another request of the
+/// same customer (`path`, `body`) runs on it, started 20 ms later for each
+/// booking, so that some land before, some during and some after the move.
+/// Each booking with the other request's answer and the move's.
+async fn race_moves(
+    app: &TestApp,
+    token: &str,
+    (from, to): (Uuid, Uuid),
+    requests: Vec<(Uuid, String, Value)>,
+) -> Vec<(Uuid, StatusCode, StatusCode)> {
+    let races = requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, path, body))| async move {
+            let other = async {
+                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+                app.post(&path, Some(token), body).await
+            };
+            let (o, m) = futures::future::join(other, move_booking(app, token, id, from, to)).await;
+            (id, o.status(), m.status())
+        });
+    futures::future::join_all(races).await
+}
+
+/// The flight a booking raced by [`race_moves`] must end on: the new one
+/// if its move was accepted, else the old one. Any other answer fails.
+fn ends_on(id: Uuid, moved: StatusCode, (from, to): (Uuid, Uuid)) -> Uuid {
+    match moved {
+        StatusCode::ACCEPTED => to,
+        StatusCode::CONFLICT => from,
+        other => panic!("{id}: the move answered {other}"),
+    }
+}
+
 fn uuid(v: &Value) -> Uuid {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -503,24 +537,15 @@ async fn a_cancellation_racing_a_move_lands_and_leaves_no_seat_behind(pool: PgPo
     }
     // Each booking is moved and cancelled at about the same time: the
     // cancellation, read on the old flight, may reach the old flight's lane
-    // after the move. The cancellations start a little later for each
-    // booking, so that some land before, some during and some after the
-    // move.
-    let races = ids.iter().enumerate().map(|(i, id)| {
-        let (app, token) = (&app, &token);
-        async move {
-            let path = format!("/bookings/{id}/cancel");
-            let cancel = async {
-                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
-                app.post(&path, Some(token), json!({"reason": "changed my mind"}))
-                    .await
-            };
-            let moved = move_booking(app, token, *id, from, to);
-            let (c, m) = futures::future::join(cancel, moved).await;
-            (*id, c.status(), m.status())
-        }
-    });
-    let answers = futures::future::join_all(races).await;
+    // after the move.
+    let requests = ids
+        .iter()
+        .map(|id| {
+            let body = json!({"reason": "changed my mind"});
+            (*id, format!("/bookings/{id}/cancel"), body)
+        })
+        .collect();
+    let answers = race_moves(&app, &token, (from, to), requests).await;
 
     let (old, new) = (app.seats(from).await, app.seats(to).await);
     for (id, cancel, moved) in answers {
@@ -528,21 +553,10 @@ async fn a_cancellation_racing_a_move_lands_and_leaves_no_seat_behind(pool: PgPo
         // before the move, or on the new one after it (a lane refuses a
         // booking that moved off its flight, and the command follows it).
         assert_eq!(cancel, StatusCode::ACCEPTED, "{id}");
-        assert!(
-            matches!(moved, StatusCode::ACCEPTED | StatusCode::CONFLICT),
-            "{id}: {moved}"
-        );
         let booking = app.booking(id).await;
         assert_eq!(booking.status, Some(BookingStatus::Cancelled), "{id}");
         let on = booking.info.as_ref().unwrap().flight_id;
-        assert_eq!(
-            on,
-            if moved == StatusCode::ACCEPTED {
-                to
-            } else {
-                from
-            }
-        );
+        assert_eq!(on, ends_on(id, moved, (from, to)));
         let (here, there) = (old.seats_of(id), new.seats_of(id));
         assert!(
             here.is_empty() && there.is_empty(),
@@ -615,40 +629,27 @@ async fn a_seat_change_racing_a_move_lands_on_the_flight_the_booking_ends_on(poo
             uuid(&b["passengers"][0]["passenger_id"]),
         ));
     }
-    // Each passenger asks for a seat of row 19 while their booking moves;
-    // the seat changes start a little later for each booking.
-    let races = booked.iter().enumerate().map(|(i, (id, passenger))| {
-        let (app, token) = (&app, &token);
-        async move {
-            let seat = format!("19{}", ['A', 'B', 'C', 'D', 'E', 'F'][i % 6]);
+    // Each passenger asks for a seat of row 19 while their booking moves.
+    let seats: HashMap<Uuid, String> = booked
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, format!("19{}", ['A', 'B', 'C', 'D', 'E', 'F'][i % 6])))
+        .collect();
+    let requests = booked
+        .iter()
+        .map(|(id, passenger)| {
             let path = format!("/bookings/{id}/passengers/{passenger}/seat");
-            let change = async {
-                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
-                app.post(&path, Some(token), json!({"seat": seat})).await
-            };
-            let moved = move_booking(app, token, *id, from, to);
-            let (c, m) = futures::future::join(change, moved).await;
-            (*id, seat.clone(), c.status(), m.status())
-        }
-    });
-    let answers = futures::future::join_all(races).await;
+            (*id, path, json!({"seat": seats[id]}))
+        })
+        .collect();
+    let answers = race_moves(&app, &token, (from, to), requests).await;
 
     let (old, new) = (app.seats(from).await, app.seats(to).await);
-    for (id, seat, change, moved) in answers {
-        assert!(
-            matches!(moved, StatusCode::ACCEPTED | StatusCode::CONFLICT),
-            "{id}: {moved}"
-        );
+    for (id, change, moved) in answers {
+        let seat = &seats[&id];
         let booking = app.booking(id).await;
         let on = booking.info.as_ref().unwrap().flight_id;
-        assert_eq!(
-            on,
-            if moved == StatusCode::ACCEPTED {
-                to
-            } else {
-                from
-            }
-        );
+        assert_eq!(on, ends_on(id, moved, (from, to)));
         let (here, there) = (old.seats_of(id), new.seats_of(id));
         let (mine, other) = if on == to {
             (there, here)
@@ -671,7 +672,7 @@ async fn a_seat_change_racing_a_move_lands_on_the_flight_the_booking_ends_on(poo
             assert_eq!(mine.len(), 1);
             // Not moved: the change is the last word on its seat.
             if moved != StatusCode::ACCEPTED {
-                assert_eq!(mine[0].to_string(), seat, "{id}");
+                assert_eq!(&mine[0].to_string(), seat, "{id}");
             }
         } else {
             assert_eq!(change, StatusCode::CONFLICT, "{id}: {seat}");
