@@ -445,9 +445,6 @@ impl Services {
                     let [from, to] = flights else {
                         return Err(CommandError::not_found("flight"));
                     };
-                    if booking.info.is_none() {
-                        return Err(CommandError::not_found("booking"));
-                    }
                     let moved = move_booking(
                         booking,
                         (&from.flight, &from.seats),
