@@ -10,6 +10,7 @@ use domain::booking::{
     PassengerType, PlaceBooking,
 };
 use domain::discount::{Code, DiscountError};
+use domain::payment::{Payment, PaymentCommand};
 use domain::seats::SeatRequest;
 use domain::user::User;
 use domain::values::{Cabin, Email, Money, Personal, Role, Seat};
@@ -420,7 +421,10 @@ impl Services {
     /// both flights and the booking change in one append (see
     /// [`crate::command::across`]); a paid booking's cheaper fare is
     /// refunded by its fulfilment saga, and a ticketed one gets new tickets
-    /// from it.
+    /// from it. A paid booking moving to a dearer flight holds the new
+    /// seats and appends the payment of the difference, on the card of its
+    /// first payment, in the same transaction: the saga charges it, then
+    /// completes the move (or lets it go).
     pub async fn move_booking(
         &self,
         caller: &Caller,
@@ -432,10 +436,25 @@ impl Services {
         caller.require(&[Role::Customer, Role::Agent, Role::Admin])?;
         let loaded = self.commands.load::<Booking>(id).await?;
         let customer_id = owned_by(&loaded.state, caller)?.customer_id;
+        // The card a difference would be charged to; a payment's request
+        // never changes once made.
+        let card = match loaded.state.payment_id {
+            Some(payment_id) => {
+                self.commands
+                    .load::<Payment>(payment_id)
+                    .await?
+                    .state
+                    .requested
+            }
+            None => None,
+        };
         // The reply names the customer's passengers: its record is theirs.
         let mut ctx = ctx;
         ctx.data_subject = Some(customer_id);
         let now = ctx.now;
+        // One id for every attempt: a retried decision names the same
+        // payment.
+        let supplement_id = Uuid::now_v7();
         self.commands
             .across_flights(
                 &ctx,
@@ -452,23 +471,54 @@ impl Services {
                         MoveBooking {
                             from_flight_id,
                             to_flight_id,
+                            supplement_id,
                             now,
                         },
                     )
                     .map_err(move_error)?;
+                    let payments = match moved.charge {
+                        Some(amount) => {
+                            let card = card.as_ref().ok_or_else(|| {
+                                CommandError::InvalidState(
+                                    "the booking's payment has no card to charge the difference to"
+                                        .into(),
+                                )
+                            })?;
+                            let events = Payment::default()
+                                .decide(PaymentCommand::Request {
+                                    payment_id: supplement_id,
+                                    booking_id: id,
+                                    amount,
+                                    card_brand: card.card_brand.clone(),
+                                    card_last4: card.card_last4.clone(),
+                                    card_token: card.card_token.clone(),
+                                    now,
+                                })
+                                .map_err(CommandError::internal)?;
+                            vec![(supplement_id, events)]
+                        }
+                        None => vec![],
+                    };
                     let after = moved
                         .booking
                         .iter()
                         .fold(booking.clone(), |b, e| b.evolve(e));
-                    let refund = moved.booking.iter().find_map(|e| match e {
-                        BookingEvent::BookingMoved(m) => Some(m.refund),
-                        _ => None,
-                    });
+                    let currency = after.info.as_ref().map(|i| i.total.currency());
+                    let refund = moved
+                        .booking
+                        .iter()
+                        .find_map(|e| match e {
+                            BookingEvent::BookingMoved(m) => Some(m.refund),
+                            _ => None,
+                        })
+                        .or(currency.map(Money::zero));
                     let mut reply = summary(&after);
                     reply["refund"] = json!(refund);
+                    reply["charge"] = json!(moved.charge.or(currency.map(Money::zero)));
                     Ok(AcrossDecided {
                         booking: moved.booking,
                         seats: vec![moved.from_seats, moved.to_seats],
+                        payments,
                         reply,
                     })
                 },
@@ -661,5 +711,11 @@ fn summary(b: &Booking) -> Value {
         "discount": info.discount.as_ref().map_or(Money::zero(info.total.currency()), |d| d.amount),
         "discount_code": info.discount.as_ref().map(|d| d.code.clone()),
         "passengers": b.passengers.iter().map(passenger_view).collect::<Vec<_>>(),
+        "pending_move": b.pending_move.as_ref().map(|m| json!({
+            "to_flight_id": m.to_flight_id,
+            "difference": m.difference,
+            "payment_id": m.payment_id,
+            "hold_expires_at": m.hold_expires_at,
+        })),
     })
 }

@@ -74,7 +74,7 @@ impl std::fmt::Display for PaymentStatus {
 }
 
 /// An invoice line as asked for; `amount` is computed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvoiceLineInput {
     pub description: String,
     pub quantity: u32,

@@ -12,6 +12,7 @@ use domain::Aggregate;
 
 const LATER: u128 = 2;
 const ELSEWHERE: u128 = 3;
+const SUPPLEMENT: u128 = 4;
 
 /// The same route a day later; economy at `fare`.
 fn later_flight(fare: &str) -> (Flight, SeatInventory) {
@@ -59,6 +60,7 @@ fn move_to(to: u128, now: DateTime<Utc>) -> MoveBooking {
     MoveBooking {
         from_flight_id: id(FLIGHT),
         to_flight_id: id(to),
+        supplement_id: id(SUPPLEMENT),
         now,
     }
 }
@@ -193,16 +195,159 @@ fn a_ticketed_booking_is_confirmed_again_its_old_tickets_void() {
     assert_eq!(booking.moves, 1);
 }
 
-#[test]
-fn a_paid_booking_is_not_moved_to_a_dearer_flight() {
+/// A paid booking (seats 10A and 10B sold at 420.00) whose move to the
+/// flight a day later at 500.00 waits for its 160.00 difference.
+fn dearer_move_held() -> (
+    Vec<BookingEvent>,
+    (Flight, SeatInventory),
+    (Flight, SeatInventory),
+) {
     let from = first_flight(vec![a_held(), a_sold()]);
     let to = later_flight("500.00");
+    let moved = decide(&booking_paid(), &from, &to, move_to(LATER, soon())).unwrap();
+    let mut events = booking_paid();
+    events.extend(moved.booking);
+    let to = (to.0, moved.to_seats.iter().fold(to.1, |s, e| s.evolve(e)));
+    (events, from, to)
+}
+
+#[test]
+fn a_paid_booking_moving_to_a_dearer_flight_holds_the_new_seats_and_keeps_its_own() {
+    let from = first_flight(vec![a_held(), a_sold()]);
+    let to = later_flight("500.00");
+    let moved = decide(&booking_paid(), &from, &to, move_to(LATER, soon())).unwrap();
+
+    assert_eq!(moved.charge, Some(usd("160.00")));
+    let held = match &moved.booking[..] {
+        [BookingEvent::BookingMoveHeld(h)] => h.clone(),
+        other => panic!("expected one BookingMoveHeld, got {other:?}"),
+    };
+    assert_eq!(held.difference, usd("160.00"));
+    assert_eq!(held.total, usd("1000.00"));
+    assert_eq!(held.payment_id, id(SUPPLEMENT));
+    assert_eq!(held.hold_expires_at, soon() + MOVE_HOLD);
+    // The old seats stay sold to it; the new ones are only held.
+    assert!(moved.from_seats.is_empty());
+    let new = moved.to_seats.iter().fold(to.1.clone(), |s, e| s.evolve(e));
+    let taken = new.seats_of(id(BOOKING_A));
+    assert_eq!(taken.len(), 2);
+    for s in &taken {
+        assert_eq!(
+            new.status_at(*s, soon()),
+            Some(SeatState::Held {
+                booking_id: id(BOOKING_A),
+                expires_at: soon() + MOVE_HOLD
+            })
+        );
+    }
+    // The booking is where it was, at its old price, until the money is in.
+    let booking = moved
+        .booking
+        .iter()
+        .fold(Booking::fold(&booking_paid()), |b, e| b.evolve(e));
+    assert_eq!(booking.info.as_ref().unwrap().flight_id, id(FLIGHT));
+    assert_eq!(booking.info.as_ref().unwrap().total, usd("840.00"));
+    assert_eq!(booking.status, Some(BookingStatus::Confirmed));
+    assert!(booking.pending_move.is_some());
+    assert_eq!(booking.supplements.len(), 1);
+    assert!(!booking.supplements[0].moved);
+}
+
+#[test]
+fn while_a_move_waits_for_its_difference_the_booking_is_not_changed_otherwise() {
+    let (events, from, to) = dearer_move_held();
+    let booking = Booking::fold(&events);
     assert_eq!(
-        decide(&booking_paid(), &from, &to, move_to(LATER, soon())),
-        Err(MoveBookingError::FareIncrease {
-            difference: usd("160.00")
-        })
+        move_booking(
+            &booking,
+            (&from.0, &from.1),
+            (&to.0, &to.1),
+            move_to(LATER, soon())
+        ),
+        Err(MoveBookingError::Booking(BookingError::MovePending(id(
+            LATER
+        ))))
     );
+    let cancel = CancelBooking {
+        reason: "changed my mind".into(),
+        by: CancelledBy::Customer,
+        now: soon(),
+    };
+    assert_eq!(
+        cancel_booking(&booking, &from.0, &from.1, cancel),
+        Err(CancelBookingError::Booking(BookingError::MovePending(id(
+            LATER
+        ))))
+    );
+}
+
+#[test]
+fn a_captured_difference_completes_the_move_in_one_append() {
+    let (events, from, to) = dearer_move_held();
+    let booking = Booking::fold(&events);
+    let moved = complete_move(&booking, &from.1, (&to.0, &to.1), soon()).unwrap();
+
+    let m = the_move(&moved);
+    assert_eq!(m.total, usd("1000.00"));
+    assert!(m.refund.is_zero());
+    // The old seats go back on sale, the new ones are sold.
+    let old = moved
+        .from_seats
+        .iter()
+        .fold(from.1.clone(), |s, e| s.evolve(e));
+    assert!(old.is_available(seat("10A"), soon()) && old.is_available(seat("10B"), soon()));
+    let new = moved.to_seats.iter().fold(to.1.clone(), |s, e| s.evolve(e));
+    for s in new.seats_of(id(BOOKING_A)) {
+        assert_eq!(
+            new.status_at(s, soon()),
+            Some(SeatState::Sold {
+                booking_id: id(BOOKING_A)
+            })
+        );
+    }
+    let after = moved.booking.iter().fold(booking, |b, e| b.evolve(e));
+    assert_eq!(after.info.as_ref().unwrap().flight_id, id(LATER));
+    assert_eq!(after.amount_paid(), Some(usd("1000.00")));
+    assert!(after.pending_move.is_none());
+    assert!(after.supplements[0].moved);
+    assert_eq!(after.refund, None);
+    // The first payment's invoice still says what it charged.
+    let lines = after.invoice_lines().unwrap();
+    assert!(lines.iter().all(|l| l.unit_price == usd("420.00")));
+}
+
+#[test]
+fn a_move_to_a_flight_cancelled_meanwhile_is_not_completed() {
+    let (events, from, mut to) = dearer_move_held();
+    to.0 = to.0.evolve(&FlightEvent::FlightCancelled(FlightCancelled {
+        flight_id: id(LATER),
+        reason: "weather".into(),
+        cancelled_at: soon(),
+    }));
+    assert_eq!(
+        complete_move(&Booking::fold(&events), &from.1, (&to.0, &to.1), soon()),
+        Err(MoveBookingError::FlightCancelled)
+    );
+}
+
+#[test]
+fn an_abandoned_move_lets_the_held_seats_go_and_owes_back_a_captured_difference() {
+    let (events, _, to) = dearer_move_held();
+    let booking = Booking::fold(&events);
+    for (captured, refund) in [(false, None), (true, Some(usd("160.00")))] {
+        let (booking_events, seat_events) =
+            abandon_move(&booking, &to.1, captured, "card declined", soon()).unwrap();
+        let seats = seat_events.iter().fold(to.1.clone(), |s, e| s.evolve(e));
+        assert!(seats.seats_of(id(BOOKING_A)).is_empty());
+        let after = booking_events
+            .iter()
+            .fold(booking.clone(), |b, e| b.evolve(e));
+        assert_eq!(after.info.as_ref().unwrap().flight_id, id(FLIGHT));
+        assert_eq!(after.info.as_ref().unwrap().total, usd("840.00"));
+        assert!(after.pending_move.is_none());
+        assert_eq!(after.refund, refund);
+        assert_eq!(after.status, Some(BookingStatus::Confirmed));
+    }
 }
 
 #[test]
@@ -252,6 +397,7 @@ fn it_should_name_the_flight_the_booking_is_on() {
     let cmd = MoveBooking {
         from_flight_id: id(ELSEWHERE),
         to_flight_id: id(LATER),
+        supplement_id: id(SUPPLEMENT),
         now: soon(),
     };
     assert_eq!(

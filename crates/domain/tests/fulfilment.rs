@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use domain::booking::{
-    Booking, BookingCommand, CancelledBy, NewPassenger, PassengerDetails, PassengerType,
+    Booking, BookingCommand, BookingEvent, BookingMoveHeld, BookingMoved, CancelledBy,
+    MovedPassenger, NewPassenger, PassengerDetails, PassengerType,
 };
 use domain::fulfilment::{next, Action, Compensation, Outcome, Progress, Step};
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
@@ -18,6 +19,9 @@ fn t0() -> DateTime<Utc> {
 fn hold_expiry() -> DateTime<Utc> {
     t0() + Duration::minutes(10)
 }
+fn move_expiry() -> DateTime<Utc> {
+    t0() + Duration::minutes(35)
+}
 fn departs() -> DateTime<Utc> {
     t0() + Duration::days(10)
 }
@@ -27,11 +31,14 @@ fn usd(s: &str) -> Money {
 const BOOKING: Uuid = Uuid::from_u128(100);
 const PAYMENT: Uuid = Uuid::from_u128(200);
 const PASSENGER: Uuid = Uuid::from_u128(300);
+const SUPPLEMENT: Uuid = Uuid::from_u128(201);
+const LATER: Uuid = Uuid::from_u128(3);
 
 /// A booking (and payment) history, built from real domain decisions.
 struct Given {
     booking: Booking,
     payment: Option<Payment>,
+    supplements: Vec<Payment>,
     progress: Progress,
 }
 
@@ -69,6 +76,7 @@ fn given_a_held_booking() -> Given {
     Given {
         booking: Booking::fold(&events),
         payment: None,
+        supplements: vec![],
         progress: Progress::started(),
     }
 }
@@ -126,6 +134,79 @@ impl Given {
         })
     }
 
+    /// A move to the later flight, held while its 80.00 difference is
+    /// charged as payment `SUPPLEMENT`.
+    fn moving(mut self) -> Self {
+        let held = BookingMoveHeld {
+            booking_id: BOOKING,
+            from_flight_id: Uuid::from_u128(1),
+            to_flight_id: LATER,
+            passengers: vec![MovedPassenger {
+                passenger_id: PASSENGER,
+                seat: Some(Seat::parse("14C").unwrap()),
+                fare: usd("500.00"),
+            }],
+            total: usd("500.00"),
+            difference: usd("80.00"),
+            payment_id: SUPPLEMENT,
+            hold_expires_at: move_expiry(),
+            held_at: t0() + Duration::minutes(20),
+        };
+        self.booking = self.booking.evolve(&BookingEvent::BookingMoveHeld(held));
+        self.supplement(PaymentCommand::Request {
+            payment_id: SUPPLEMENT,
+            booking_id: BOOKING,
+            amount: usd("80.00"),
+            card_brand: "visa".into(),
+            card_last4: "4242".into(),
+            card_token: Some("tok_1".into()),
+            now: t0() + Duration::minutes(20),
+        })
+    }
+
+    fn supplement(mut self, command: PaymentCommand) -> Self {
+        let payment = self.supplements.pop().unwrap_or_default();
+        let events = payment.decide(command).expect("the payment accepts it");
+        self.supplements
+            .push(events.iter().fold(payment, |p, e| p.evolve(e)));
+        self
+    }
+
+    fn supplement_captured(mut self) -> Self {
+        self.progress.supplements_charged.push(SUPPLEMENT);
+        self.supplement(PaymentCommand::Capture {
+            gateway_reference: "ch_2".into(),
+            now: t0() + Duration::minutes(21),
+        })
+    }
+
+    fn moved(mut self) -> Self {
+        let moved = BookingMoved {
+            booking_id: BOOKING,
+            from_flight_id: Uuid::from_u128(1),
+            to_flight_id: LATER,
+            passengers: vec![MovedPassenger {
+                passenger_id: PASSENGER,
+                seat: Some(Seat::parse("14C").unwrap()),
+                fare: usd("500.00"),
+            }],
+            total: usd("500.00"),
+            refund: usd("0.00"),
+            moved_at: t0() + Duration::minutes(21),
+        };
+        self.booking = self.booking.evolve(&BookingEvent::BookingMoved(moved));
+        self
+    }
+
+    fn invoiced(self) -> Self {
+        self.payment(PaymentCommand::IssueInvoice {
+            invoice_number: "INV-ABCDEF".into(),
+            tax_rate: Default::default(),
+            lines: vec![InvoiceLineInput::charge("Adult fare", usd("420.00"))],
+            now: t0() + Duration::minutes(4),
+        })
+    }
+
     fn ticketed(self) -> Self {
         self.booking(BookingCommand::IssueTickets {
             tickets: vec![(PASSENGER, TicketNumber::new(125, 1).unwrap())],
@@ -152,7 +233,13 @@ impl Given {
     }
 
     fn when_at(&self, now: DateTime<Utc>) -> Action {
-        next(&self.booking, self.payment.as_ref(), &self.progress, now)
+        next(
+            &self.booking,
+            self.payment.as_ref(),
+            &self.supplements,
+            &self.progress,
+            now,
+        )
     }
 
     fn when(&self) -> Action {
@@ -209,6 +296,7 @@ fn a_capture_after_the_hold_expired_expires_the_booking_then_refunds_it_all() {
     assert_eq!(
         g.when_at(hold_expiry()),
         Action::Refund {
+            payment_id: PAYMENT,
             amount: usd("420.00")
         }
     );
@@ -281,6 +369,7 @@ fn a_ticketing_failure_is_refunded_in_full() {
     assert_eq!(
         g.when(),
         Action::Refund {
+            payment_id: PAYMENT,
             amount: usd("420.00")
         }
     );
@@ -313,6 +402,7 @@ fn a_customer_cancellation_refunds_what_the_policy_allows() {
     assert_eq!(
         g.when_at(now),
         Action::Refund {
+            payment_id: PAYMENT,
             amount: usd("210.00")
         }
     );
@@ -339,6 +429,7 @@ fn a_flight_cancelled_while_paying_refunds_the_late_capture_in_full() {
     assert_eq!(
         g.when(),
         Action::Refund {
+            payment_id: PAYMENT,
             amount: usd("420.00")
         }
     );
@@ -356,4 +447,157 @@ fn an_unpaid_booking_cancelled_while_held_owes_nothing() {
     let mut g = g;
     g.progress.mark_done(Compensation::ReleaseSeats);
     assert_eq!(g.when(), Action::Finish(Outcome::Compensated));
+}
+
+fn paid_and_moving() -> Given {
+    given_a_held_booking()
+        .submitted()
+        .captured()
+        .confirmed()
+        .ticketed()
+        .invoiced()
+        .moving()
+}
+
+#[test]
+fn a_move_waiting_for_its_difference_charges_it_before_anything_else() {
+    let action = paid_and_moving().when_at(t0() + Duration::minutes(20));
+    assert_eq!(
+        action,
+        Action::ChargeSupplement {
+            payment_id: SUPPLEMENT
+        }
+    );
+    assert_eq!(action.step(), Step::Moving);
+}
+
+#[test]
+fn a_captured_difference_completes_the_move() {
+    let g = paid_and_moving().supplement_captured();
+    assert_eq!(
+        g.when_at(t0() + Duration::minutes(21)),
+        Action::CompleteMove
+    );
+}
+
+#[test]
+fn a_declined_difference_abandons_the_move_with_nothing_to_refund() {
+    let g = paid_and_moving().supplement(PaymentCommand::Decline {
+        code: "card_declined".into(),
+        reason: "insufficient funds".into(),
+        now: t0() + Duration::minutes(21),
+    });
+    assert_eq!(
+        g.when_at(t0() + Duration::minutes(21)),
+        Action::AbandonMove {
+            captured: false,
+            reason: "insufficient funds".into()
+        }
+    );
+}
+
+#[test]
+fn a_move_whose_hold_ran_out_before_any_charge_is_abandoned_and_its_payment_voided() {
+    let g = paid_and_moving();
+    assert_eq!(
+        g.when_at(move_expiry()),
+        Action::AbandonMove {
+            captured: false,
+            reason: "the move's hold ran out before the difference was charged".into()
+        }
+    );
+    // Abandoned: the difference's payment was never sent, so it is voided.
+    let mut g = g;
+    g.booking = g.booking.evolve(&BookingEvent::BookingMoveAbandoned(
+        domain::booking::BookingMoveAbandoned {
+            booking_id: BOOKING,
+            to_flight_id: LATER,
+            payment_id: SUPPLEMENT,
+            reason: "hold ran out".into(),
+            refund: usd("0.00"),
+            abandoned_at: move_expiry(),
+        },
+    ));
+    assert_eq!(
+        g.when_at(move_expiry()),
+        Action::VoidSupplement {
+            payment_id: SUPPLEMENT
+        }
+    );
+}
+
+#[test]
+fn a_started_charge_is_learnt_even_when_the_hold_ran_out() {
+    let mut g = paid_and_moving();
+    g.progress.supplements_charged.push(SUPPLEMENT);
+    assert_eq!(
+        g.when_at(move_expiry()),
+        Action::ChargeSupplement {
+            payment_id: SUPPLEMENT
+        }
+    );
+}
+
+#[test]
+fn once_moved_the_difference_is_invoiced_then_the_saga_completes() {
+    let g = paid_and_moving().supplement_captured().moved();
+    // The move voids the tickets: new ones first.
+    assert_eq!(
+        g.when_at(t0() + Duration::minutes(22)),
+        Action::IssueTickets
+    );
+    let g = g.booking(BookingCommand::IssueTickets {
+        tickets: vec![(PASSENGER, TicketNumber::new(125, 2).unwrap())],
+        now: t0() + Duration::minutes(22),
+    });
+    assert_eq!(
+        g.when_at(t0() + Duration::minutes(22)),
+        Action::InvoiceSupplement {
+            payment_id: SUPPLEMENT
+        }
+    );
+    let g = g.supplement(PaymentCommand::IssueInvoice {
+        invoice_number: "INV-ABCDEF-2".into(),
+        tax_rate: Default::default(),
+        lines: vec![InvoiceLineInput::charge("Fare difference", usd("80.00"))],
+        now: t0() + Duration::minutes(22),
+    });
+    assert_eq!(
+        g.when_at(t0() + Duration::minutes(22)),
+        Action::Finish(Outcome::Completed)
+    );
+}
+
+#[test]
+fn a_cancelled_moved_booking_is_refunded_from_the_difference_first_then_the_first_payment() {
+    let g = paid_and_moving()
+        .supplement_captured()
+        .moved()
+        .booking(BookingCommand::Cancel {
+            reason: "plans changed".into(),
+            now: t0() + Duration::minutes(30),
+            departs_at: departs(),
+            by: CancelledBy::Admin,
+        });
+    let refunded = g.booking.refund.expect("a refund was decided");
+    assert_eq!(
+        g.when_at(t0() + Duration::minutes(30)),
+        Action::Refund {
+            payment_id: SUPPLEMENT,
+            amount: usd("80.00")
+        }
+    );
+    let g = g.supplement(PaymentCommand::Refund {
+        refund_id: Uuid::from_u128(9),
+        amount: usd("80.00"),
+        reason: "booking cancelled".into(),
+        now: t0() + Duration::minutes(30),
+    });
+    assert_eq!(
+        g.when_at(t0() + Duration::minutes(30)),
+        Action::Refund {
+            payment_id: PAYMENT,
+            amount: refunded.checked_sub(&usd("80.00")).unwrap()
+        }
+    );
 }

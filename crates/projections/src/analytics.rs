@@ -223,7 +223,9 @@ impl State {
                     // A moved booking's money stays with the flight it was
                     // sold on: its capture was counted there, and its
                     // refunds must come off the same airline's revenue.
-                    | BookingEvent::BookingMoved(_) => return,
+                    | BookingEvent::BookingMoved(_)
+                    | BookingEvent::BookingMoveHeld(_)
+                    | BookingEvent::BookingMoveAbandoned(_) => return,
                 };
                 self.step(id, step);
             }

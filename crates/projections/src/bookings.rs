@@ -305,6 +305,14 @@ impl State {
                     return;
                 }
             }
+            // The booking stays where it is until the difference is paid.
+            BookingEvent::BookingMoveHeld(_) => return,
+            BookingEvent::BookingMoveAbandoned(a) => {
+                if a.refund.is_positive() {
+                    b.refund = Some(b.refund.unwrap_or_default() + a.refund.amount());
+                }
+                return;
+            }
         };
         b.status = status.as_str().into();
     }

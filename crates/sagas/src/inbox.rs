@@ -4,7 +4,9 @@
 //! - `BookingCreated` starts the booking's fulfilment saga, due when its
 //!   hold expires (a durable deadline: it is a row, not a timer).
 //! - `PaymentSubmitted` sets the payment deadline and wakes it.
-//! - `BookingCancelled` wakes it (to refund), reopening a finished one.
+//! - `BookingCancelled` wakes it (to refund), reopening a finished one;
+//!   so do `BookingMoved` (a refund or new tickets) and `BookingMoveHeld`
+//!   (a move's difference to charge).
 //! - `FlightCancelled` starts the saga that cancels the flight's bookings.
 //!
 //! Rows and the checkpoint commit in one transaction, so no event is
@@ -80,6 +82,11 @@ impl Projector for SagaInbox {
                 // tickets it anew.
                 Event::Booking(BookingEvent::BookingMoved(m)) => {
                     moved.push((fulfilment_id(m.booking_id), m.to_flight_id));
+                    wakes.push(fulfilment_id(m.booking_id));
+                }
+                // A paid booking's move to a dearer flight: charge the
+                // difference.
+                Event::Booking(BookingEvent::BookingMoveHeld(m)) => {
                     wakes.push(fulfilment_id(m.booking_id));
                 }
                 // A passenger taken off a paid booking is owed a refund.

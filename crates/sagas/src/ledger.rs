@@ -140,6 +140,7 @@ async fn together(
     let mut p_steps = Vec::new();
     let mut p_comp = Vec::new();
     let mut p_charge = Vec::new();
+    let mut p_supp = Vec::new();
     let mut r_ids = Vec::new();
     let mut r_status = Vec::new();
     let mut r_steps = Vec::new();
@@ -148,6 +149,7 @@ async fn together(
     let mut r_errors: Vec<Option<String>> = Vec::new();
     let mut r_comp = Vec::new();
     let mut r_charge = Vec::new();
+    let mut r_supp = Vec::new();
     for w in writes {
         match w {
             Write::Progress {
@@ -159,6 +161,8 @@ async fn together(
                 p_steps.push(step.as_str());
                 p_comp.push(serde_json::to_value(&progress.compensations).unwrap_or_default());
                 p_charge.push(progress.charge_started);
+                p_supp
+                    .push(serde_json::to_value(&progress.supplements_charged).unwrap_or_default());
             }
             Write::Release {
                 saga_id,
@@ -173,6 +177,8 @@ async fn together(
                 r_errors.push(release.last_error.clone());
                 r_comp.push(serde_json::to_value(&progress.compensations).unwrap_or_default());
                 r_charge.push(progress.charge_started);
+                r_supp
+                    .push(serde_json::to_value(&progress.supplements_charged).unwrap_or_default());
             }
         }
     }
@@ -181,9 +187,9 @@ async fn together(
     let held: Vec<Uuid> = sqlx::query_scalar(
         "WITH progress AS ( \
              UPDATE sagas s SET step = t.step, compensations = t.comp, \
-                 charge_started = t.charge, updated_at = now() \
-             FROM UNNEST($2::uuid[], $3::text[], $4::jsonb[], $5::bool[]) \
-                  AS t(id, step, comp, charge) \
+                 charge_started = t.charge, supplements_charged = t.supp, updated_at = now() \
+             FROM UNNEST($2::uuid[], $3::text[], $4::jsonb[], $5::bool[], $14::jsonb[]) \
+                  AS t(id, step, comp, charge, supp) \
              WHERE s.saga_id = t.id AND s.locked_by = $1 \
              RETURNING s.saga_id), \
          released AS ( \
@@ -194,11 +200,11 @@ async fn together(
                  step = t.step, \
                  next_run_at = CASE WHEN s.wakes <> s.claimed_wakes THEN now() ELSE t.next END, \
                  attempts = t.attempts, last_error = t.error, compensations = t.comp, \
-                 charge_started = t.charge, locked_by = NULL, locked_until = NULL, \
-                 updated_at = now() \
+                 charge_started = t.charge, supplements_charged = t.supp, locked_by = NULL, \
+                 locked_until = NULL, updated_at = now() \
              FROM UNNEST($6::uuid[], $7::text[], $8::text[], $9::timestamptz[], $10::int[], \
-                         $11::text[], $12::jsonb[], $13::bool[]) \
-                  AS t(id, status, step, next, attempts, error, comp, charge) \
+                         $11::text[], $12::jsonb[], $13::bool[], $15::jsonb[]) \
+                  AS t(id, status, step, next, attempts, error, comp, charge, supp) \
              WHERE s.saga_id = t.id AND s.locked_by = $1 \
              RETURNING s.saga_id) \
          SELECT saga_id FROM progress UNION ALL SELECT saga_id FROM released",
@@ -216,6 +222,8 @@ async fn together(
     .bind(&r_errors)
     .bind(&r_comp)
     .bind(&r_charge)
+    .bind(&p_supp)
+    .bind(&r_supp)
     .fetch_all(pool)
     .await?;
     Ok(held.into_iter().collect())

@@ -11,7 +11,8 @@
 //!   [`steps`] decides each saga's next action with the pure
 //!   [`domain::fulfilment::next`] and runs it through the application's
 //!   command path (seat moves on the flight's lane, with the booking
-//!   transition in the same append) and the [`gateway`] / [`tickets`] ports.
+//!   transition in the same append) and the [`gateway`] / [`tickets`] ports;
+//!   `moves` has the steps of a paid booking moving to a dearer flight.
 //!   Failures back off exponentially; after `max_attempts` the saga is
 //!   parked (status `PARKED`) until an admin retries it ([`admin`]).
 //! - Every command a step appends carries an id derived from the saga and
@@ -29,6 +30,7 @@
 pub mod admin;
 pub mod inbox;
 mod ledger;
+mod moves;
 pub mod steps;
 pub mod store;
 pub mod tickets;

@@ -17,7 +17,7 @@ use domain::payment::{Payment, PaymentCommand};
 use domain::seats::SeatInventory;
 use domain::Aggregate;
 use eventstore::Actor;
-use gateway::{ChargeOutcome, ChargeRequest, GatewayError, RefundRequest};
+use gateway::{ChargeOutcome, RefundRequest};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -72,9 +72,16 @@ impl Sagas {
                 Some(id) => Some(self.inner.commands.load::<Payment>(id).await?),
                 None => None,
             };
+            let mut supplements = Vec::with_capacity(booking.state.supplements.len());
+            for s in &booking.state.supplements {
+                supplements.push(self.inner.commands.load::<Payment>(s.payment_id).await?);
+            }
+            let supplement_states: Vec<Payment> =
+                supplements.iter().map(|p| p.state.clone()).collect();
             let action = fulfilment::next(
                 &booking.state,
                 payment.as_ref().map(|p| &p.state),
+                &supplement_states,
                 progress,
                 now,
             );
@@ -117,6 +124,12 @@ impl Sagas {
                         progress.charge_started = true;
                         save = true;
                     }
+                    if let Action::ChargeSupplement { payment_id } = action {
+                        if !progress.supplements_charged.contains(&payment_id) {
+                            progress.supplements_charged.push(payment_id);
+                            save = true;
+                        }
+                    }
                     if action == Action::Charge
                         && booking.state.status == Some(BookingStatus::PaymentPending)
                     {
@@ -140,7 +153,15 @@ impl Sagas {
                     }
                     tracing::debug!(?action, "saga step");
                     let completed = self
-                        .perform(row, &booking, payment.as_ref(), action, progress, now)
+                        .perform(
+                            row,
+                            &booking,
+                            payment.as_ref(),
+                            &supplements,
+                            action,
+                            progress,
+                            now,
+                        )
                         .await?;
                     if completed {
                         // Ticketed and invoiced in one append: nothing is
@@ -163,7 +184,7 @@ impl Sagas {
 
     /// The context of a step's command: its id derives from the saga and
     /// the step, so a step run twice appends once.
-    fn ctx(&self, row: &SagaRow, step: &str, now: DateTime<Utc>) -> CommandContext {
+    pub(crate) fn ctx(&self, row: &SagaRow, step: &str, now: DateTime<Utc>) -> CommandContext {
         CommandContext {
             correlation_id: row.saga_id,
             actor: Actor::saga(row.saga_id),
@@ -177,17 +198,25 @@ impl Sagas {
     }
 
     /// Runs one action; `true` when it completed the whole fulfilment.
+    #[allow(clippy::too_many_arguments)]
     async fn perform(
         &self,
         row: &SagaRow,
         booking: &Loaded<Booking>,
         payment: Option<&Loaded<Payment>>,
+        supplements: &[Loaded<Payment>],
         action: Action,
         progress: &mut Progress,
         now: DateTime<Utc>,
     ) -> Result<bool, StepError> {
         let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
         let payment_of = || payment.ok_or_else(|| missing("the booking's payment"));
+        let supplement_of = |id: Uuid| {
+            supplements
+                .iter()
+                .find(|p| p.state.requested.as_ref().map(|r| r.payment_id) == Some(id))
+                .ok_or_else(|| missing("the difference's payment"))
+        };
         let stepped: Result<(), StepError> = match action {
             Action::ExpireHold => {
                 self.on_lane(row, "expire", now, booking, move |b, seats| {
@@ -202,29 +231,8 @@ impl Sagas {
                     .as_ref()
                     .ok_or_else(|| StepError::Other("payment not requested".into()))?;
                 let payment_id = requested.payment_id;
-                let outcome = match &requested.card_token {
-                    None => ChargeOutcome::Declined {
-                        code: "no_card".into(),
-                        reason: "no card was given".into(),
-                    },
-                    Some(token) => {
-                        let request = ChargeRequest {
-                            idempotency_key: format!("{}:charge", row.saga_id),
-                            token: token.clone(),
-                            amount: requested.amount,
-                            merchant_reference: payment_id.to_string(),
-                        };
-                        let call = self.inner.gateway.charge(&request);
-                        match gateway::within(self.inner.config.gateway_timeout, call).await {
-                            Ok(o) => o,
-                            Err(GatewayError::Rejected(reason)) => ChargeOutcome::Declined {
-                                code: "rejected".into(),
-                                reason,
-                            },
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                };
+                let key = format!("{}:charge", row.saga_id);
+                let outcome = self.charge_card(key, requested).await?;
                 let (step, command) = match outcome {
                     ChargeOutcome::Captured { reference } => {
                         let paying = booking.state.status == Some(BookingStatus::PaymentPending);
@@ -286,8 +294,36 @@ impl Sagas {
                 self.on_payment(row, "invoice", payment_id, command, now)
                     .await
             }
-            Action::Refund { amount } => {
-                let p = &payment_of()?.state;
+            Action::ChargeSupplement { payment_id } => {
+                self.charge_supplement(row, &supplement_of(payment_id)?.state, now)
+                    .await
+            }
+            Action::VoidSupplement { payment_id } => {
+                let command = PaymentCommand::Decline {
+                    code: "voided".into(),
+                    reason: "the move was abandoned before the difference was charged".into(),
+                    now,
+                };
+                self.on_payment(row, &format!("void:{payment_id}"), payment_id, command, now)
+                    .await
+            }
+            Action::CompleteMove => self.complete_move(row, booking, now).await,
+            Action::AbandonMove { captured, reason } => {
+                self.abandon_move(row, booking, captured, &reason, now)
+                    .await
+            }
+            Action::InvoiceSupplement { payment_id } => {
+                self.invoice_supplement(row, &booking.state, payment_id, now)
+                    .await
+            }
+            Action::Refund { payment_id, amount } => {
+                let first = payment_of().ok().and_then(|p| p.state.requested.as_ref());
+                let is_first = first.map(|r| r.payment_id) == Some(payment_id);
+                let p = if is_first {
+                    &payment_of()?.state
+                } else {
+                    &supplement_of(payment_id)?.state
+                };
                 let requested = p
                     .requested
                     .as_ref()
@@ -296,8 +332,13 @@ impl Sagas {
                     .gateway_reference
                     .clone()
                     .ok_or_else(|| StepError::Other("a refund without a capture".into()))?;
-                // The n-th refund of this saga: same n, same key, one refund.
-                let step = format!("refund:{}", p.refunds.len());
+                // The n-th refund of this payment: same n, same key, one
+                // refund (the first payment's keep the name they always had).
+                let step = if is_first {
+                    format!("refund:{}", p.refunds.len())
+                } else {
+                    format!("refund:{payment_id}:{}", p.refunds.len())
+                };
                 let request = RefundRequest {
                     idempotency_key: format!("{}:{step}", row.saga_id),
                     charge_reference: charge,
@@ -306,9 +347,10 @@ impl Sagas {
                 let call = self.inner.gateway.refund(&request);
                 gateway::within(self.inner.config.gateway_timeout, call).await?;
                 let reason = match booking.state.status {
-                    // Still travelling: someone was taken off it.
+                    // Still travelling: someone was taken off it, it moved
+                    // to a cheaper flight, or a move was let go.
                     Some(BookingStatus::Confirmed | BookingStatus::Ticketed) => {
-                        "passenger cancelled".into()
+                        "owed back on a changed booking".into()
                     }
                     Some(s) => format!("booking {}", s.as_str().to_ascii_lowercase()),
                     None => "refund".into(),
@@ -525,7 +567,7 @@ impl Sagas {
     }
 
     /// A payment command, decided on the payment's current state.
-    async fn on_payment(
+    pub(crate) async fn on_payment(
         &self,
         row: &SagaRow,
         step: &str,

@@ -43,7 +43,7 @@ pub struct SagaRow {
 }
 
 const COLUMNS: &str = "saga_id, kind, booking_id, flight_id, status, step, compensations, \
-                       charge_started, payment_deadline, hold_expires_at, next_run_at, attempts, \
+                       charge_started, supplements_charged, payment_deadline, hold_expires_at, next_run_at, attempts, \
                        last_error";
 
 /// A stored name read back as its enum; anything else is a decode error.
@@ -59,6 +59,9 @@ fn row(r: &sqlx::postgres::PgRow) -> Result<SagaRow, sqlx::Error> {
     let compensations: serde_json::Value = r.try_get("compensations")?;
     let compensations: Vec<Registered> =
         serde_json::from_value(compensations).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let charged: serde_json::Value = r.try_get("supplements_charged")?;
+    let supplements_charged: Vec<Uuid> =
+        serde_json::from_value(charged).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(SagaRow {
         saga_id: r.try_get("saga_id")?,
         kind: named(r, "kind")?,
@@ -70,6 +73,7 @@ fn row(r: &sqlx::postgres::PgRow) -> Result<SagaRow, sqlx::Error> {
             charge_started: r.try_get("charge_started")?,
             compensations,
             payment_deadline: r.try_get("payment_deadline")?,
+            supplements_charged,
         },
         hold_expires_at: r.try_get("hold_expires_at")?,
         next_run_at: r.try_get("next_run_at")?,
@@ -128,7 +132,8 @@ pub async fn save_progress(
     progress: &Progress,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE sagas SET step = $3, compensations = $4, charge_started = $5, updated_at = now() \
+        "UPDATE sagas SET step = $3, compensations = $4, charge_started = $5, \
+             supplements_charged = $6, updated_at = now() \
          WHERE saga_id = $1 AND locked_by = $2",
     )
     .bind(saga_id)
@@ -136,6 +141,7 @@ pub async fn save_progress(
     .bind(step.as_str())
     .bind(serde_json::to_value(&progress.compensations).unwrap_or_default())
     .bind(progress.charge_started)
+    .bind(serde_json::to_value(&progress.supplements_charged).unwrap_or_default())
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -167,7 +173,7 @@ pub async fn release(
              step = $4, \
              next_run_at = CASE WHEN wakes <> claimed_wakes THEN now() ELSE $5 END, \
              attempts = $6, last_error = $7, compensations = $8, charge_started = $9, \
-             locked_by = NULL, locked_until = NULL, updated_at = now() \
+             supplements_charged = $10, locked_by = NULL, locked_until = NULL, updated_at = now() \
          WHERE saga_id = $1 AND locked_by = $2",
     )
     .bind(saga_id)
@@ -179,6 +185,7 @@ pub async fn release(
     .bind(&r.last_error)
     .bind(serde_json::to_value(&progress.compensations).unwrap_or_default())
     .bind(progress.charge_started)
+    .bind(serde_json::to_value(&progress.supplements_charged).unwrap_or_default())
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -33,6 +33,28 @@ impl TestApp {
         Some(self.state.commands.load::<Payment>(id).await.unwrap().state)
     }
 
+    pub async fn payment(&self, id: Uuid) -> Payment {
+        self.state.commands.load::<Payment>(id).await.unwrap().state
+    }
+
+    /// Refunded over all the booking's payments: its first, and the
+    /// differences charged for its moves.
+    pub async fn refunded_in_all(&self, booking: Uuid) -> rust_decimal::Decimal {
+        let b = self.booking(booking).await;
+        let mut total = rust_decimal::Decimal::ZERO;
+        let ids = b
+            .payment_id
+            .into_iter()
+            .chain(b.supplements.iter().map(|s| s.payment_id));
+        for id in ids {
+            let p = self.payment(id).await;
+            total += p
+                .refunded()
+                .map_or(rust_decimal::Decimal::ZERO, |m| m.amount());
+        }
+        total
+    }
+
     pub async fn seats(&self, flight: Uuid) -> SeatInventory {
         self.state
             .commands

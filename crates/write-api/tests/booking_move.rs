@@ -276,7 +276,6 @@ async fn a_ticketed_booking_moved_to_a_cheaper_flight_is_refunded_and_ticketed_a
     let app = spawn_with(pool, Options::with_sagas()).await;
     let from = app.flight().await;
     let cheaper = later_flight(&app, "400.00").await;
-    let dearer = later_flight(&app, "500.00").await;
     let (_, token) = app.customer().await;
     let id = app.book_id(&token, from, &["12A", "12B"]).await;
     assert_eq!(
@@ -291,15 +290,6 @@ async fn a_ticketed_booking_moved_to_a_cheaper_flight_is_refunded_and_ticketed_a
         .iter()
         .map(|p| p.ticket_number.clone().unwrap().to_string())
         .collect();
-
-    // A dearer flight would need a second charge: refused, nothing moves.
-    problem(
-        move_booking(&app, &token, id, from, dearer).await,
-        StatusCode::CONFLICT,
-        "INVALID_STATE",
-    )
-    .await;
-    assert_eq!(moves_logged(&app).await, 0);
 
     let r = move_booking(&app, &token, id, from, cheaper).await;
     assert_eq!(
@@ -678,4 +668,255 @@ async fn a_seat_change_racing_a_move_lands_on_the_flight_the_booking_ends_on(poo
             assert_eq!(change, StatusCode::CONFLICT, "{id}: {seat}");
         }
     }
+}
+
+/// Waits until the booking's saga is done with it and no move waits for a
+/// difference; the booking then.
+async fn wait_settled(app: &TestApp, id: Uuid) -> domain::booking::Booking {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let b = app.booking(id).await;
+        let saga = app.saga_status(id).await;
+        if b.pending_move.is_none()
+            && b.status == Some(BookingStatus::Ticketed)
+            && matches!(saga.as_deref(), Some("COMPLETED"))
+            // Held with its difference's payment: the saga has settled
+            // that payment once it is no longer pending.
+            && !b.supplements.is_empty()
+        {
+            let p = app.payment(b.supplements.last().unwrap().payment_id).await;
+            if p.status != Some(domain::payment::PaymentStatus::Pending) {
+                return b;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "booking {id} did not settle: {:?}, saga {saga:?}, pending {:?}",
+            b.status,
+            b.pending_move
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A paid booking and its ticket numbers, on `from`.
+async fn ticketed(app: &TestApp, token: &str, from: Uuid) -> (Uuid, Vec<String>) {
+    let id = app.book_id(token, from, &["12A", "12B"]).await;
+    assert_eq!(
+        app.pay(token, id, CARD_OK).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let b = app
+        .wait_for(id, BookingStatus::Ticketed, Duration::from_secs(20))
+        .await;
+    let tickets = b
+        .passengers
+        .iter()
+        .map(|p| p.ticket_number.clone().unwrap().to_string())
+        .collect();
+    (id, tickets)
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_ticketed_booking_moved_to_a_dearer_flight_pays_the_difference_then_moves(pool: PgPool) {
+    let app = spawn_with(pool, Options::with_sagas()).await;
+    let from = app.flight().await;
+    let dearer = later_flight(&app, "500.00").await;
+    let (_, token) = app.customer().await;
+    let (id, old_tickets) = ticketed(&app, &token, from).await;
+    let first = app.payment_of(id).await.unwrap();
+
+    let r = move_booking(&app, &token, id, from, dearer).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["charge"],
+        json!({"amount": "160.00", "currency": "USD"})
+    );
+    assert_eq!(
+        answer["refund"],
+        json!({"amount": "0.00", "currency": "USD"})
+    );
+    // Still on its flight, paid as it was, until the difference is in.
+    assert_eq!(uuid(&answer["flight_id"]), from);
+    assert_eq!(uuid(&answer["pending_move"]["to_flight_id"]), dearer);
+    let supplement = uuid(&answer["pending_move"]["payment_id"]);
+
+    let booking = wait_settled(&app, id).await;
+    let info = booking.info.as_ref().unwrap();
+    assert_eq!(info.flight_id, dearer);
+    assert_eq!(info.total.amount().to_string(), "1000.00");
+    assert_eq!(
+        booking.amount_paid().unwrap().amount().to_string(),
+        "1000.00"
+    );
+    for p in &booking.passengers {
+        let t = p.ticket_number.clone().expect("a new ticket").to_string();
+        assert!(!old_tickets.contains(&t), "{t} was the old flight's");
+    }
+
+    // The difference was charged once, on the same card, and invoiced on
+    // its own; the first payment is untouched.
+    let paid = app.payment(supplement).await;
+    assert_eq!(paid.captured.unwrap().amount().to_string(), "160.00");
+    assert_eq!(
+        paid.requested.as_ref().unwrap().card_last4,
+        first.requested.as_ref().unwrap().card_last4
+    );
+    let invoice = paid.invoice.expect("the difference is invoiced");
+    assert_eq!(invoice.total.amount().to_string(), "160.00");
+    assert_eq!(invoice.lines.len(), 1);
+    assert_eq!(app.provider_books(supplement).await, (1, 0.into()));
+    let first_id = first.requested.as_ref().unwrap().payment_id;
+    assert_eq!(app.provider_books(first_id).await, (1, 0.into()));
+    let first_now = app.payment(first_id).await;
+    assert_eq!(first_now.captured.unwrap().amount().to_string(), "840.00");
+    let first_invoice = first_now.invoice.expect("the first payment's invoice");
+    assert_eq!(first_invoice.total.amount().to_string(), "840.00");
+
+    // Sold on the new flight, back on sale on the old one.
+    let now = chrono::Utc::now();
+    let new = app.seats(dearer).await;
+    let sold = new.seats_of(id);
+    assert_eq!(sold.len(), 2);
+    for s in &sold {
+        assert_eq!(
+            new.status_at(*s, now),
+            Some(SeatState::Sold { booking_id: id })
+        );
+    }
+    assert!(app.seats(from).await.seats_of(id).is_empty());
+    assert_eq!(moves_logged(&app).await, 1);
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_declined_difference_leaves_the_booking_where_it_was_and_frees_the_held_seats(
+    pool: PgPool,
+) {
+    let app = spawn_with(pool, Options::with_sagas()).await;
+    let from = app.flight().await;
+    let dearer = later_flight(&app, "500.00").await;
+    let (_, token) = app.customer().await;
+    let (id, old_tickets) = ticketed(&app, &token, from).await;
+    // The card has run dry since the booking was paid.
+    sqlx::query("UPDATE gateway_sim_cards SET behaviour = 'insufficient_funds'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let r = move_booking(&app, &token, id, from, dearer).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let answer: Value = r.json().await.unwrap();
+    let supplement = uuid(&answer["pending_move"]["payment_id"]);
+
+    let booking = wait_settled(&app, id).await;
+    // Where it was, at its price, with its tickets.
+    let info = booking.info.as_ref().unwrap();
+    assert_eq!(info.flight_id, from);
+    assert_eq!(info.total.amount().to_string(), "840.00");
+    let tickets: Vec<String> = booking
+        .passengers
+        .iter()
+        .map(|p| p.ticket_number.clone().unwrap().to_string())
+        .collect();
+    assert_eq!(tickets, old_tickets);
+    assert_eq!(booking.refund, None, "nothing was taken, nothing is owed");
+    let declined = app.payment(supplement).await;
+    assert_eq!(
+        declined.status,
+        Some(domain::payment::PaymentStatus::Declined)
+    );
+    assert_eq!(app.provider_books(supplement).await, (0, 0.into()));
+    // Its own seats are still sold to it; the held ones went back.
+    assert_eq!(app.seats(from).await.seats_of(id).len(), 2);
+    assert!(app.seats(dearer).await.seats_of(id).is_empty());
+    assert_eq!(moves_logged(&app).await, 0);
+    let abandoned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM es_events WHERE event_type = 'BookingMoveAbandoned'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(abandoned, 1);
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn while_the_difference_is_charged_the_booking_waits_then_cancels_refunding_both_charges(
+    pool: PgPool,
+) {
+    // A provider slow enough that the move's charge is still running when
+    // the customer cancels.
+    let gateway =
+        gateway::SimulatedGateway::new(pool.clone()).with_latency(Duration::from_millis(1500));
+    let options = Options {
+        gateway: Some(std::sync::Arc::new(gateway)),
+        ..Options::with_sagas()
+    };
+    let app = spawn_with(pool, options).await;
+    let from = app.flight().await;
+    let dearer = later_flight(&app, "500.00").await;
+    let (_, token) = app.customer().await;
+    let (id, _) = ticketed(&app, &token, from).await;
+
+    let r = move_booking(&app, &token, id, from, dearer).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let path = format!("/bookings/{id}/cancel");
+    let cancel = |reason: &'static str| app.post(&path, Some(&token), json!({"reason": reason}));
+    problem(
+        cancel("too early").await,
+        StatusCode::CONFLICT,
+        "INVALID_STATE",
+    )
+    .await;
+    assert_eq!(app.booking(id).await.status, Some(BookingStatus::Ticketed));
+
+    let booking = wait_settled(&app, id).await;
+    assert_eq!(booking.info.as_ref().unwrap().flight_id, dearer);
+    let r = cancel("plans changed").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let cancelled = app
+        .wait_for(id, BookingStatus::Cancelled, Duration::from_secs(30))
+        .await;
+    // The policy's refund, taken from the difference first, then the rest
+    // from the first payment; the provider's books say the same.
+    let owed = cancelled.refund.unwrap().amount();
+    assert!(owed >= "160.00".parse().unwrap(), "refund {owed}");
+    // The cancellation's wake-up reaches the saga after the answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.refunded_in_all(id).await != owed {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "refunded {} of {owed}",
+            app.refunded_in_all(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let supplement = cancelled.supplements[0].payment_id;
+    assert_eq!(
+        app.provider_books(supplement).await,
+        (1, "160.00".parse().unwrap())
+    );
+    let first = cancelled.payment_id.unwrap();
+    let (_, from_first) = app.provider_books(first).await;
+    assert_eq!(from_first + rust_decimal::Decimal::from(160), owed);
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use domain::booking::{Booking, BookingEvent};
 use domain::flight::Flight;
+use domain::payment::{Payment, PaymentEvent};
 use domain::seats::{SeatEvent, SeatInventory};
 use domain::Aggregate;
 use eventstore::{ExpectedVersion, StreamAppend, StreamId};
@@ -40,11 +41,12 @@ pub struct FlightRead {
 }
 
 /// What a command across flights decided: the booking's events, each
-/// flight's seat events (in the order the flights were named), and the
-/// reply.
+/// flight's seat events (in the order the flights were named), payments it
+/// starts (new streams, such as a move's difference) and the reply.
 pub struct AcrossDecided {
     pub booking: Vec<BookingEvent>,
     pub seats: Vec<Vec<SeatEvent>>,
+    pub payments: Vec<(Uuid, Vec<PaymentEvent>)>,
     pub reply: Value,
 }
 
@@ -128,6 +130,13 @@ impl Commands {
                 appends.push(StreamAppend {
                     stream: StreamId::new(SeatInventory::CATEGORY, *id),
                     expected: ExpectedVersion::Exact(*seats_version),
+                    events: encode_events(self.sealer(), events, ctx).await?,
+                });
+            }
+            for (payment_id, events) in &decided.payments {
+                appends.push(StreamAppend {
+                    stream: StreamId::new(Payment::CATEGORY, *payment_id),
+                    expected: ExpectedVersion::NO_STREAM,
                     events: encode_events(self.sealer(), events, ctx).await?,
                 });
             }

@@ -164,6 +164,9 @@ pub(super) fn decide(
             if status == S::Cancelled {
                 return Err(BookingError::AlreadyCancelled);
             }
+            // A flight cancellation too waits for the move to settle (its
+            // saga tries again): the move may take the booking off the flight.
+            booking.not_moving()?;
             // While payment is in flight only the flight's cancellation
             // may cut in: the saga refunds whatever gets captured.
             let allowed: &[BookingStatus] = match by {
@@ -211,6 +214,7 @@ pub(super) fn decide(
             by,
         } => {
             let (info, status) = booking.created()?;
+            booking.not_moving()?;
             if !matches!(status, S::Held | S::Confirmed | S::Ticketed) {
                 return Err(BookingError::InvalidState {
                     status,
@@ -286,6 +290,7 @@ pub(super) fn decide(
             now,
         } => {
             let (_, status) = booking.created()?;
+            booking.not_moving()?;
             let info = booking.expect(
                 &[S::Held, S::PaymentPending, S::Confirmed, S::Ticketed],
                 "change a seat",
@@ -421,7 +426,12 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
             booking.status = Some(S::PaymentPending);
             booking.payment_id = Some(e.payment_id);
         }
-        BookingEvent::BookingConfirmed(_) => booking.status = Some(S::Confirmed),
+        BookingEvent::BookingConfirmed(_) => {
+            booking.status = Some(S::Confirmed);
+            if booking.paid_lines.is_none() {
+                booking.paid_lines = booking.invoice_lines().ok();
+            }
+        }
         BookingEvent::BookingPaymentFailed(e) => {
             booking.status = Some(S::PaymentFailed);
             booking.reason = Some(e.reason.clone());
@@ -505,6 +515,30 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
                 booking.refund = Some(add_refund(booking.refund, e.refund));
             }
             booking.moves += 1;
+            // The move a paid difference was waiting for.
+            if let Some(held) = booking.pending_move.take() {
+                for s in &mut booking.supplements {
+                    if s.payment_id == held.payment_id {
+                        s.moved = true;
+                    }
+                }
+            }
+        }
+        BookingEvent::BookingMoveHeld(e) => {
+            booking.supplements.push(Supplement {
+                payment_id: e.payment_id,
+                amount: e.difference,
+                from_flight_id: e.from_flight_id,
+                to_flight_id: e.to_flight_id,
+                moved: false,
+            });
+            booking.pending_move = Some(e.clone());
+        }
+        BookingEvent::BookingMoveAbandoned(e) => {
+            booking.pending_move = None;
+            if e.refund.is_positive() {
+                booking.refund = Some(add_refund(booking.refund, e.refund));
+            }
         }
     }
     booking

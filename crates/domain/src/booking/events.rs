@@ -175,6 +175,39 @@ pub struct BookingMoved {
     pub moved_at: DateTime<Utc>,
 }
 
+/// A paid booking's move to a dearer flight, waiting for the difference:
+/// the new flight's seats are held for it until `hold_expires_at`, the old
+/// ones stay its own, and the saga charges `difference` to the card of the
+/// first payment as payment `payment_id`. It ends in [`BookingMoved`] once
+/// that is captured, or in [`BookingMoveAbandoned`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingMoveHeld {
+    pub booking_id: Uuid,
+    pub from_flight_id: Uuid,
+    pub to_flight_id: Uuid,
+    pub passengers: Vec<MovedPassenger>,
+    /// The booking's total once moved.
+    pub total: Money,
+    pub difference: Money,
+    pub payment_id: Uuid,
+    pub hold_expires_at: DateTime<Utc>,
+    pub held_at: DateTime<Utc>,
+}
+
+/// A held move that did not happen (the difference was declined, the hold
+/// ran out, the new flight was cancelled): the booking stays where it was,
+/// the held seats go back, and a difference that was captured is owed
+/// back (`refund`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookingMoveAbandoned {
+    pub booking_id: Uuid,
+    pub to_flight_id: Uuid,
+    pub payment_id: Uuid,
+    pub reason: String,
+    pub refund: Money,
+    pub abandoned_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum BookingEvent {
@@ -190,6 +223,8 @@ pub enum BookingEvent {
     PassengerSeatChanged(PassengerSeatChanged),
     PassengerCancelled(PassengerCancelled),
     BookingMoved(BookingMoved),
+    BookingMoveHeld(BookingMoveHeld),
+    BookingMoveAbandoned(BookingMoveAbandoned),
 }
 
 impl BookingEvent {
@@ -208,6 +243,8 @@ impl BookingEvent {
             BookingEvent::PassengerCancelled(e) => e.booking_id,
             BookingEvent::PassengerSeatChanged(e) => e.booking_id,
             BookingEvent::BookingMoved(e) => e.booking_id,
+            BookingEvent::BookingMoveHeld(e) => e.booking_id,
+            BookingEvent::BookingMoveAbandoned(e) => e.booking_id,
         }
     }
 }
@@ -227,6 +264,8 @@ impl DomainEvent for BookingEvent {
             BookingEvent::PassengerSeatChanged(_) => "PassengerSeatChanged",
             BookingEvent::PassengerCancelled(_) => "PassengerCancelled",
             BookingEvent::BookingMoved(_) => "BookingMoved",
+            BookingEvent::BookingMoveHeld(_) => "BookingMoveHeld",
+            BookingEvent::BookingMoveAbandoned(_) => "BookingMoveAbandoned",
         }
     }
 }

@@ -38,7 +38,9 @@ pub use cancel::{
 };
 pub use change_seat::{change_seat, ChangeSeat, ChangeSeatError};
 pub use events::*;
-pub use move_flight::{move_booking, MoveBooking, MoveBookingError, Moved};
+pub use move_flight::{
+    abandon_move, complete_move, move_booking, MoveBooking, MoveBookingError, Moved, MOVE_HOLD,
+};
 pub use place::{
     place_booking, place_booking_unchecked, PassengerRequest, PlaceBooking, PlaceBookingError,
     Placed,
@@ -309,6 +311,12 @@ pub enum BookingError {
     LastPassenger(Uuid),
     #[error("an infant travels on the lap of passenger {0}: cancel the infant first")]
     InfantOnLap(Uuid),
+    #[error(
+        "a move to flight {0} is waiting for its fare difference to be paid; try again in a moment"
+    )]
+    MovePending(Uuid),
+    #[error("no move is waiting for payment")]
+    NoPendingMove,
     #[error("exactly one ticket per passenger is required")]
     TicketsMismatch,
     #[error("booking is already cancelled")]
@@ -438,6 +446,25 @@ pub struct Booking {
     /// How many times it moved to another flight: each move's tickets are
     /// issued anew.
     pub moves: u32,
+    /// A move to a dearer flight waiting for its difference to be paid.
+    pub pending_move: Option<BookingMoveHeld>,
+    /// The fare differences charged for moves, each its own payment.
+    pub supplements: Vec<Supplement>,
+    /// The invoice as paid, taken when the booking was first confirmed: a
+    /// later move re-prices the passengers, but the invoice of the first
+    /// payment says what that payment charged.
+    pub paid_lines: Option<Vec<InvoiceLineInput>>,
+}
+
+/// A fare difference charged for a move to a dearer flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Supplement {
+    pub payment_id: Uuid,
+    pub amount: Money,
+    pub from_flight_id: Uuid,
+    pub to_flight_id: Uuid,
+    /// Whether the move it paid for happened (else it is refunded).
+    pub moved: bool,
 }
 
 impl Booking {
@@ -484,6 +511,9 @@ impl Booking {
     /// the policy's, not the invoice's), and the discount on them as a
     /// credit. The lines add up to what was charged.
     pub fn invoice_lines(&self) -> Result<Vec<InvoiceLineInput>, MoneyError> {
+        if let Some(lines) = &self.paid_lines {
+            return Ok(lines.clone());
+        }
         let Some(info) = &self.info else {
             return Ok(vec![]);
         };
@@ -558,6 +588,15 @@ impl Booking {
             .mul_ratio(fare.amount() / fares.amount())
             .ok()?;
         fare.saturating_sub(&off).ok()
+    }
+
+    /// Refuses a change while a move waits for its difference: the move
+    /// decides where the booking's seats are.
+    fn not_moving(&self) -> Result<(), BookingError> {
+        match &self.pending_move {
+            Some(m) => Err(BookingError::MovePending(m.to_flight_id)),
+            None => Ok(()),
+        }
     }
 
     fn created(&self) -> Result<(&BookingInfo, BookingStatus), BookingError> {

@@ -11,15 +11,20 @@
 //!   as it does a cancelled passenger's share. Tickets of a ticketed
 //!   booking are void: the booking is confirmed again and the saga issues
 //!   new ones for the new flight.
-//! - A dearer flight for a paid booking is refused
-//!   ([`MoveBookingError::FareIncrease`]): charging the difference needs a
-//!   second payment the saga does not take yet.
+//! - A paid booking moving to a dearer flight first only holds the new
+//!   seats ([`BookingMoveHeld`]) and keeps its old ones: the saga charges
+//!   the difference as a payment of its own, then [`complete_move`] sells
+//!   the new seats and returns the old ones in one append, or
+//!   [`abandon_move`] lets the held seats go (refunding the difference if
+//!   it was captured). The customer never flies a flight they did not pay
+//!   for, nor loses their seats to a declined card.
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{
-    Booking, BookingError, BookingEvent, BookingMoved, BookingStatus, MovedPassenger, PassengerType,
+    Booking, BookingError, BookingEvent, BookingMoveAbandoned, BookingMoveHeld, BookingMoved,
+    BookingStatus, MovedPassenger, PassengerType,
 };
 use crate::event::Aggregate;
 use crate::flight::Flight;
@@ -31,8 +36,15 @@ use crate::values::{Cabin, Money, MoneyError, Seat};
 pub struct MoveBooking {
     pub from_flight_id: Uuid,
     pub to_flight_id: Uuid,
+    /// The payment that charges the difference, should a paid booking move
+    /// to a dearer flight.
+    pub supplement_id: Uuid,
     pub now: DateTime<Utc>,
 }
+
+/// How long a paid booking's move to a dearer flight holds the new seats
+/// while the difference is charged.
+pub const MOVE_HOLD: Duration = Duration::minutes(15);
 
 /// What a move decided, for each stream it writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +52,13 @@ pub struct Moved {
     pub booking: Vec<BookingEvent>,
     /// The old flight's seats: released or returned.
     pub from_seats: Vec<SeatEvent>,
-    /// The new flight's seats: held, and sold at once for a paid booking.
+    /// The new flight's seats: held, and sold at once for a paid booking
+    /// (unless the move waits for a difference to be paid).
     pub to_seats: Vec<SeatEvent>,
+    /// The difference to charge before the move completes: a paid booking
+    /// moving to a dearer flight (then the booking's event is
+    /// [`BookingMoveHeld`] and the old seats are untouched).
+    pub charge: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,8 +77,6 @@ pub enum MoveBookingError {
     FlightCancelled,
     #[error("flight has departed")]
     FlightDeparted,
-    #[error("the new flight costs {difference} more; a paid booking cannot be moved to a dearer flight yet")]
-    FareIncrease { difference: Money },
     #[error(transparent)]
     Booking(#[from] BookingError),
     #[error(transparent)]
@@ -98,6 +113,7 @@ pub fn move_booking(
     cmd: MoveBooking,
 ) -> Result<Moved, MoveBookingError> {
     let (info, status) = booking.created()?;
+    booking.not_moving()?;
     if info.flight_id != cmd.from_flight_id || from.id() != Some(cmd.from_flight_id) {
         return Err(MoveBookingError::NotOnFlight(cmd.from_flight_id));
     }
@@ -150,12 +166,32 @@ pub fn move_booking(
             return Err(SeatError::LineFirst { cabin: *cabin }.into());
         }
     }
-    // A paid booking's seats are sold as soon as they are held: the hold
-    // only has to outlive this decision.
-    let expires_at = if paid {
-        cmd.now + Duration::minutes(1)
-    } else {
-        info.hold_expires_at
+    // What the travelling passengers accounted for, and what they will: the
+    // discount they had keeps coming off.
+    let priced = quote(
+        to,
+        &booking
+            .passengers
+            .iter()
+            .map(|p| (p.cabin, p.kind))
+            .collect::<Vec<_>>(),
+    )?;
+    let currency = info.total.currency();
+    let old_value = booking
+        .value_left()
+        .ok_or(BookingError::Money(MoneyError::Overflow))?;
+    let old_fares = Money::sum(currency, booking.passengers.iter().map(|p| &p.fare))?;
+    let discount = old_fares.saturating_sub(&old_value)?;
+    let new_value = priced.total.saturating_sub(&discount)?;
+    let dearer = new_value.compare(&old_value)?.is_gt();
+    // A paid booking moving to a dearer flight holds the new seats while
+    // the difference is charged; otherwise a paid booking's seats are sold
+    // as soon as they are held (the hold only has to outlive this
+    // decision), and a held booking keeps its hold's expiry.
+    let (expires_at, sell) = match (paid, dearer) {
+        (true, true) => (cmd.now + MOVE_HOLD, false),
+        (true, false) => (cmd.now + Duration::minutes(1), true),
+        (false, _) => (info.hold_expires_at, false),
     };
     let mut to_events = to_seats.decide(SeatCommand::Hold {
         booking_id: info.booking_id,
@@ -173,33 +209,13 @@ pub fn move_booking(
     if held.len() != seated.len() {
         return Err(SeatError::NothingRequested.into());
     }
-    if paid {
+    if sell {
         let after = to_events.iter().fold(to_seats.clone(), |s, e| s.evolve(e));
         to_events.extend(after.decide(SeatCommand::Confirm {
             booking_id: info.booking_id,
             now: cmd.now,
         })?);
     }
-    let from_events = from_seats.decide(if paid {
-        SeatCommand::Return {
-            booking_id: info.booking_id,
-            reason: format!("moved to flight {}", cmd.to_flight_id),
-        }
-    } else {
-        SeatCommand::Release {
-            booking_id: info.booking_id,
-            reason: format!("moved to flight {}", cmd.to_flight_id),
-        }
-    })?;
-
-    let priced = quote(
-        to,
-        &booking
-            .passengers
-            .iter()
-            .map(|p| (p.cabin, p.kind))
-            .collect::<Vec<_>>(),
-    )?;
     let mut seats = seated.iter().map(|(id, _)| *id).zip(held);
     let passengers: Vec<MovedPassenger> = booking
         .passengers
@@ -215,20 +231,40 @@ pub fn move_booking(
         })
         .collect();
 
-    // What the travelling passengers accounted for, and what they will: the
-    // discount they had keeps coming off.
-    let currency = info.total.currency();
-    let old_value = booking
-        .value_left()
-        .ok_or(BookingError::Money(MoneyError::Overflow))?;
-    let old_fares = Money::sum(currency, booking.passengers.iter().map(|p| &p.fare))?;
-    let discount = old_fares.saturating_sub(&old_value)?;
-    let new_value = priced.total.saturating_sub(&discount)?;
-    let (total, refund) = if new_value.compare(&old_value)?.is_gt() {
+    if paid && dearer {
         let difference = new_value.checked_sub(&old_value)?;
-        if paid {
-            return Err(MoveBookingError::FareIncrease { difference });
+        return Ok(Moved {
+            booking: vec![BookingEvent::BookingMoveHeld(BookingMoveHeld {
+                booking_id: info.booking_id,
+                from_flight_id: cmd.from_flight_id,
+                to_flight_id: cmd.to_flight_id,
+                passengers,
+                total: info.total.checked_add(&difference)?,
+                difference,
+                payment_id: cmd.supplement_id,
+                hold_expires_at: expires_at,
+                held_at: cmd.now,
+            })],
+            // The old seats stay the booking's until the difference is in.
+            from_seats: vec![],
+            to_seats: to_events,
+            charge: Some(difference),
+        });
+    }
+    let from_events = from_seats.decide(if paid {
+        SeatCommand::Return {
+            booking_id: info.booking_id,
+            reason: format!("moved to flight {}", cmd.to_flight_id),
         }
+    } else {
+        SeatCommand::Release {
+            booking_id: info.booking_id,
+            reason: format!("moved to flight {}", cmd.to_flight_id),
+        }
+    })?;
+    let (total, refund) = if dearer {
+        // A held booking will simply be charged the new total.
+        let difference = new_value.checked_sub(&old_value)?;
         (info.total.checked_add(&difference)?, Money::zero(currency))
     } else {
         let difference = old_value.checked_sub(&new_value)?;
@@ -254,5 +290,111 @@ pub fn move_booking(
         })],
         from_seats: from_events,
         to_seats: to_events,
+        charge: None,
     })
+}
+
+/// Completes a held move once its difference is captured: the booking
+/// moves (nothing owed back), the new flight's held seats are sold and the
+/// old flight's (`from_seats`) returned, in one append. Refused when the
+/// new flight was cancelled or has departed, or the hold lapsed and its
+/// seats went to others: the move is then abandoned instead.
+pub fn complete_move(
+    booking: &Booking,
+    from_seats: &SeatInventory,
+    (to, to_seats): (&Flight, &SeatInventory),
+    now: DateTime<Utc>,
+) -> Result<Moved, MoveBookingError> {
+    let (info, status) = booking.created()?;
+    let held = booking
+        .pending_move
+        .as_ref()
+        .ok_or(BookingError::NoPendingMove)?;
+    if !matches!(status, BookingStatus::Confirmed | BookingStatus::Ticketed) {
+        return Err(BookingError::InvalidState {
+            status,
+            action: "complete a move",
+        }
+        .into());
+    }
+    if to.id() != Some(held.to_flight_id)
+        || to_seats.flight_id() != Some(held.to_flight_id)
+        || from_seats.flight_id() != Some(held.from_flight_id)
+    {
+        return Err(MoveBookingError::FlightNotFound);
+    }
+    if to.is_cancelled() {
+        return Err(MoveBookingError::FlightCancelled);
+    }
+    if to.has_departed(now) {
+        return Err(MoveBookingError::FlightDeparted);
+    }
+    let to_events = to_seats.decide(SeatCommand::Confirm {
+        booking_id: info.booking_id,
+        now,
+    })?;
+    let from_events = from_seats.decide(SeatCommand::Return {
+        booking_id: info.booking_id,
+        reason: format!("moved to flight {}", held.to_flight_id),
+    })?;
+    Ok(Moved {
+        booking: vec![BookingEvent::BookingMoved(BookingMoved {
+            booking_id: info.booking_id,
+            from_flight_id: held.from_flight_id,
+            to_flight_id: held.to_flight_id,
+            passengers: held.passengers.clone(),
+            total: held.total,
+            refund: Money::zero(info.total.currency()),
+            moved_at: now,
+        })],
+        from_seats: from_events,
+        to_seats: to_events,
+        charge: None,
+    })
+}
+
+/// Abandons a held move: the booking stays on its flight, the seats still
+/// held for it on the new flight (`to_seats`) go back, and the difference
+/// is owed back if it was `captured`.
+pub fn abandon_move(
+    booking: &Booking,
+    to_seats: &SeatInventory,
+    captured: bool,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(Vec<BookingEvent>, Vec<SeatEvent>), MoveBookingError> {
+    let (info, _) = booking.created()?;
+    let held = booking
+        .pending_move
+        .as_ref()
+        .ok_or(BookingError::NoPendingMove)?;
+    if to_seats.flight_id() != Some(held.to_flight_id) {
+        return Err(MoveBookingError::FlightNotFound);
+    }
+    let seat_events = match to_seats.decide(SeatCommand::Release {
+        booking_id: info.booking_id,
+        reason: format!("move abandoned: {reason}"),
+    }) {
+        Ok(events) => events,
+        // The hold lapsed and its seats went to someone else.
+        Err(SeatError::NothingHeld(_)) => vec![],
+        Err(e) => return Err(e.into()),
+    };
+    let refund = if captured {
+        held.difference
+    } else {
+        Money::zero(held.difference.currency())
+    };
+    Ok((
+        vec![BookingEvent::BookingMoveAbandoned(BookingMoveAbandoned {
+            booking_id: info.booking_id,
+            to_flight_id: held.to_flight_id,
+            payment_id: held.payment_id,
+            reason: crate::values::plain_text(reason, super::MAX_REASON_LEN)
+                .unwrap_or_else(|_| "move abandoned".to_owned()),
+            refund,
+            abandoned_at: now,
+        })],
+        seat_events,
+    ))
 }

@@ -32,6 +32,7 @@ mod steps;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::booking::{Booking, BookingStatus};
 use crate::payment::{Payment, PaymentStatus};
@@ -80,6 +81,10 @@ pub struct Progress {
     pub compensations: Vec<Registered>,
     /// When a submitted payment stops being worth waiting for.
     pub payment_deadline: Option<DateTime<Utc>>,
+    /// The move differences (their payment ids) whose charge started: as
+    /// for the first payment, their outcome is learnt, never assumed.
+    #[serde(default)]
+    pub supplements_charged: Vec<uuid::Uuid>,
 }
 
 impl Progress {
@@ -133,6 +138,9 @@ pub enum Step {
     /// A flight-cancellation saga cancelling the flight's bookings.
     CancellingBookings,
     Charging,
+    /// A paid booking moving to a dearer flight: charging the difference,
+    /// then moving it (or letting the move go).
+    Moving,
     Confirming,
     Ticketing,
     Invoicing,
@@ -144,6 +152,7 @@ status::names!(Step {
     AwaitingPayment => "AWAITING_PAYMENT",
     CancellingBookings => "CANCELLING_BOOKINGS",
     Charging => "CHARGING",
+    Moving => "MOVING",
     Confirming => "CONFIRMING",
     Ticketing => "TICKETING",
     Invoicing => "INVOICING",
@@ -173,8 +182,31 @@ pub enum Action {
     },
     IssueTickets,
     IssueInvoice,
-    /// Give back `amount` of the captured payment.
+    /// Charge a move's difference (or learn what a started charge became).
+    ChargeSupplement {
+        payment_id: Uuid,
+    },
+    /// Close a difference's payment that was never sent to the provider.
+    VoidSupplement {
+        payment_id: Uuid,
+    },
+    /// The difference is in: sell the new seats, return the old ones, move
+    /// the booking (or abandon the move when that is refused).
+    CompleteMove,
+    /// Let the move go: held seats back, the difference owed back if it
+    /// was `captured`.
+    AbandonMove {
+        captured: bool,
+        reason: String,
+    },
+    /// The invoice of a move's difference.
+    InvoiceSupplement {
+        payment_id: Uuid,
+    },
+    /// Give back `amount` of payment `payment_id` (the booking's payment or
+    /// a difference's).
     Refund {
+        payment_id: Uuid,
         amount: Money,
     },
     /// A compensation with nothing (left) to do.
@@ -199,7 +231,11 @@ impl Action {
             Action::Charge => Step::Charging,
             Action::Confirm => Step::Confirming,
             Action::IssueTickets => Step::Ticketing,
-            Action::IssueInvoice => Step::Invoicing,
+            Action::IssueInvoice | Action::InvoiceSupplement { .. } => Step::Invoicing,
+            Action::ChargeSupplement { .. }
+            | Action::VoidSupplement { .. }
+            | Action::CompleteMove
+            | Action::AbandonMove { .. } => Step::Moving,
             Action::VoidPayment | Action::Refund { .. } | Action::MarkDone(_) => Step::Compensating,
             Action::Finish(_) => Step::Done,
         }
@@ -208,10 +244,12 @@ impl Action {
 
 use BookingStatus as S;
 
-/// What the fulfilment of `booking` (paid by `payment`, if any) does next.
+/// What the fulfilment of `booking` (paid by `payment`, if any, and by
+/// `supplements`, the payments of its moves' differences) does next.
 pub fn next(
     booking: &Booking,
     payment: Option<&Payment>,
+    supplements: &[Payment],
     progress: &Progress,
     now: DateTime<Utc>,
 ) -> Action {
@@ -260,25 +298,150 @@ pub fn next(
                 }
             }
         },
-        // A passenger taken off a paid booking is refunded before anything
-        // else happens to it.
-        S::Confirmed | S::Ticketed => match payment.and_then(|p| outstanding_refund(booking, p)) {
-            Some(amount) => Action::Refund { amount },
-            None if status == S::Confirmed => Action::IssueTickets,
-            None => match payment {
+        // A move waiting for its difference goes first; then what is owed
+        // back (a passenger taken off, a cheaper flight) is refunded before
+        // anything else happens to the booking.
+        S::Confirmed | S::Ticketed => {
+            if let Some(action) = moving(booking, supplements, progress, now) {
+                return action;
+            }
+            if let Some(action) = settle_supplements(booking, supplements, progress) {
+                return action;
+            }
+            if let Some(action) = refund(booking, payment, supplements) {
+                return action;
+            }
+            if status == S::Confirmed {
+                return Action::IssueTickets;
+            }
+            match payment {
                 Some(p) if p.captured.is_some() && p.invoice.is_none() => Action::IssueInvoice,
-                _ => Action::Finish(Outcome::Completed),
-            },
-        },
+                _ => match unbilled(booking, supplements) {
+                    Some(payment_id) => Action::InvoiceSupplement { payment_id },
+                    None => Action::Finish(Outcome::Completed),
+                },
+            }
+        }
         S::Cancelled | S::Expired | S::PaymentFailed | S::Failed => {
-            settle(booking, payment, progress)
+            settle(booking, payment, supplements, progress)
         }
     }
 }
 
-/// A final booking: settle the payment, then run what is registered,
+/// A held move's next step: charge its difference, then move (or let the
+/// move go when the difference was declined, or its hold ran out before a
+/// charge started).
+fn moving(
+    booking: &Booking,
+    supplements: &[Payment],
+    progress: &Progress,
+    now: DateTime<Utc>,
+) -> Option<Action> {
+    let held = booking.pending_move.as_ref()?;
+    let supplement = supplements
+        .iter()
+        .find(|p| p.requested.as_ref().map(|r| r.payment_id) == Some(held.payment_id));
+    let started = progress.supplements_charged.contains(&held.payment_id);
+    Some(match supplement.and_then(|p| p.status) {
+        // Appended with the move: one not readable yet will be.
+        None => Action::Wait {
+            step: Step::Moving,
+            until: Some(held.hold_expires_at),
+        },
+        Some(PaymentStatus::Pending) if now >= held.hold_expires_at && !started => {
+            Action::AbandonMove {
+                captured: false,
+                reason: "the move's hold ran out before the difference was charged".into(),
+            }
+        }
+        Some(PaymentStatus::Pending) => Action::ChargeSupplement {
+            payment_id: held.payment_id,
+        },
+        Some(PaymentStatus::Captured) => Action::CompleteMove,
+        Some(PaymentStatus::Declined) => Action::AbandonMove {
+            captured: false,
+            reason: supplement.and_then(|p| p.decline.as_ref()).map_or_else(
+                || "the difference was declined".into(),
+                |d| d.reason.clone(),
+            ),
+        },
+        // Refunded before the move completed: nothing left to move for.
+        Some(PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded) => Action::AbandonMove {
+            captured: true,
+            reason: "the difference was refunded".into(),
+        },
+    })
+}
+
+/// A difference's payment left pending by an abandoned move: learn what a
+/// started charge became, void one never sent.
+fn settle_supplements(
+    booking: &Booking,
+    supplements: &[Payment],
+    progress: &Progress,
+) -> Option<Action> {
+    supplements.iter().find_map(|p| {
+        let r = p.requested.as_ref()?;
+        let waiting = booking
+            .pending_move
+            .as_ref()
+            .is_some_and(|m| m.payment_id == r.payment_id);
+        (p.status == Some(PaymentStatus::Pending) && !waiting).then(|| {
+            if progress.supplements_charged.contains(&r.payment_id) {
+                Action::ChargeSupplement {
+                    payment_id: r.payment_id,
+                }
+            } else {
+                Action::VoidSupplement {
+                    payment_id: r.payment_id,
+                }
+            }
+        })
+    })
+}
+
+/// What to refund next, from which payment: the newest charge first (a
+/// move's difference before the booking's first payment), as much as it
+/// holds.
+fn refund(booking: &Booking, payment: Option<&Payment>, supplements: &[Payment]) -> Option<Action> {
+    let all: Vec<&Payment> = payment.into_iter().chain(supplements).collect();
+    let left = outstanding_refund(booking, &all)?;
+    let from = all
+        .iter()
+        .rev()
+        .find(|p| p.refundable().is_some_and(|r| r.is_positive()))?;
+    let refundable = from.refundable()?;
+    let amount = if left.compare(&refundable).ok()?.is_gt() {
+        refundable
+    } else {
+        left
+    };
+    Some(Action::Refund {
+        payment_id: from.requested.as_ref()?.payment_id,
+        amount,
+    })
+}
+
+/// A captured difference of a move that happened, not invoiced yet.
+fn unbilled(booking: &Booking, supplements: &[Payment]) -> Option<Uuid> {
+    supplements.iter().find_map(|p| {
+        let id = p.requested.as_ref()?.payment_id;
+        let moved = booking
+            .supplements
+            .iter()
+            .any(|s| s.payment_id == id && s.moved);
+        (moved && p.captured.is_some() && p.invoice.is_none()).then_some(id)
+    })
+}
+
+/// A final booking: settle the payments, then run what is registered,
 /// newest first.
-fn settle(booking: &Booking, payment: Option<&Payment>, progress: &Progress) -> Action {
+fn settle(
+    booking: &Booking,
+    payment: Option<&Payment>,
+    supplements: &[Payment],
+    progress: &Progress,
+) -> Action {
     if let Some(p) = payment {
         if p.status == Some(PaymentStatus::Pending) {
             return if progress.charge_started {
@@ -287,11 +450,14 @@ fn settle(booking: &Booking, payment: Option<&Payment>, progress: &Progress) -> 
                 Action::VoidPayment
             };
         }
-        // Whatever is owed goes back even if the charge started before the
-        // refund could be registered.
-        if let Some(amount) = outstanding_refund(booking, p) {
-            return Action::Refund { amount };
-        }
+    }
+    if let Some(action) = settle_supplements(booking, supplements, progress) {
+        return action;
+    }
+    // Whatever is owed goes back even if the charge started before the
+    // refund could be registered.
+    if let Some(action) = refund(booking, payment, supplements) {
+        return action;
     }
     match progress.compensations.iter().rev().find(|r| !r.done) {
         Some(r) => Action::MarkDone(r.name),
@@ -299,12 +465,28 @@ fn settle(booking: &Booking, payment: Option<&Payment>, progress: &Progress) -> 
     }
 }
 
-/// What the customer is still owed: on a final booking, the policy's
-/// refunds for a cancellation and everything captured otherwise; on a paid
-/// one, the refunds of the passengers taken off it; less what was refunded
-/// already.
-pub fn outstanding_refund(booking: &Booking, payment: &Payment) -> Option<Money> {
-    let captured = payment.captured?;
+/// What the customer is still owed over all the booking's `payments`: on a
+/// final booking, the policy's refunds for a cancellation and everything
+/// captured otherwise; on a paid one, the refunds of the passengers taken
+/// off it, of a move to a cheaper flight and of a move abandoned after its
+/// difference was captured; less what was refunded already.
+pub fn outstanding_refund(booking: &Booking, payments: &[&Payment]) -> Option<Money> {
+    let currency = booking.info.as_ref()?.total.currency();
+    let captured = Money::sum(
+        currency,
+        payments.iter().filter_map(|p| p.captured.as_ref()),
+    )
+    .ok()?;
+    if !captured.is_positive() {
+        return None;
+    }
+    let refunded = Money::sum(
+        currency,
+        payments
+            .iter()
+            .flat_map(|p| p.refunds.iter().map(|r| &r.amount)),
+    )
+    .ok()?;
     let owed = match booking.status? {
         S::Cancelled => booking.refund.unwrap_or(captured),
         S::Expired | S::PaymentFailed | S::Failed => captured,
@@ -316,7 +498,6 @@ pub fn outstanding_refund(booking: &Booking, payment: &Payment) -> Option<Money>
     } else {
         owed
     };
-    let refunded = payment.refunded()?;
     let left = owed.saturating_sub(&refunded).ok()?;
     (!left.is_zero()).then_some(left)
 }

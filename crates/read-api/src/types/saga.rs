@@ -92,7 +92,7 @@ impl Saga {
         self.0.status.0.into()
     }
     /// The step it is at or waiting in (`AWAITING_PAYMENT`, `CHARGING`,
-    /// `CONFIRMING`, `TICKETING`, `INVOICING`, `COMPENSATING`,
+    /// `MOVING`, `CONFIRMING`, `TICKETING`, `INVOICING`, `COMPENSATING`,
     /// `CANCELLING_BOOKINGS`, `DONE`, ...).
     async fn step(&self) -> &str {
         self.0.step.0.as_str()

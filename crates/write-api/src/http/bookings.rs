@@ -276,12 +276,16 @@ pub async fn change_seat(
 /// gets a seat in their cabin on the new flight and the old seats go back
 /// on sale, in one step. A held booking is re-priced (its hold keeps its
 /// expiry); a paid one moved to a cheaper flight is refunded the difference
-/// by its saga, and a ticketed one is ticketed anew for the new flight.
+/// by its saga, and a ticketed one is ticketed anew for the new flight. A
+/// paid booking moved to a dearer flight holds the new seats while its saga
+/// charges the difference to the card it was paid with, then moves it (or,
+/// if the card declines, lets the held seats go and leaves it where it
+/// was).
 #[utoipa::path(post, path = "/api/v1/bookings/{id}/move", tag = "bookings",
     params(("id" = Uuid, Path)), request_body = MoveBookingRequest,
-    responses((status = 202, description = "the booking summary on its new flight, with `refund` (what the saga gives back), and `position`"),
+    responses((status = 202, description = "the booking summary, with `refund` (what the saga gives back), `charge` (the difference the saga charges; the booking stays on its flight, with `pending_move`, until it is paid), and `position`"),
               (status = 403), (status = 404, description = "unknown booking or flight"),
-              (status = 409, description = "`SEAT_UNAVAILABLE` when the new flight has too few seats left in a passenger's cabin; `INVALID_STATE` when the booking is being paid or is over, its hold ran out, a flight is cancelled or departed, or a paid booking would cost more"),
+              (status = 409, description = "`SEAT_UNAVAILABLE` when the new flight has too few seats left in a passenger's cabin; `INVALID_STATE` when the booking is being paid or is over, its hold ran out, a flight is cancelled or departed, or another move waits for its difference"),
               (status = 422, description = "a `from_flight_id` that is not the booking's, a `to_flight_id` of another route or currency, or the same flight")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(booking_id = %id))]
