@@ -11,8 +11,9 @@
 //!   about exist (no retried request created a second one);
 //! - no seat is held or sold twice, at the end or at any point of the seat
 //!   log; a ticketed booking owns its seats, nobody else holds any;
-//! - every payment is settled; at most one capture per payment and per
-//!   booking; the log's captures and refunds match the provider's books;
+//! - every payment is settled; at most one capture per payment, and per
+//!   booking one plus one per move's difference; the log's captures and
+//!   refunds match the provider's books;
 //!   every capture belongs to a ticketed booking or is refunded as the
 //!   booking's end (and the refund policy) says;
 //! - every saga is `COMPLETED` or `COMPENSATED` (none parked), the cancelled
@@ -22,8 +23,11 @@
 //!   taken off paid bookings were refunded their share by the policy, and
 //!   the booking's later cancellation refunded only what was left; a
 //!   passenger whose seat change was accepted ends in the new seat; a
-//!   booking whose move to another flight (while held, or once paid) was
-//!   accepted is on that flight, one refused never moved;
+//!   booking whose move to another flight (while held, or once paid; the
+//!   second 30-day flight is dearer, so a paid move there charges the
+//!   difference first) was accepted is on that flight (or, its difference
+//!   refunded, on its own when that flight was cancelled first), one
+//!   refused never moved;
 //! - the waiting list: customers refused by a small flight's full cabin join
 //!   its line, take the offers they are made (pay, leave unpaid, cancel) or
 //!   leave the line; exactly the entries they were told of exist, offers
@@ -1417,7 +1421,14 @@ impl World {
                     })
                     .collect();
                 let on = b.info.as_ref().map(|i| i.flight_id);
+                // A paid booking's move to the dearer flight is accepted
+                // before its difference is charged: it is let go (and the
+                // difference refunded) if that flight is cancelled first.
+                let let_go = events.iter().any(
+                    |e| matches!(e, BookingEvent::BookingMoveAbandoned(a) if a.to_flight_id == to),
+                );
                 match status {
+                    202 if let_go && moved_to.is_empty() && on != Some(to) => {}
                     202 if moved_to != vec![to] || on != Some(to) => v.push(format!(
                         "plan {i}: booking {id} was moved to {to} (202) but moved to {moved_to:?} and is on {on:?}"
                     )),
@@ -1718,6 +1729,8 @@ impl World {
             }
         }
         let mut captures_per_booking: HashMap<Uuid, usize> = HashMap::new();
+        // Per booking, over its payments: captured, refunded.
+        let mut money_of: HashMap<Uuid, (Decimal, Decimal)> = HashMap::new();
         for (id, p) in &self.payments {
             let Some(requested) = &p.requested else {
                 v.push(format!("payment {id} has no request"));
@@ -1783,34 +1796,52 @@ impl World {
                     }
                 }
             }
-            // The capture belongs to a ticketed booking, or went back as
-            // the booking's end says.
-            let Some((b, events)) = self.bookings.get(&booking_id) else {
+            // The payment is the booking's, or a move's difference.
+            let Some((b, _)) = self.bookings.get(&booking_id) else {
                 v.push(format!(
                     "payment {id} is for booking {booking_id}, not in the log"
                 ));
                 continue;
             };
-            if b.payment_id != Some(*id) {
+            let first = b.payment_id == Some(*id);
+            let supplement = b.supplements.iter().find(|s| s.payment_id == *id);
+            if !first && supplement.is_none() {
                 v.push(format!(
                     "payment {id} ({:?}, captured {:?}) is for booking {booking_id}, which pays with {:?}",
                     p.status, p.captured, b.payment_id
                 ));
             }
-            let captured_amount = p.captured.map(|m| m.amount()).unwrap_or_default();
+            if b.status == Some(BookingStatus::Ticketed) {
+                if first && p.captured.is_none() {
+                    v.push(format!(
+                        "ticketed booking {booking_id}: payment {id} not captured"
+                    ));
+                }
+                // The first payment, and the difference of a move that
+                // happened, are invoiced.
+                let billed = first || supplement.is_some_and(|s| s.moved);
+                if billed && p.captured.is_some() && p.invoice.is_none() {
+                    v.push(format!(
+                        "ticketed booking {booking_id}: payment {id} not invoiced"
+                    ));
+                }
+            }
+            let money = money_of.entry(booking_id).or_default();
+            money.0 += p.captured.map(|m| m.amount()).unwrap_or_default();
+            money.1 += refunded_log;
+        }
+        // Every capture of a booking belongs to it while it is ticketed, or
+        // went back as its end says.
+        for (booking_id, (captured_amount, refunded_log)) in money_of {
+            let Some((b, events)) = self.bookings.get(&booking_id) else {
+                continue;
+            };
             let owed = match b.status {
                 Some(BookingStatus::Ticketed) => {
-                    if p.captured.is_none() {
-                        v.push(format!(
-                            "ticketed booking {booking_id}: payment {id} not captured"
-                        ));
-                    } else if p.invoice.is_none() {
-                        v.push(format!(
-                            "ticketed booking {booking_id}: payment {id} not invoiced"
-                        ));
-                    }
                     self.check_dropped(booking_id, b, events, v);
-                    // What the passengers taken off were owed.
+                    // What the passengers taken off, a cheaper move and a
+                    // move let go after its difference was captured were
+                    // owed.
                     b.refund
                         .map(|m| m.amount())
                         .unwrap_or_default()
@@ -1830,8 +1861,8 @@ impl World {
                             ));
                         }
                     }
-                    // Every refund decided: passengers taken off, then the
-                    // booking.
+                    // Every refund decided: passengers taken off, moves,
+                    // then the booking.
                     b.refund
                         .map(|m| m.amount())
                         .unwrap_or(policy)
@@ -1847,7 +1878,12 @@ impl World {
             }
         }
         for (booking, n) in captures_per_booking {
-            if n > 1 {
+            // One capture for the booking, one per move's difference.
+            let allowed = 1 + self
+                .bookings
+                .get(&booking)
+                .map_or(0, |(b, _)| b.supplements.len());
+            if n > allowed {
                 v.push(format!("booking {booking} was charged {n} times"));
             }
         }
@@ -2119,6 +2155,13 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
     let mut flights = vec![];
     for (number, hours) in FLIGHTS {
         let departs = Utc::now() + chrono::Duration::hours(hours);
+        // The later flight of the pair bookings move between is dearer: a
+        // paid booking moving there pays the difference first.
+        let economy = if number == FLIGHTS[CANCELLED_FLIGHT].0 {
+            "460.00"
+        } else {
+            "420.00"
+        };
         let (status, body) = api
             .post("flight", "/flights", Some(&admin), Some(&format!("flight-{number}")), &json!({
                 "flight_number": number, "airline": "British Airways",
@@ -2127,7 +2170,7 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
                 "currency": "USD",
                 "cabins": [
                     {"cabin": "business", "first_row": 1, "last_row": 5, "seat_letters": "ACDF", "fare": "1800.00"},
-                    {"cabin": "economy", "first_row": 10, "last_row": 40, "seat_letters": "ABCDEF", "fare": "420.00"}]}))
+                    {"cabin": "economy", "first_row": 10, "last_row": 40, "seat_letters": "ABCDEF", "fare": economy}]}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         flights.push(body["flight_id"].as_str().unwrap().parse::<Uuid>().unwrap());
@@ -2275,13 +2318,23 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
     if !verified.ok {
         violations.push(format!("the hash chains do not verify: {verified:?}"));
     }
+    let events_of = |kind: fn(&BookingEvent) -> bool| {
+        world
+            .bookings
+            .values()
+            .flat_map(|(_, events)| events.iter())
+            .filter(|e| kind(e))
+            .count()
+    };
     println!(
-        "trips: {CODE} redeemed {} times (cap {CODE_USES}), {} passengers taken off paid bookings, {} seats changed, {} bookings moved to another flight ({} refused)",
+        "trips: {CODE} redeemed {} times (cap {CODE_USES}), {} passengers taken off paid bookings, {} seats changed, {} bookings moved to another flight ({} refused; {} paid moves charged a difference, {} of them let go)",
         world.redemptions.len(),
         seen.iter().filter(|(_, s)| s.dropped.is_some()).count(),
         seen.iter().filter(|(_, s)| s.moved.is_some()).count(),
         seen.iter().filter(|(_, s)| matches!(s.relocated, Some((202, _)))).count(),
-        seen.iter().filter(|(_, s)| matches!(s.relocated, Some((409, _)))).count()
+        seen.iter().filter(|(_, s)| matches!(s.relocated, Some((409, _)))).count(),
+        events_of(|e| matches!(e, BookingEvent::BookingMoveHeld(_))),
+        events_of(|e| matches!(e, BookingEvent::BookingMoveAbandoned(_))),
     );
     println!(
         "waiting list: {} joined, {} offers taken by their customers",
