@@ -26,6 +26,10 @@ use crate::store::{self, Release, SagaRow};
 use crate::tickets::{IssueError, TicketRequest};
 use crate::worker::{Sagas, StepError};
 
+/// How often a flight's cancellation looks again at a booking whose move
+/// waits for its difference.
+const MOVE_POLL: chrono::Duration = chrono::Duration::seconds(1);
+
 /// Flights whose airline a process remembers; past this it starts over.
 const AIRLINES_KEPT: usize = 100_000;
 
@@ -635,9 +639,20 @@ impl Sagas {
     pub(crate) async fn cancel_flight(&self, row: &SagaRow) -> Result<Release, StepError> {
         let bookings = store::bookings_of_flight(&self.inner.pool, row.flight_id).await?;
         let mut cancelled = 0usize;
+        // A booking that cannot be cancelled yet does not hold up the
+        // others: the saga runs again for it, and the ones done are skipped
+        // as final. One whose move waits for its difference is waited for
+        // (seconds, normally; the move may take it off this flight), not
+        // counted as a failure.
+        let mut later = None;
+        let mut moving = false;
         for booking_id in bookings {
             let loaded = self.inner.commands.load::<Booking>(booking_id).await?;
             if loaded.state.status.is_none_or(|s| s.is_terminal()) {
+                continue;
+            }
+            if loaded.state.pending_move.is_some() {
+                moving = true;
                 continue;
             }
             // Moved to another flight before this one was cancelled.
@@ -652,12 +667,28 @@ impl Sagas {
             );
             let ctx = self.ctx(row, &format!("cancel:{booking_id}"), now);
             let read = BookingRef::read(booking_id, loaded);
-            self.inner
+            match self
+                .inner
                 .commands
                 .lanes
                 .submit(row.flight_id, ctx, Some(read), decide)
-                .await?;
-            cancelled += 1;
+                .await
+            {
+                Ok(_) => cancelled += 1,
+                Err(e) => later = Some(StepError::from(e)),
+            }
+        }
+        if let Some(e) = later {
+            return Err(e);
+        }
+        if moving {
+            return Ok(Release {
+                status: SagaStatus::Running,
+                step: Step::CancellingBookings,
+                next_run_at: Utc::now() + MOVE_POLL,
+                attempts: 0,
+                last_error: None,
+            });
         }
         tracing::info!(cancelled, "flight's bookings cancelled");
         Ok(Release {

@@ -920,3 +920,160 @@ async fn while_the_difference_is_charged_the_booking_waits_then_cancels_refundin
     let (_, from_first) = app.provider_books(first).await;
     assert_eq!(from_first + rust_decimal::Decimal::from(160), owed);
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn paid_moves_to_a_dearer_flight_racing_bookings_for_its_last_seats_never_oversell(
+    pool: PgPool,
+) {
+    let app = spawn_with(pool, Options::with_sagas()).await;
+    let from = app.flight().await;
+    let to = later_flight(&app, "500.00").await;
+    let (_, filler) = app.customer().await;
+    // 56 of the new flight's 60 economy seats are taken: 4 are left.
+    for _ in 0..6 {
+        app.booked(&filler, to, &["economy"; 9]).await;
+    }
+    app.booked(&filler, to, &["economy", "economy"]).await;
+    let mut movers = Vec::new();
+    for _ in 0..6 {
+        let (_, token) = app.customer().await;
+        let id = app.book_id(&token, from, &["economy"]).await;
+        assert_eq!(
+            app.pay(&token, id, CARD_OK).await.status(),
+            StatusCode::ACCEPTED
+        );
+        movers.push((token, id));
+    }
+    for (_, id) in &movers {
+        app.wait_for(*id, BookingStatus::Ticketed, Duration::from_secs(20))
+            .await;
+    }
+    let (_, walk_in) = app.customer().await;
+    let moves = movers.iter().map(|(token, id)| {
+        let app = &app;
+        async move { move_booking(app, token, *id, from, to).await.status() }
+    });
+    let bookings = (0..6).map(|_| {
+        let (app, token) = (&app, &walk_in);
+        async move { app.book(token, to, &["economy"]).await.status() }
+    });
+    let (moved, booked) = futures::future::join(
+        futures::future::join_all(moves),
+        futures::future::join_all(bookings),
+    )
+    .await;
+    let mut won = 0;
+    for status in moved.iter().chain(booked.iter()) {
+        match *status {
+            StatusCode::ACCEPTED | StatusCode::CREATED => won += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(won, 4, "exactly the four seats left were taken");
+
+    // Each accepted move was charged its difference once and ended on the
+    // new flight; each refused one stayed, paid once.
+    for ((_, id), status) in movers.iter().zip(&moved) {
+        let (on, payments) = if *status == StatusCode::ACCEPTED {
+            let b = wait_settled(&app, *id).await;
+            let s = b.supplements[0].payment_id;
+            assert_eq!(app.provider_books(s).await, (1, 0.into()), "{id}");
+            (to, 2)
+        } else {
+            (from, 1)
+        };
+        let b = app.booking(*id).await;
+        assert_eq!(b.info.as_ref().unwrap().flight_id, on, "{id}");
+        assert_eq!(b.supplements.len() + 1, payments, "{id}");
+        let (here, there) = (
+            app.seats(to).await.seats_of(*id),
+            app.seats(from).await.seats_of(*id),
+        );
+        let expected = if on == to { (1, 0) } else { (0, 1) };
+        assert_eq!((here.len(), there.len()), expected, "{id}");
+    }
+    let now = chrono::Utc::now();
+    let new = app.seats(to).await;
+    let mut owners: HashMap<Seat, Uuid> = HashMap::new();
+    for (seat, slot) in new.seats() {
+        if let Some(b) = slot.state.booking_id() {
+            assert!(owners.insert(seat, b).is_none());
+        }
+    }
+    assert_eq!(owners.len(), 60, "sold out, not oversold");
+    assert_eq!(new.available_in(domain::values::Cabin::Economy, now), 0);
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_flight_cancelled_while_a_move_off_it_is_paid_cancels_the_others_and_lets_the_mover_go(
+    pool: PgPool,
+) {
+    // A provider slow enough that the move's charge is still running when
+    // the admin cancels the flight the booking is leaving.
+    let gateway =
+        gateway::SimulatedGateway::new(pool.clone()).with_latency(Duration::from_millis(1500));
+    let options = Options {
+        gateway: Some(std::sync::Arc::new(gateway)),
+        ..Options::with_sagas()
+    };
+    let app = spawn_with(pool, options).await;
+    let from = app.flight().await;
+    let dearer = later_flight(&app, "500.00").await;
+    let (_, token) = app.customer().await;
+    let (mover, _) = ticketed(&app, &token, from).await;
+    let (_, other) = app.customer().await;
+    let stayer = app.book_id(&other, from, &["economy"]).await;
+
+    let r = move_booking(&app, &token, mover, from, dearer).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            &format!("/flights/{from}/cancel"),
+            Some(&admin),
+            json!({"reason": "strike"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+
+    // The other booking is cancelled without waiting for the move; the
+    // mover leaves the cancelled flight once its difference is in, and
+    // keeps flying.
+    app.wait_for(stayer, BookingStatus::Cancelled, Duration::from_secs(30))
+        .await;
+    let moved = wait_settled(&app, mover).await;
+    assert_eq!(moved.info.as_ref().unwrap().flight_id, dearer);
+    assert_eq!(moved.refund, None);
+    assert_eq!(app.seats(dearer).await.seats_of(mover).len(), 2);
+    assert!(app.seats(from).await.seats_of(mover).is_empty());
+    // The flight's cancellation saga ends, the mover skipped as moved off.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Option<(String, Option<String>, i32)> = sqlx::query_as(
+            "SELECT status, last_error, attempts FROM sagas \
+             WHERE flight_id = $1 AND kind = 'flight_cancellation'",
+        )
+        .bind(from)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap();
+        if status.as_ref().is_some_and(|s| s.0 == "COMPLETED") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "flight cancellation saga is {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.booking(mover).await.status,
+        Some(BookingStatus::Ticketed)
+    );
+}
