@@ -12,7 +12,7 @@
 use application::command::across::AcrossDecided;
 use application::CommandError;
 use chrono::{DateTime, Utc};
-use domain::booking::{abandon_move, complete_move, Booking};
+use domain::booking::{abandon_move, complete_move, Booking, BookingMoveHeld};
 use domain::flight::Flight;
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand, PaymentRequested};
 use gateway::{ChargeOutcome, ChargeRequest, GatewayError};
@@ -67,18 +67,7 @@ impl Sagas {
             .ok_or_else(|| StepError::Other("difference not requested".into()))?;
         let payment_id = requested.payment_id;
         let key = format!("{}:charge:{payment_id}", row.saga_id);
-        let (step, command) = match self.charge_card(key, requested).await? {
-            ChargeOutcome::Captured { reference } => (
-                "capture",
-                PaymentCommand::Capture {
-                    gateway_reference: reference,
-                    now,
-                },
-            ),
-            ChargeOutcome::Declined { code, reason } => {
-                ("decline", PaymentCommand::Decline { code, reason, now })
-            }
-        };
+        let (step, command) = recorded(self.charge_card(key, requested).await?, now);
         self.on_payment(
             row,
             &format!("{step}:{payment_id}"),
@@ -98,12 +87,7 @@ impl Sagas {
         booking: &Loaded<Booking>,
         now: DateTime<Utc>,
     ) -> Result<(), StepError> {
-        let held = booking
-            .state
-            .pending_move
-            .clone()
-            .ok_or_else(|| missing("the held move"))?;
-        let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
+        let (held, booking_id) = held_move(booking)?;
         let ctx = self.ctx(row, &format!("complete-move:{}", held.payment_id), now);
         self.inner
             .commands
@@ -155,12 +139,7 @@ impl Sagas {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StepError> {
-        let held = booking
-            .state
-            .pending_move
-            .clone()
-            .ok_or_else(|| missing("the held move"))?;
-        let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
+        let (held, booking_id) = held_move(booking)?;
         let ctx = self.ctx(row, &format!("abandon-move:{}", held.payment_id), now);
         self.inner
             .commands
@@ -227,6 +206,36 @@ impl Sagas {
         )
         .await
     }
+}
+
+/// What a charge's outcome records on its payment, and the step's name.
+pub(crate) fn recorded(
+    outcome: ChargeOutcome,
+    now: DateTime<Utc>,
+) -> (&'static str, PaymentCommand) {
+    match outcome {
+        ChargeOutcome::Captured { reference } => (
+            "capture",
+            PaymentCommand::Capture {
+                gateway_reference: reference,
+                now,
+            },
+        ),
+        ChargeOutcome::Declined { code, reason } => {
+            ("decline", PaymentCommand::Decline { code, reason, now })
+        }
+    }
+}
+
+/// The move a booking waits to complete, and the booking's id.
+fn held_move(booking: &Loaded<Booking>) -> Result<(BookingMoveHeld, Uuid), StepError> {
+    let held = booking
+        .state
+        .pending_move
+        .clone()
+        .ok_or_else(|| missing("the held move"))?;
+    let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
+    Ok((held, booking_id))
 }
 
 fn missing(what: &str) -> StepError {

@@ -247,17 +247,9 @@ impl Sagas {
                         {
                             return Ok(true);
                         }
-                        (
-                            "capture",
-                            PaymentCommand::Capture {
-                                gateway_reference: reference,
-                                now,
-                            },
-                        )
+                        crate::moves::recorded(ChargeOutcome::Captured { reference }, now)
                     }
-                    ChargeOutcome::Declined { code, reason } => {
-                        ("decline", PaymentCommand::Decline { code, reason, now })
-                    }
+                    declined => crate::moves::recorded(declined, now),
                 };
                 self.on_payment(row, step, payment_id, command, now).await
             }
