@@ -85,6 +85,46 @@ fn ends_on(id: Uuid, moved: StatusCode, (from, to): (Uuid, Uuid)) -> Uuid {
     }
 }
 
+/// The app with sagas and a provider slow enough (1.5 s a call) that a
+/// move's charge is still running while the test does something else.
+async fn slow_provider(pool: PgPool) -> TestApp {
+    let gateway =
+        gateway::SimulatedGateway::new(pool.clone()).with_latency(Duration::from_millis(1500));
+    let options = Options {
+        gateway: Some(std::sync::Arc::new(gateway)),
+        ..Options::with_sagas()
+    };
+    spawn_with(pool, options).await
+}
+
+/// Books 56 of the flight's 60 economy seats: 4 are left.
+async fn four_left(app: &TestApp, flight: Uuid) {
+    let (_, filler) = app.customer().await;
+    for _ in 0..6 {
+        app.booked(&filler, flight, &["economy"; 9]).await;
+    }
+    app.booked(&filler, flight, &["economy", "economy"]).await;
+}
+
+/// Asserts every economy seat of the flight has exactly one booking and
+/// none is left; the inventory.
+async fn sold_out(
+    app: &TestApp,
+    flight: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> domain::seats::SeatInventory {
+    let seats = app.seats(flight).await;
+    let mut owners: HashMap<Seat, Uuid> = HashMap::new();
+    for (seat, slot) in seats.seats() {
+        if let Some(b) = slot.state.booking_id() {
+            assert!(owners.insert(seat, b).is_none());
+        }
+    }
+    assert_eq!(owners.len(), 60, "sold out, not oversold");
+    assert_eq!(seats.available_in(domain::values::Cabin::Economy, now), 0);
+    seats
+}
+
 fn uuid(v: &Value) -> Uuid {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -363,12 +403,7 @@ async fn moves_racing_bookings_for_the_last_seats_never_oversell(pool: PgPool) {
     let app = spawn(pool).await;
     let from = app.flight().await;
     let to = later_flight(&app, "420.00").await;
-    let (_, filler) = app.customer().await;
-    // 56 of the new flight's 60 economy seats are taken: 4 are left.
-    for _ in 0..6 {
-        app.booked(&filler, to, &["economy"; 9]).await;
-    }
-    app.booked(&filler, to, &["economy", "economy"]).await;
+    four_left(&app, to).await;
     let mut customers = Vec::new();
     for _ in 0..4 {
         customers.push(app.customer().await.1);
@@ -419,17 +454,8 @@ async fn moves_racing_bookings_for_the_last_seats_never_oversell(pool: PgPool) {
 
     // Every seat of the new flight has one booking; every mover has exactly
     // one seat, on the flight its booking names.
-    let now = chrono::Utc::now();
-    let new = app.seats(to).await;
+    let new = sold_out(&app, to, chrono::Utc::now()).await;
     let old = app.seats(from).await;
-    let mut owners: HashMap<Seat, Uuid> = HashMap::new();
-    for (seat, slot) in new.seats() {
-        if let Some(b) = slot.state.booking_id() {
-            assert!(owners.insert(seat, b).is_none());
-        }
-    }
-    assert_eq!(owners.len(), 60, "sold out, not oversold");
-    assert_eq!(new.available_in(domain::values::Cabin::Economy, now), 0);
     for ((_, id), (_, status)) in movers.iter().zip(&moved) {
         let booking = app.booking(*id).await;
         let on = booking.info.as_ref().unwrap().flight_id;
@@ -854,15 +880,8 @@ async fn a_declined_difference_leaves_the_booking_where_it_was_and_frees_the_hel
 async fn while_the_difference_is_charged_the_booking_waits_then_cancels_refunding_both_charges(
     pool: PgPool,
 ) {
-    // A provider slow enough that the move's charge is still running when
-    // the customer cancels.
-    let gateway =
-        gateway::SimulatedGateway::new(pool.clone()).with_latency(Duration::from_millis(1500));
-    let options = Options {
-        gateway: Some(std::sync::Arc::new(gateway)),
-        ..Options::with_sagas()
-    };
-    let app = spawn_with(pool, options).await;
+    // The move's charge is still running when the customer cancels.
+    let app = slow_provider(pool).await;
     let from = app.flight().await;
     let dearer = later_flight(&app, "500.00").await;
     let (_, token) = app.customer().await;
@@ -928,12 +947,7 @@ async fn paid_moves_to_a_dearer_flight_racing_bookings_for_its_last_seats_never_
     let app = spawn_with(pool, Options::with_sagas()).await;
     let from = app.flight().await;
     let to = later_flight(&app, "500.00").await;
-    let (_, filler) = app.customer().await;
-    // 56 of the new flight's 60 economy seats are taken: 4 are left.
-    for _ in 0..6 {
-        app.booked(&filler, to, &["economy"; 9]).await;
-    }
-    app.booked(&filler, to, &["economy", "economy"]).await;
+    four_left(&app, to).await;
     let mut movers = Vec::new();
     for _ in 0..6 {
         let (_, token) = app.customer().await;
@@ -993,31 +1007,15 @@ async fn paid_moves_to_a_dearer_flight_racing_bookings_for_its_last_seats_never_
         let expected = if on == to { (1, 0) } else { (0, 1) };
         assert_eq!((here.len(), there.len()), expected, "{id}");
     }
-    let now = chrono::Utc::now();
-    let new = app.seats(to).await;
-    let mut owners: HashMap<Seat, Uuid> = HashMap::new();
-    for (seat, slot) in new.seats() {
-        if let Some(b) = slot.state.booking_id() {
-            assert!(owners.insert(seat, b).is_none());
-        }
-    }
-    assert_eq!(owners.len(), 60, "sold out, not oversold");
-    assert_eq!(new.available_in(domain::values::Cabin::Economy, now), 0);
+    sold_out(&app, to, chrono::Utc::now()).await;
 }
 
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_flight_cancelled_while_a_move_off_it_is_paid_cancels_the_others_and_lets_the_mover_go(
     pool: PgPool,
 ) {
-    // A provider slow enough that the move's charge is still running when
-    // the admin cancels the flight the booking is leaving.
-    let gateway =
-        gateway::SimulatedGateway::new(pool.clone()).with_latency(Duration::from_millis(1500));
-    let options = Options {
-        gateway: Some(std::sync::Arc::new(gateway)),
-        ..Options::with_sagas()
-    };
-    let app = spawn_with(pool, options).await;
+    // The move's charge is still running when the admin cancels the flight the booking is leaving.
+    let app = slow_provider(pool).await;
     let from = app.flight().await;
     let dearer = later_flight(&app, "500.00").await;
     let (_, token) = app.customer().await;
