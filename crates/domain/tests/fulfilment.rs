@@ -141,11 +141,7 @@ impl Given {
             booking_id: BOOKING,
             from_flight_id: Uuid::from_u128(1),
             to_flight_id: LATER,
-            passengers: vec![MovedPassenger {
-                passenger_id: PASSENGER,
-                seat: Some(Seat::parse("14C").unwrap()),
-                fare: usd("500.00"),
-            }],
+            passengers: moved_passengers(),
             total: usd("500.00"),
             difference: usd("80.00"),
             payment_id: SUPPLEMENT,
@@ -185,11 +181,7 @@ impl Given {
             booking_id: BOOKING,
             from_flight_id: Uuid::from_u128(1),
             to_flight_id: LATER,
-            passengers: vec![MovedPassenger {
-                passenger_id: PASSENGER,
-                seat: Some(Seat::parse("14C").unwrap()),
-                fare: usd("500.00"),
-            }],
+            passengers: moved_passengers(),
             total: usd("500.00"),
             refund: usd("0.00"),
             moved_at: t0() + Duration::minutes(21),
@@ -447,6 +439,15 @@ fn an_unpaid_booking_cancelled_while_held_owes_nothing() {
     let mut g = g;
     g.progress.mark_done(Compensation::ReleaseSeats);
     assert_eq!(g.when(), Action::Finish(Outcome::Compensated));
+}
+
+/// The passenger in seat 14C of the later flight, at 500.00.
+fn moved_passengers() -> Vec<MovedPassenger> {
+    vec![MovedPassenger {
+        passenger_id: PASSENGER,
+        seat: Some(Seat::parse("14C").unwrap()),
+        fare: usd("500.00"),
+    }]
 }
 
 fn paid_and_moving() -> Given {
