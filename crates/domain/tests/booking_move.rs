@@ -52,6 +52,16 @@ fn ticketed() -> Vec<BookingEvent> {
     events
 }
 
+/// Booking A's seats on `seats`: exactly two, each in `state` (soon).
+fn a_holds_two(seats: &SeatInventory, state: SeatState) -> Vec<domain::values::Seat> {
+    let taken = seats.seats_of(id(BOOKING_A));
+    assert_eq!(taken.len(), 2);
+    for s in &taken {
+        assert_eq!(seats.status_at(*s, soon()), Some(state));
+    }
+    taken
+}
+
 fn soon() -> DateTime<Utc> {
     t0() + minutes(5)
 }
@@ -99,17 +109,13 @@ fn a_held_booking_takes_its_hold_to_the_new_flight_and_frees_the_old_seats() {
         .fold(from.1.clone(), |s, e| s.evolve(e));
     assert!(old.is_available(seat("10A"), soon()) && old.is_available(seat("10B"), soon()));
     let new = moved.to_seats.iter().fold(to.1.clone(), |s, e| s.evolve(e));
-    let taken = new.seats_of(id(BOOKING_A));
-    assert_eq!(taken.len(), 2);
-    for s in &taken {
-        assert_eq!(
-            new.status_at(*s, soon()),
-            Some(SeatState::Held {
-                booking_id: id(BOOKING_A),
-                expires_at: t0() + minutes(10)
-            })
-        );
-    }
+    let taken = a_holds_two(
+        &new,
+        SeatState::Held {
+            booking_id: id(BOOKING_A),
+            expires_at: t0() + minutes(10),
+        },
+    );
 
     // Re-priced at the new fare, nothing owed back (nothing was paid).
     let m = the_move(&moved);
@@ -229,17 +235,13 @@ fn a_paid_booking_moving_to_a_dearer_flight_holds_the_new_seats_and_keeps_its_ow
     // The old seats stay sold to it; the new ones are only held.
     assert!(moved.from_seats.is_empty());
     let new = moved.to_seats.iter().fold(to.1.clone(), |s, e| s.evolve(e));
-    let taken = new.seats_of(id(BOOKING_A));
-    assert_eq!(taken.len(), 2);
-    for s in &taken {
-        assert_eq!(
-            new.status_at(*s, soon()),
-            Some(SeatState::Held {
-                booking_id: id(BOOKING_A),
-                expires_at: soon() + MOVE_HOLD
-            })
-        );
-    }
+    a_holds_two(
+        &new,
+        SeatState::Held {
+            booking_id: id(BOOKING_A),
+            expires_at: soon() + MOVE_HOLD,
+        },
+    );
     // The booking is where it was, at its old price, until the money is in.
     let booking = moved
         .booking
@@ -297,14 +299,12 @@ fn a_captured_difference_completes_the_move_in_one_append() {
         .fold(from.1.clone(), |s, e| s.evolve(e));
     assert!(old.is_available(seat("10A"), soon()) && old.is_available(seat("10B"), soon()));
     let new = moved.to_seats.iter().fold(to.1.clone(), |s, e| s.evolve(e));
-    for s in new.seats_of(id(BOOKING_A)) {
-        assert_eq!(
-            new.status_at(s, soon()),
-            Some(SeatState::Sold {
-                booking_id: id(BOOKING_A)
-            })
-        );
-    }
+    a_holds_two(
+        &new,
+        SeatState::Sold {
+            booking_id: id(BOOKING_A),
+        },
+    );
     let after = moved.booking.iter().fold(booking, |b, e| b.evolve(e));
     assert_eq!(after.info.as_ref().unwrap().flight_id, id(LATER));
     assert_eq!(after.amount_paid(), Some(usd("1000.00")));
