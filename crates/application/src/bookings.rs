@@ -2,12 +2,14 @@
 //! given back in the same append), passenger edits, seat changes (the new
 //! seat taken and the old one given back in the same append).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{
-    cancel_booking, cancel_passenger, change_seat, move_booking, place_booking, Booking,
-    BookingCommand, BookingEvent, BookingInfo, CancelBooking, CancelBookingError, CancelPassenger,
-    CancelledBy, ChangeSeat, MoveBooking, Passenger, PassengerDetails, PassengerRequest,
-    PassengerType, PlaceBooking,
+    cancel_booking, cancel_passenger, change_seat, move_booking, place_booking, place_itinerary,
+    Booking, BookingCommand, BookingEvent, BookingInfo, CancelBooking, CancelBookingError,
+    CancelPassenger, CancelledBy, ChangeSeat, FlightSeats, MoveBooking, Passenger,
+    PassengerDetails, PassengerRequest, PassengerType, PlaceBooking, PlaceItinerary, MAX_FLIGHTS,
 };
 use domain::discount::{Code, DiscountError};
 use domain::payment::{Payment, PaymentCommand};
@@ -19,8 +21,8 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::command::across::AcrossDecided;
-use crate::command::lane::{BookingRef, Decide, Decided};
+use crate::command::across::{AcrossDecided, OnFlights};
+use crate::command::lane::{BookingRef, Decided};
 use crate::error::{
     booking_error, change_seat_error, move_error, place_error, seat_error, CommandError,
     CommandResult, FieldError,
@@ -35,7 +37,9 @@ const CODE_ROUNDS: usize = 5;
 /// A new booking: passengers with the seat or cabin each wants.
 #[derive(Debug, Clone)]
 pub struct CreateBooking {
-    pub flight_id: Uuid,
+    /// The flights in travel order: one, or every flight of an itinerary
+    /// (held all together or not at all).
+    pub flights: Vec<Uuid>,
     /// Agents book for a customer; customers book for themselves.
     pub customer_id: Option<Uuid>,
     pub passengers: Vec<NewPassenger>,
@@ -54,19 +58,105 @@ pub struct NewPassenger {
     pub phone: Option<String>,
     pub passport: Option<String>,
     pub seat: Option<String>,
+    /// An itinerary's seats, by flight; a flight not named gets a seat in
+    /// `cabin`.
+    pub seats: Vec<(Uuid, String)>,
     pub cabin: Option<Cabin>,
     pub kind: PassengerType,
     /// An infant's adult: their index in the same passenger list.
     pub travels_with: Option<usize>,
 }
 
-/// The passengers parsed into seat requests, every invalid field named.
+/// An itinerary's passengers: their requests on the first flight, and on
+/// each further flight one request per passenger (`None` for an infant).
+type ItineraryRequests = (Vec<PassengerRequest>, Vec<Vec<Option<SeatRequest>>>);
+
+/// The passengers of a booking of `flights` parsed into seat requests on
+/// each flight, every invalid field named. A passenger names their seat on
+/// some flights (`seats`) and a `cabin` for the others, or a `cabin` for
+/// all; an infant names neither.
+fn parse_itinerary(input: Vec<NewPassenger>, flights: &[Uuid]) -> CommandResult<ItineraryRequests> {
+    let mut errors = Vec::new();
+    let first = flights[0];
+    let mut further: Vec<Vec<Option<SeatRequest>>> = vec![vec![]; flights.len() - 1];
+    let mut on_first = Vec::with_capacity(input.len());
+    for (i, p) in input.into_iter().enumerate() {
+        if p.seat.is_some() {
+            errors.push(FieldError::new(
+                format!("passengers[{i}].seat"),
+                "a booking of several flights names seats by flight: {\"<flight_id>\": \"12A\"}",
+            ));
+        }
+        for (f, _) in &p.seats {
+            if !flights.contains(f) {
+                errors.push(FieldError::new(
+                    format!("passengers[{i}].seat"),
+                    format!("flight {f} is not one of `flights`"),
+                ));
+            }
+        }
+        let seat_on = |f: &Uuid| p.seats.iter().find(|(x, _)| x == f).map(|(_, s)| s.clone());
+        for (n, f) in flights[1..].iter().enumerate() {
+            let request = match (p.kind, seat_on(f), p.cabin) {
+                (PassengerType::Infant, _, _) => None,
+                (_, Some(s), _) => match Seat::parse(&s) {
+                    Ok(seat) => Some(SeatRequest::Seat(seat)),
+                    Err(e) => {
+                        errors.push(FieldError::new(
+                            format!("passengers[{i}].seat"),
+                            e.to_string(),
+                        ));
+                        None
+                    }
+                },
+                (_, None, Some(cabin)) => Some(SeatRequest::Cabin(cabin)),
+                (_, None, None) => {
+                    errors.push(FieldError::new(
+                        format!("passengers[{i}]"),
+                        format!("no seat on flight {f}: name one in `seat`, or a `cabin`"),
+                    ));
+                    None
+                }
+            };
+            further[n].push(request);
+        }
+        // The first flight as a booking of one flight reads it: its seat,
+        // else the cabin.
+        let seat = seat_on(&first);
+        on_first.push(NewPassenger {
+            cabin: if seat.is_some() { None } else { p.cabin },
+            seat,
+            seats: vec![],
+            ..p
+        });
+    }
+    let passengers = parse_passengers(on_first);
+    match (passengers, errors.is_empty()) {
+        (Ok(passengers), true) => Ok((passengers, further)),
+        (Err(CommandError::Invalid(mut more)), _) => {
+            errors.append(&mut more);
+            Err(CommandError::Invalid(errors))
+        }
+        (Err(e), true) => Err(e),
+        (_, false) => Err(CommandError::Invalid(errors)),
+    }
+}
+
+/// The passengers of one flight parsed into seat requests, every invalid
+/// field named.
 pub(crate) fn parse_passengers(input: Vec<NewPassenger>) -> CommandResult<Vec<PassengerRequest>> {
     let mut errors = Vec::new();
     let mut passengers = Vec::with_capacity(input.len());
     let ids: Vec<Uuid> = input.iter().map(|_| Uuid::now_v7()).collect();
     let kinds: Vec<PassengerType> = input.iter().map(|p| p.kind).collect();
     for (i, p) in input.into_iter().enumerate() {
+        if !p.seats.is_empty() {
+            errors.push(FieldError::new(
+                format!("passengers[{i}].seat"),
+                "one flight: name the seat alone, as \"12A\"",
+            ));
+            continue;
+        }
         let seat = match (p.kind, &p.seat, p.cabin) {
             (PassengerType::Infant, None, None) => Some(None),
             (PassengerType::Infant, _, _) => {
@@ -195,7 +285,18 @@ impl Services {
     ) -> CommandResult<Outcome> {
         caller.require(&[Role::Customer, Role::Agent])?;
         let customer_id = self.customer_for(caller, input.customer_id).await?;
-        let passengers = parse_passengers(input.passengers)?;
+        let flights = input.flights.clone();
+        let (passengers, connections) = match &flights[..] {
+            [] => return Err(CommandError::invalid("flights", "name at least one flight")),
+            [_] => (parse_passengers(input.passengers)?, vec![]),
+            many if many.len() > MAX_FLIGHTS => {
+                return Err(CommandError::invalid(
+                    "flights",
+                    format!("a booking holds at most {MAX_FLIGHTS} flights"),
+                ))
+            }
+            many => parse_itinerary(input.passengers, many)?,
+        };
         // A code that cannot exist is as unknown as one that does not.
         let discount = match &input.discount_code {
             Some(code) => Some(Code::parse(code).map_err(|_| {
@@ -203,6 +304,8 @@ impl Services {
             })?),
             None => None,
         };
+        // Seats counted per passenger, as the holdings index counts them
+        // (an itinerary's further flights are not counted again).
         let seats = passengers.iter().filter(|p| p.seat.is_some()).count() as u32;
         let booking_id = Uuid::now_v7();
         let reservation = match self.settings.hold_caps {
@@ -235,6 +338,35 @@ impl Services {
         // The reply names the customer's passengers: its record is theirs.
         let mut ctx = ctx;
         ctx.data_subject = Some(customer_id);
+        let outcome = if connections.is_empty() {
+            self.place_on_lane(flights[0], ctx, booking_id, place, discount)
+                .await
+        } else {
+            let itinerary = PlaceItinerary {
+                booking: place,
+                connections,
+            };
+            self.place_across(&flights, ctx, booking_id, itinerary, discount)
+                .await
+        };
+        // A replayed twin made no booking of its own.
+        if let (Some(reservation), Ok(o)) = (reservation, &outcome) {
+            if !o.replayed {
+                reservation.keep();
+            }
+        }
+        outcome
+    }
+
+    /// Places a booking of one flight on that flight's lane.
+    async fn place_on_lane(
+        &self,
+        flight_id: Uuid,
+        ctx: CommandContext,
+        booking_id: Uuid,
+        place: PlaceBooking,
+        discount: Option<Code>,
+    ) -> CommandResult<Outcome> {
         // A code redeemed on several flights at once is contended across
         // their lanes: a booking that lost every round to other lanes is
         // tried again (nothing of it was written), so that it ends with the
@@ -247,7 +379,7 @@ impl Services {
                 .commands
                 .lanes
                 .submit_with_discount(
-                    input.flight_id,
+                    flight_id,
                     ctx.clone(),
                     Some(BookingRef::new(booking_id)),
                     discount.as_ref().map(Code::stream_uuid),
@@ -272,13 +404,37 @@ impl Services {
                 break;
             }
         }
-        // A replayed twin made no booking of its own.
-        if let (Some(reservation), Ok(o)) = (reservation, &outcome) {
-            if !o.replayed {
-                reservation.keep();
-            }
-        }
         outcome
+    }
+
+    /// Places a booking of several flights beside their lanes (see
+    /// [`crate::command::across`]): every flight's seats, the booking and
+    /// the code's use in one append, or nothing.
+    async fn place_across(
+        &self,
+        flights: &[Uuid],
+        ctx: CommandContext,
+        booking_id: Uuid,
+        itinerary: PlaceItinerary,
+        discount: Option<Code>,
+    ) -> CommandResult<Outcome> {
+        let code = discount.as_ref().map(Code::stream_uuid);
+        self.commands
+            .across_flights_redeeming(&ctx, booking_id, flights, code, |_, read, code| {
+                let pairs: Vec<FlightSeats<'_>> =
+                    read.iter().map(|f| (&f.flight, &f.seats)).collect();
+                let placed =
+                    place_itinerary(&pairs, code, itinerary.clone()).map_err(place_error)?;
+                let booking = Booking::fold(&placed.booking);
+                Ok(AcrossDecided {
+                    booking: placed.booking,
+                    seats: placed.seats,
+                    discount: placed.discount,
+                    reply: summary(&booking),
+                    ..AcrossDecided::default()
+                })
+            })
+            .await
     }
 
     /// Cancels a booking: refund by policy, seats back on sale.
@@ -292,46 +448,36 @@ impl Services {
         let loaded = self.commands.load::<Booking>(id).await?;
         owned_by(&loaded.state, caller)?;
         let (by, now) = (cancelled_by(caller), ctx.now);
-        self.on_its_flight(id, loaded, ctx, || cancellation(reason.clone(), by, now))
+        self.on_its_flight(id, loaded, ctx, cancellation(reason, by, now))
             .await
     }
 
-    /// Submits a command on the lane of the booking's flight. A booking
-    /// that moved to another flight after it was read is refused by the old
-    /// flight's lane: it is read again and the command goes to its new
-    /// flight's lane, so that a cancellation racing a move still lands.
+    /// Runs a decision on the booking and its flights' seats: on the lane
+    /// of a booking's one flight, across every flight of an itinerary. A
+    /// booking that moved to another flight after it was read is refused by
+    /// the old flight's lane: it is read again and the command goes to its
+    /// new flight's lane, so that a cancellation racing a move still lands.
     async fn on_its_flight(
         &self,
         id: Uuid,
         loaded: crate::command::Loaded<Booking>,
         ctx: CommandContext,
-        decide: impl Fn() -> Decide,
+        decision: OnFlights,
     ) -> CommandResult<Outcome> {
         let mut loaded = loaded;
         let mut tries = 0;
         loop {
-            let flight_id = loaded
-                .state
-                .info
-                .as_ref()
-                .ok_or_else(|| CommandError::not_found("booking"))?
-                .flight_id;
+            let flights = loaded.state.flight_ids();
             let outcome = self
                 .commands
-                .lanes
-                .submit(
-                    flight_id,
-                    ctx.clone(),
-                    Some(BookingRef::read(id, loaded)),
-                    decide(),
-                )
+                .on_its_flights(&ctx, id, loaded, decision.clone())
                 .await;
             tries += 1;
             if tries >= 3 || !matches!(outcome, Err(CommandError::Concurrency(_))) {
                 return outcome;
             }
             loaded = self.commands.load::<Booking>(id).await?;
-            if loaded.state.info.as_ref().map(|i| i.flight_id) == Some(flight_id) {
+            if loaded.state.flight_ids() == flights {
                 return outcome;
             }
         }
@@ -351,44 +497,38 @@ impl Services {
         owned_by(&loaded.state, caller)?;
         let by = cancelled_by(caller);
         let now = ctx.now;
-        let decide = || -> Decide {
-            let reason = reason.clone();
-            Box::new(move |flight, seats, booking, _| {
-                if !booking
-                    .passengers
-                    .iter()
-                    .chain(booking.cancelled.iter().map(|c| &c.passenger))
-                    .any(|p| p.passenger_id == passenger_id)
-                {
-                    return Err(CommandError::not_found("passenger"));
-                }
-                let command = CancelPassenger {
-                    passenger_id,
-                    reason: reason.clone(),
-                    by,
-                    now,
-                };
-                let (events, seat_events) =
-                    cancel_passenger(booking, flight, seats, command).map_err(cancel_error)?;
-                let refund = events.iter().find_map(|e| match e {
-                    BookingEvent::PassengerCancelled(c) => Some(c.refund),
-                    _ => None,
-                });
-                Ok(Decided {
-                    seats: seat_events,
-                    booking: events,
-                    reply: json!({ "booking_id": id, "passenger_id": passenger_id, "refund": refund }),
-                    ..Decided::default()
-                })
-            })
-        };
-        self.on_its_flight(id, loaded, ctx, decide).await
+        let decision: OnFlights = Arc::new(move |booking, flights| {
+            if !booking
+                .passengers
+                .iter()
+                .chain(booking.cancelled.iter().map(|c| &c.passenger))
+                .any(|p| p.passenger_id == passenger_id)
+            {
+                return Err(CommandError::not_found("passenger"));
+            }
+            let command = CancelPassenger {
+                passenger_id,
+                reason: reason.clone(),
+                by,
+                now,
+            };
+            let (events, seat_events) =
+                cancel_passenger(booking, flights, command).map_err(cancel_error)?;
+            let refund = events.iter().find_map(|e| match e {
+                BookingEvent::PassengerCancelled(c) => Some(c.refund),
+                _ => None,
+            });
+            let reply = json!({ "booking_id": id, "passenger_id": passenger_id, "refund": refund });
+            Ok((events, seat_events, reply))
+        });
+        self.on_its_flight(id, loaded, ctx, decision).await
     }
 
     /// Moves a passenger to another seat of the same cabin, on the flight's
     /// lane: the new seat takes over the old one's hold or sale and the old
-    /// one goes back on sale in the same append. `flight_id`, for an
-    /// itinerary, must be the booking's flight (a booking covers one).
+    /// one goes back on sale in the same append. `flight_id` names the
+    /// flight of an itinerary whose seat changes (beside its lane, as
+    /// commands over an itinerary run).
     pub async fn change_seat(
         &self,
         caller: &Caller,
@@ -401,9 +541,9 @@ impl Services {
         caller.require(&[Role::Customer, Role::Agent, Role::Admin])?;
         let seat = Seat::parse(&seat).map_err(|e| CommandError::invalid("seat", e.to_string()))?;
         let loaded = self.commands.load::<Booking>(id).await?;
-        let info = owned_by(&loaded.state, caller)?;
-        let (booking_flight, customer_id) = (info.flight_id, info.customer_id);
-        if flight_id.is_some_and(|f| f != booking_flight) {
+        let customer_id = owned_by(&loaded.state, caller)?.customer_id;
+        let flights = loaded.state.flight_ids();
+        if flight_id.is_some_and(|f| !flights.contains(&f)) {
             return Err(CommandError::invalid(
                 "flight_id",
                 "this booking is not on that flight",
@@ -412,8 +552,28 @@ impl Services {
         // The reply names the customer's passengers: its record is theirs.
         let mut ctx = ctx;
         ctx.data_subject = Some(customer_id);
-        let now = ctx.now;
-        self.on_its_flight(id, loaded, ctx, || seat_change(passenger_id, seat, now))
+        let decision = seat_change(passenger_id, seat, ctx.now);
+        if !loaded.state.is_itinerary() {
+            return self.on_its_flight(id, loaded, ctx, decision).await;
+        }
+        let Some(flight_id) = flight_id else {
+            return Err(CommandError::invalid(
+                "flight_id",
+                "name the flight of the itinerary whose seat changes",
+            ));
+        };
+        self.commands
+            .across_flights(&ctx, id, &[flight_id], |b, read| {
+                let pairs: Vec<FlightSeats<'_>> =
+                    read.iter().map(|f| (&f.flight, &f.seats)).collect();
+                let (booking, seats, reply) = decision(b, &pairs)?;
+                Ok(AcrossDecided {
+                    booking,
+                    seats,
+                    reply,
+                    ..AcrossDecided::default()
+                })
+            })
             .await
     }
 
@@ -520,6 +680,7 @@ impl Services {
                         seats: vec![moved.from_seats, moved.to_seats],
                         payments,
                         reply,
+                        ..AcrossDecided::default()
                     })
                 },
             )
@@ -593,11 +754,11 @@ impl Services {
     }
 }
 
-/// The lane decision that cancels the command's booking: held seats are
-/// released, sold seats returned, and the refund the policy allows is
-/// recorded on the booking for the saga to pay out.
-pub fn cancellation(reason: String, by: CancelledBy, now: DateTime<Utc>) -> Decide {
-    Box::new(move |flight, seats, booking, _| {
+/// The decision that cancels the command's booking: held seats are
+/// released, sold seats returned, on every flight, and the refund the
+/// policy allows is recorded on the booking for the saga to pay out.
+pub fn cancellation(reason: String, by: CancelledBy, now: DateTime<Utc>) -> OnFlights {
+    Arc::new(move |booking, flights| {
         let id = booking
             .id()
             .ok_or_else(|| CommandError::not_found("booking"))?;
@@ -607,24 +768,28 @@ pub fn cancellation(reason: String, by: CancelledBy, now: DateTime<Utc>) -> Deci
             now,
         };
         let (events, seat_events) =
-            cancel_booking(booking, flight, seats, command).map_err(cancel_error)?;
+            cancel_booking(booking, flights, command).map_err(cancel_error)?;
         let refund = events.iter().find_map(|e| match e {
             BookingEvent::BookingCancelled(c) => Some(c.refund),
             _ => None,
         });
-        Ok(Decided {
-            seats: seat_events,
-            booking: events,
-            reply: json!({ "booking_id": id, "status": "CANCELLED", "refund": refund }),
-            ..Decided::default()
-        })
+        let reply = json!({ "booking_id": id, "status": "CANCELLED", "refund": refund });
+        Ok((events, seat_events, reply))
     })
 }
 
 /// The lane decision that moves one passenger of the command's booking to
 /// `seat`, replying with the booking as it then stands.
-pub fn seat_change(passenger_id: Uuid, seat: Seat, now: DateTime<Utc>) -> Decide {
-    Box::new(move |flight, seats, booking, _| {
+/// The decision that moves one passenger of the command's booking to `seat`
+/// on the one flight it is given (any flight of an itinerary), replying
+/// with the booking as it then stands.
+pub fn seat_change(passenger_id: Uuid, seat: Seat, now: DateTime<Utc>) -> OnFlights {
+    Arc::new(move |booking, flights| {
+        let [(flight, seats)] = flights else {
+            return Err(CommandError::Internal(
+                "a seat changes on one flight".into(),
+            ));
+        };
         let command = ChangeSeat {
             passenger_id,
             seat,
@@ -633,12 +798,7 @@ pub fn seat_change(passenger_id: Uuid, seat: Seat, now: DateTime<Utc>) -> Decide
         let (events, seat_events) =
             change_seat(booking, flight, seats, command).map_err(change_seat_error)?;
         let after = events.iter().fold(booking.clone(), |b, e| b.evolve(e));
-        Ok(Decided {
-            seats: seat_events,
-            booking: events,
-            reply: summary(&after),
-            ..Decided::default()
-        })
+        Ok((events, vec![seat_events], summary(&after)))
     })
 }
 
@@ -684,7 +844,8 @@ fn passenger_view(p: &Passenger) -> Value {
         "seat": p.seat.map(|s| s.to_string()),
         "travels_with": p.travels_with,
         "cabin": p.cabin,
-        "fare": p.fare,
+        // What they pay for every flight of the booking.
+        "fare": p.fares().unwrap_or(p.fare),
         "first_name": known.map(|d| d.first_name.clone()),
         "last_name": known.map(|d| d.last_name.clone()),
     })
@@ -703,10 +864,10 @@ fn summary(b: &Booking) -> Value {
         "customer_id": info.customer_id,
         "hold_expires_at": info.hold_expires_at,
         "seats": b.seats().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        "segments": [{
-            "flight_id": info.flight_id,
-            "seats": b.seats().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        }],
+        "segments": b.flight_ids().into_iter().map(|f| json!({
+            "flight_id": f,
+            "seats": b.seats_on(f).iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "total": info.total,
         "discount": info.discount.as_ref().map_or(Money::zero(info.total.currency()), |d| d.amount),
         "discount_code": info.discount.as_ref().map(|d| d.code.clone()),

@@ -216,6 +216,9 @@ pub fn place_error(e: PlaceBookingError) -> CommandError {
             CommandError::invalid("cabin", e.to_string())
         }
         PlaceBookingError::Discount(d) => discount_error(d),
+        PlaceBookingError::OutOfOrder(_)
+        | PlaceBookingError::ConnectionTooShort(_)
+        | PlaceBookingError::MixedCurrencies => CommandError::invalid("flights", e.to_string()),
         other => CommandError::internal(other),
     }
 }

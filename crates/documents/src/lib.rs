@@ -49,6 +49,9 @@ pub struct TicketPassenger {
     pub seat: String,
     pub cabin: String,
     pub ticket_number: Option<String>,
+    /// The flight number the ticket is for, on a booking of several
+    /// flights (a ticket per passenger per flight); `None` on one flight.
+    pub flight: Option<String>,
 }
 
 /// The e-ticket of a booking.
@@ -204,8 +207,13 @@ pub fn ticket_pdf(view: &TicketView) -> Result<Vec<u8>, DocumentError> {
         }
         let top = page.y;
         page.line(&p.name, 11.0, true);
+        let on = p
+            .flight
+            .as_ref()
+            .map(|f| format!(" - flight {f}"))
+            .unwrap_or_default();
         page.line(
-            &format!("{} - {} - seat {}", p.kind, p.cabin, p.seat),
+            &format!("{} - {} - seat {}{on}", p.kind, p.cabin, p.seat),
             10.0,
             false,
         );
@@ -301,6 +309,7 @@ mod tests {
                 seat: "12A".into(),
                 cabin: "economy".into(),
                 ticket_number: Some("1250000000001".into()),
+                flight: None,
             }],
         };
         let bytes = ticket_pdf(&view).unwrap();

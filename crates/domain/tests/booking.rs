@@ -33,14 +33,8 @@ fn ticketed() -> BookingEvent {
     BookingEvent::TicketsIssued(TicketsIssued {
         booking_id: id(BOOKING_A),
         tickets: vec![
-            IssuedTicket {
-                passenger_id: id(PASSENGER_1),
-                ticket_number: ticket(1),
-            },
-            IssuedTicket {
-                passenger_id: id(PASSENGER_2),
-                ticket_number: ticket(2),
-            },
+            IssuedTicket::new(id(PASSENGER_1), ticket(1)),
+            IssuedTicket::new(id(PASSENGER_2), ticket(2)),
         ],
         issued_at: t0(),
     })
@@ -82,6 +76,7 @@ fn create() -> BookingCommand {
                 details: alan(),
             },
         ],
+        connections: vec![],
         total: usd("840.00"),
         discount: None,
         hold_expires_at: t0() + minutes(10),
@@ -252,7 +247,10 @@ fn it_should_expire_a_booking_whose_hold_ran_out() {
 fn it_should_issue_one_ticket_per_passenger() {
     let booking = given::<Booking>([booking_created(), submitted(), confirmed()])
         .when(BookingCommand::IssueTickets {
-            tickets: vec![(id(PASSENGER_1), ticket(1)), (id(PASSENGER_2), ticket(2))],
+            tickets: vec![
+                IssuedTicket::new(id(PASSENGER_1), ticket(1)),
+                IssuedTicket::new(id(PASSENGER_2), ticket(2)),
+            ],
             now: t0(),
         })
         .then([ticketed()]);
@@ -265,19 +263,25 @@ fn it_should_refuse_tickets_that_do_not_match_the_passengers() {
     let history = [booking_created(), submitted(), confirmed()];
     given::<Booking>(history.clone())
         .when(BookingCommand::IssueTickets {
-            tickets: vec![(id(PASSENGER_1), ticket(1))],
+            tickets: vec![IssuedTicket::new(id(PASSENGER_1), ticket(1))],
             now: t0(),
         })
         .then_err(BookingError::TicketsMismatch);
     given::<Booking>(history.clone())
         .when(BookingCommand::IssueTickets {
-            tickets: vec![(id(PASSENGER_1), ticket(1)), (id(PASSENGER_1), ticket(2))],
+            tickets: vec![
+                IssuedTicket::new(id(PASSENGER_1), ticket(1)),
+                IssuedTicket::new(id(PASSENGER_1), ticket(2)),
+            ],
             now: t0(),
         })
         .then_err(BookingError::TicketsMismatch);
     given::<Booking>(history)
         .when(BookingCommand::IssueTickets {
-            tickets: vec![(id(PASSENGER_1), ticket(1)), (id(PASSENGER_2), ticket(1))],
+            tickets: vec![
+                IssuedTicket::new(id(PASSENGER_1), ticket(1)),
+                IssuedTicket::new(id(PASSENGER_2), ticket(1)),
+            ],
             now: t0(),
         })
         .then_err(BookingError::TicketsMismatch);

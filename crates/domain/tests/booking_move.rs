@@ -276,7 +276,7 @@ fn while_a_move_waits_for_its_difference_the_booking_is_not_changed_otherwise() 
         now: soon(),
     };
     assert_eq!(
-        cancel_booking(&booking, &from.0, &from.1, cancel),
+        cancel_booking(&booking, &[(&from.0, &from.1)], cancel),
         Err(CancelBookingError::Booking(BookingError::MovePending(id(
             LATER
         ))))

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use domain::booking::{
     Booking, BookingCommand, BookingEvent, BookingMoveHeld, BookingMoved, CancelledBy,
-    MovedPassenger, NewPassenger, PassengerDetails, PassengerType,
+    IssuedTicket, MovedPassenger, NewPassenger, PassengerDetails, PassengerType,
 };
 use domain::fulfilment::{next, Action, Compensation, Outcome, Progress, Step};
 use domain::payment::{InvoiceLineInput, Payment, PaymentCommand};
@@ -67,6 +67,7 @@ fn given_a_held_booking() -> Given {
                     passport: None,
                 },
             }],
+            connections: vec![],
             total: usd("420.00"),
             discount: None,
             hold_expires_at: hold_expiry(),
@@ -201,7 +202,10 @@ impl Given {
 
     fn ticketed(self) -> Self {
         self.booking(BookingCommand::IssueTickets {
-            tickets: vec![(PASSENGER, TicketNumber::new(125, 1).unwrap())],
+            tickets: vec![IssuedTicket::new(
+                PASSENGER,
+                TicketNumber::new(125, 1).unwrap(),
+            )],
             now: t0() + Duration::minutes(3),
         })
     }
@@ -548,7 +552,10 @@ fn once_moved_the_difference_is_invoiced_then_the_saga_completes() {
         Action::IssueTickets
     );
     let g = g.booking(BookingCommand::IssueTickets {
-        tickets: vec![(PASSENGER, TicketNumber::new(125, 2).unwrap())],
+        tickets: vec![IssuedTicket::new(
+            PASSENGER,
+            TicketNumber::new(125, 2).unwrap(),
+        )],
         now: t0() + Duration::minutes(22),
     });
     assert_eq!(

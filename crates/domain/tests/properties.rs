@@ -275,7 +275,7 @@ proptest! {
                 BookingOp::PaymentFailed => BookingCommand::MarkPaymentFailed { reason: "declined".into() },
                 BookingOp::Expire => BookingCommand::Expire { now },
                 BookingOp::Tickets => BookingCommand::IssueTickets {
-                    tickets: vec![(id(PASSENGER_1), TicketNumber::new(125, 1).unwrap()), (id(PASSENGER_2), TicketNumber::new(125, 2).unwrap())],
+                    tickets: vec![domain::booking::IssuedTicket::new(id(PASSENGER_1), TicketNumber::new(125, 1).unwrap()), domain::booking::IssuedTicket::new(id(PASSENGER_2), TicketNumber::new(125, 2).unwrap())],
                     now,
                 },
                 BookingOp::Fail => BookingCommand::Fail { reason: "x".into() },

@@ -272,6 +272,7 @@ fn created_with_infant() -> BookingEvent {
 fn move_passenger(passenger: u128, to: &str, now: DateTime<Utc>) -> BookingCommand {
     BookingCommand::ChangeSeat {
         passenger_id: id(passenger),
+        flight_id: id(FLIGHT),
         seat: seat(to),
         now,
     }
@@ -281,6 +282,7 @@ fn passenger_moved(passenger: u128, from: &str, to: &str, now: DateTime<Utc>) ->
     BookingEvent::PassengerSeatChanged(PassengerSeatChanged {
         booking_id: id(BOOKING_A),
         passenger_id: id(passenger),
+        flight_id: None,
         from: seat(from),
         to: seat(to),
         changed_at: now,

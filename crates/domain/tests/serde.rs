@@ -39,6 +39,17 @@ fn it_should_round_trip_every_kind_of_event() {
         domain::booking::PassengerSeatChanged {
             booking_id: id(1),
             passenger_id: id(2),
+            flight_id: None,
+            from: seat("1A"),
+            to: seat("2C"),
+            changed_at: t0(),
+        },
+    ));
+    round_trip(BookingEvent::PassengerSeatChanged(
+        domain::booking::PassengerSeatChanged {
+            booking_id: id(1),
+            passenger_id: id(2),
+            flight_id: Some(id(3)),
             from: seat("1A"),
             to: seat("2C"),
             changed_at: t0(),

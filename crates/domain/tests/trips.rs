@@ -425,6 +425,7 @@ fn it_should_refuse_a_booking_whose_total_is_not_its_fares_less_its_discount() {
             customer_id: id(CUSTOMER),
             created_by: id(CUSTOMER),
             passengers,
+            connections: vec![],
             total: usd(total),
             discount: Some(AppliedDiscount {
                 code: code(),
@@ -604,10 +605,9 @@ fn a_passenger_taken_off_gives_their_seat_back_in_the_same_decision() {
     .unwrap();
     let inventory = placed.seats.iter().fold(inventory, |s, e| s.evolve(e));
     let booking = Booking::fold(&placed.booking);
-    let (events, seat_events) = cancel_passenger(
+    let (events, mut seat_events) = cancel_passenger(
         &booking,
-        &flight,
-        &inventory,
+        &[(&flight, &inventory)],
         CancelPassenger {
             passenger_id: id(2),
             reason: "not coming".into(),
@@ -617,6 +617,8 @@ fn a_passenger_taken_off_gives_their_seat_back_in_the_same_decision() {
     )
     .unwrap();
     assert!(matches!(&events[..], [BookingEvent::PassengerCancelled(_)]));
+    assert_eq!(seat_events.len(), 1, "one flight, one list of seat events");
+    let seat_events = seat_events.remove(0);
     assert!(
         matches!(&seat_events[..], [SeatEvent::SeatsReleased(r)] if r.seats == seats(&["10B"]))
     );

@@ -221,7 +221,8 @@ async fn flight_notes(
 ) -> sqlx::Result<Vec<Note>> {
     let customers: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
         "SELECT booking_id, customer_id, pnr FROM notification_bookings \
-         WHERE flight_id = $1 AND live ORDER BY booking_id",
+         WHERE (flight_id = $1 OR connections @> ARRAY[$1]::uuid[]) AND live \
+         ORDER BY booking_id",
     )
     .bind(flight_id)
     .fetch_all(&mut *conn)
@@ -346,13 +347,20 @@ async fn notes_of(
         }
         Event::Booking(BookingEvent::BookingCreated(c)) => {
             sqlx::query(
-                "INSERT INTO notification_bookings (booking_id, customer_id, flight_id, pnr) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (booking_id) DO NOTHING",
+                "INSERT INTO notification_bookings \
+                     (booking_id, customer_id, flight_id, pnr, connections) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (booking_id) DO NOTHING",
             )
             .bind(c.booking_id)
             .bind(c.customer_id)
             .bind(c.flight_id)
             .bind(c.pnr.as_str())
+            .bind(
+                c.connections
+                    .iter()
+                    .map(|s| s.flight_id)
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *conn)
             .await?;
             vec![]

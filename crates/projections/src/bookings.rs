@@ -1,5 +1,6 @@
 //! Projector `bookings`: bookings (`rm_bookings`) with their passengers,
-//! seats and tickets (`rm_booking_passengers`).
+//! seats and tickets (`rm_booking_passengers`), and an itinerary's further
+//! flights (`rm_booking_connections`).
 //!
 //! Passenger names come from the sealed personal data; when the customer is
 //! erased (`UserErased`, or a shredded key at replay) they are `NULL`.
@@ -29,7 +30,11 @@ impl Projector for BookingsProjector {
         &["booking", "user"]
     }
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_bookings", "rm_booking_passengers"]
+        &[
+            "rm_bookings",
+            "rm_booking_passengers",
+            "rm_booking_connections",
+        ]
     }
     fn needs_personal(&self) -> bool {
         true
@@ -88,6 +93,102 @@ struct State {
     /// Passengers taken off their booking: their rows go.
     gone_passengers: Vec<(Uuid, Uuid)>,
     erased_customers: Vec<Uuid>,
+    /// Changes to an itinerary's further flights, in log order.
+    connections: Vec<ConnectionOp>,
+}
+
+/// A change to `rm_booking_connections`: few bookings are itineraries, so
+/// each is its own statement, in the order the events came.
+enum ConnectionOp {
+    Booked {
+        booking_id: Uuid,
+        flight_id: Uuid,
+        ordinal: i16,
+        passenger_id: Uuid,
+        seat: Option<String>,
+        cabin: String,
+        fare: Decimal,
+    },
+    Seat {
+        booking_id: Uuid,
+        flight_id: Uuid,
+        passenger_id: Uuid,
+        seat: String,
+    },
+    Ticket {
+        booking_id: Uuid,
+        flight_id: Uuid,
+        passenger_id: Uuid,
+        ticket_number: String,
+    },
+    Gone {
+        booking_id: Uuid,
+        passenger_id: Uuid,
+    },
+}
+
+impl ConnectionOp {
+    async fn write(&self, conn: &mut PgConnection) -> Result<()> {
+        let query = match self {
+            ConnectionOp::Booked {
+                booking_id,
+                flight_id,
+                ordinal,
+                passenger_id,
+                seat,
+                cabin,
+                fare,
+            } => sqlx::query(
+                "INSERT INTO rm_booking_connections \
+                     (booking_id, flight_id, ordinal, passenger_id, seat, cabin, fare) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (booking_id, flight_id, passenger_id) DO NOTHING",
+            )
+            .bind(booking_id)
+            .bind(flight_id)
+            .bind(ordinal)
+            .bind(passenger_id)
+            .bind(seat)
+            .bind(cabin)
+            .bind(fare),
+            ConnectionOp::Seat {
+                booking_id,
+                flight_id,
+                passenger_id,
+                seat,
+            } => sqlx::query(
+                "UPDATE rm_booking_connections SET seat = $4 \
+                 WHERE booking_id = $1 AND flight_id = $2 AND passenger_id = $3",
+            )
+            .bind(booking_id)
+            .bind(flight_id)
+            .bind(passenger_id)
+            .bind(seat),
+            ConnectionOp::Ticket {
+                booking_id,
+                flight_id,
+                passenger_id,
+                ticket_number,
+            } => sqlx::query(
+                "UPDATE rm_booking_connections SET ticket_number = $4 \
+                 WHERE booking_id = $1 AND flight_id = $2 AND passenger_id = $3",
+            )
+            .bind(booking_id)
+            .bind(flight_id)
+            .bind(passenger_id)
+            .bind(ticket_number),
+            ConnectionOp::Gone {
+                booking_id,
+                passenger_id,
+            } => sqlx::query(
+                "DELETE FROM rm_booking_connections WHERE booking_id = $1 AND passenger_id = $2",
+            )
+            .bind(booking_id)
+            .bind(passenger_id),
+        };
+        query.execute(&mut *conn).await?;
+        Ok(())
+    }
 }
 
 impl State {
@@ -216,6 +317,19 @@ impl State {
                 );
                 self.dirty_passengers.insert(key);
             }
+            for (n, segment) in c.connections.iter().enumerate() {
+                for p in &segment.passengers {
+                    self.connections.push(ConnectionOp::Booked {
+                        booking_id: id,
+                        flight_id: segment.flight_id,
+                        ordinal: n as i16 + 1,
+                        passenger_id: p.passenger_id,
+                        seat: p.seat.map(|s| s.to_string()),
+                        cabin: p.cabin.as_str().to_owned(),
+                        fare: p.fare.amount(),
+                    });
+                }
+            }
             self.dirty_bookings.insert(id);
             return;
         }
@@ -239,6 +353,15 @@ impl State {
             BookingEvent::BookingExpired(_) => BookingStatus::Expired,
             BookingEvent::TicketsIssued(t) => {
                 for ticket in &t.tickets {
+                    if let Some(flight_id) = ticket.flight_id.filter(|f| *f != b.flight_id) {
+                        self.connections.push(ConnectionOp::Ticket {
+                            booking_id: id,
+                            flight_id,
+                            passenger_id: ticket.passenger_id,
+                            ticket_number: ticket.ticket_number.as_str().to_owned(),
+                        });
+                        continue;
+                    }
                     let key = (id, ticket.passenger_id);
                     if let Some(p) = self.passengers.get_mut(&key) {
                         p.ticket_number = Some(ticket.ticket_number.as_str().to_owned());
@@ -263,6 +386,10 @@ impl State {
                 self.passengers.remove(&key);
                 self.dirty_passengers.remove(&key);
                 self.gone_passengers.push(key);
+                self.connections.push(ConnectionOp::Gone {
+                    booking_id: id,
+                    passenger_id: c.passenger_id,
+                });
                 return;
             }
             BookingEvent::PassengerUpdated(u) => {
@@ -276,6 +403,15 @@ impl State {
                 return;
             }
             BookingEvent::PassengerSeatChanged(c) => {
+                if let Some(flight_id) = c.flight_id.filter(|f| *f != b.flight_id) {
+                    self.connections.push(ConnectionOp::Seat {
+                        booking_id: id,
+                        flight_id,
+                        passenger_id: c.passenger_id,
+                        seat: c.to.to_string(),
+                    });
+                    return;
+                }
                 let key = (id, c.passenger_id);
                 if let Some(p) = self.passengers.get_mut(&key) {
                     p.seat = Some(c.to.to_string());
@@ -392,6 +528,9 @@ impl State {
             .bind(self.gone_passengers.iter().map(|g| g.1).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
+        }
+        for op in &self.connections {
+            op.write(conn).await?;
         }
         // Separately, after: it must see the passengers written above.
         if !self.erased_customers.is_empty() {

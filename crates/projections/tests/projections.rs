@@ -289,7 +289,7 @@ impl World {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                (
+                domain::booking::IssuedTicket::new(
                     p.passenger_id,
                     TicketNumber::new(125, i as u64 + 1).unwrap(),
                 )

@@ -187,6 +187,58 @@ impl Loader<PassengersKey> for PgLoader {
     }
 }
 
+/// An itinerary's further flights (none for a booking of one flight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionsKey(pub Uuid);
+
+/// A passenger on a further flight of an itinerary.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionSeat {
+    pub booking_id: Uuid,
+    pub flight_id: Uuid,
+    pub passenger_id: Uuid,
+    /// An infant's: the seat of the adult whose lap they sit on.
+    pub seat: String,
+    /// `None` for an infant's own seat (they have none).
+    pub own_seat: Option<String>,
+    pub ticket_number: Option<String>,
+}
+
+impl Loader<ConnectionsKey> for PgLoader {
+    /// In the order flown, each flight's passengers in the booking's order.
+    type Value = Vec<ConnectionSeat>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ConnectionsKey],
+    ) -> Result<HashMap<ConnectionsKey, Self::Value>, LoadError> {
+        let rows: Vec<ConnectionSeat> = sqlx::query_as(
+            "SELECT c.booking_id, c.flight_id, c.passenger_id, \
+                    coalesce(c.seat, (SELECT a.seat FROM rm_booking_connections a \
+                                      WHERE a.booking_id = c.booking_id \
+                                        AND a.flight_id = c.flight_id \
+                                        AND a.passenger_id = p.travels_with), '') AS seat, \
+                    c.seat AS own_seat, c.ticket_number \
+             FROM rm_booking_connections c \
+             JOIN rm_booking_passengers p \
+               ON p.booking_id = c.booking_id AND p.passenger_id = c.passenger_id \
+             WHERE c.booking_id = ANY($1) ORDER BY c.booking_id, c.ordinal, p.ordinal",
+        )
+        .bind(ids(keys, |k| k.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(load_error)?;
+        let mut out: HashMap<ConnectionsKey, Self::Value> = HashMap::new();
+        for row in rows {
+            out.entry(ConnectionsKey(row.booking_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PaymentKey(pub Uuid);
 

@@ -154,3 +154,77 @@ async fn a_ticketed_familys_e_ticket_and_invoice_read_as_they_should(pool: PgPoo
     let r = get(&app, &format!("/invoices/{number}"), Some(&token)).await;
     problem(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
 }
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn an_itinerarys_e_ticket_and_invoice_show_every_flight(pool: PgPool) {
+    let app = spawn_with(pool, Options::with_sagas()).await;
+    let (_, token) = app.customer().await;
+    let first = app.flight().await;
+    // A JFK-BOS connection two hours after the first flight lands.
+    let leaves = chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(10);
+    let mut body = test_support::flight_body(chrono::Duration::days(30));
+    body["flight_number"] = json!("BA1511");
+    body["origin"] = json!("JFK");
+    body["destination"] = json!("BOS");
+    body["departs_at"] = json!(leaves.to_rfc3339());
+    body["arrives_at"] = json!((leaves + chrono::Duration::hours(1)).to_rfc3339());
+    body["cabins"][1]["fare"] = json!("150.00");
+    let admin = app.admin_token().await;
+    let r = app.post("/flights", Some(&admin), body).await;
+    let second: uuid::Uuid = test_support::id_in(r, "flight_id").await;
+    let r = app
+        .post(
+            "/bookings",
+            Some(&token),
+            json!({"flights": [first, second], "passengers": [
+                {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
+                 "seat": {first.to_string(): "12A", second.to_string(): "14C"}}]}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let booked: Value = r.json().await.unwrap();
+    let booking: uuid::Uuid = booked["booking_id"].as_str().unwrap().parse().unwrap();
+    let pnr = booked["pnr"].as_str().unwrap().to_owned();
+    app.pay(&token, booking, CARD_OK).await;
+    let b = app
+        .wait_for(booking, BookingStatus::Ticketed, Duration::from_secs(15))
+        .await;
+    app.catch_up().await;
+
+    let r = get(
+        &app,
+        &format!("/bookings/{booking}/tickets.pdf"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = pdf_text(&r.bytes().await.unwrap());
+    let ada = &b.passengers[0];
+    for expected in [
+        "Flight 1 of 2: BA117".to_owned(),
+        "LHR to JFK".into(),
+        "Flight 2 of 2: BA1511".into(),
+        "JFK to BOS".into(),
+        "seat 12A - flight BA117".into(),
+        "seat 14C - flight BA1511".into(),
+        ada.ticket_number.as_ref().unwrap().to_string(),
+        ada.legs[0].ticket_number.as_ref().unwrap().to_string(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} is not in:\n{text}");
+    }
+
+    let r = get(&app, &format!("/invoices/INV-{pnr}.pdf"), Some(&token)).await;
+    let text = pdf_text(&r.bytes().await.unwrap());
+    for expected in [
+        "Adult fare, economy seat 12A, flight 1 of 2",
+        "Adult fare, economy seat 14C, flight 2 of 2",
+        "570.00 USD",
+    ] {
+        assert!(text.contains(expected), "{expected:?} is not in:\n{text}");
+    }
+}

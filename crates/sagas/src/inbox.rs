@@ -56,15 +56,24 @@ impl Projector for SagaInbox {
         let mut deadlines: Vec<(Uuid, DateTime<Utc>)> = vec![];
         let mut wakes: Vec<Uuid> = vec![];
         let mut moved: Vec<(Uuid, Uuid)> = vec![];
+        let mut itineraries: Vec<(Uuid, Vec<Uuid>)> = vec![];
         for e in events {
             match &e.event {
-                Event::Booking(BookingEvent::BookingCreated(c)) => started.push((
-                    fulfilment_id(c.booking_id),
-                    c.booking_id,
-                    c.flight_id,
-                    c.hold_expires_at,
-                    c.created_at,
-                )),
+                Event::Booking(BookingEvent::BookingCreated(c)) => {
+                    started.push((
+                        fulfilment_id(c.booking_id),
+                        c.booking_id,
+                        c.flight_id,
+                        c.hold_expires_at,
+                        c.created_at,
+                    ));
+                    if !c.connections.is_empty() {
+                        itineraries.push((
+                            fulfilment_id(c.booking_id),
+                            c.connections.iter().map(|s| s.flight_id).collect(),
+                        ));
+                    }
+                }
                 Event::Booking(BookingEvent::PaymentSubmitted(p)) => {
                     let timeout = chrono::Duration::from_std(self.payment_timeout)
                         .unwrap_or(chrono::Duration::MAX);
@@ -125,6 +134,14 @@ impl Projector for SagaInbox {
             .bind(Step::AwaitingPayment.as_str())
             .execute(&mut *conn)
             .await?;
+        }
+        // Few bookings are itineraries: each its own row update.
+        for (saga_id, connections) in &itineraries {
+            sqlx::query("UPDATE sagas SET connections = $2 WHERE saga_id = $1")
+                .bind(saga_id)
+                .bind(connections)
+                .execute(&mut *conn)
+                .await?;
         }
         if !moved.is_empty() {
             // In log order: a booking moved twice in one batch ends on the

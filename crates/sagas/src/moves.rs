@@ -105,6 +105,7 @@ impl Sagas {
                             seats: vec![moved.from_seats, moved.to_seats],
                             payments: vec![],
                             reply: json!({"moved": true}),
+                            ..AcrossDecided::default()
                         }),
                         Err(refused) => {
                             let (events, seats) = abandon_move(
@@ -120,6 +121,7 @@ impl Sagas {
                                 seats: vec![vec![], seats],
                                 payments: vec![],
                                 reply: json!({"moved": false}),
+                                ..AcrossDecided::default()
                             })
                         }
                     }
@@ -154,6 +156,7 @@ impl Sagas {
                     seats: vec![seats],
                     payments: vec![],
                     reply: json!({"moved": false}),
+                    ..AcrossDecided::default()
                 })
             })
             .await?;

@@ -4,11 +4,13 @@
 //! booking transition in the same append) and the gateway and ticket ports.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use application::command::across::OnFlights;
 use application::command::lane::{BookingRef, Decide, Decided, PaymentAppend};
 use application::{CommandContext, CommandError, Idempotency, Loaded};
 use chrono::{DateTime, Utc};
-use domain::booking::{Booking, BookingCommand, BookingStatus, CancelledBy};
+use domain::booking::{Booking, BookingCommand, BookingStatus, CancelledBy, IssuedTicket};
 use domain::flight::Flight;
 use domain::fulfilment::{
     self, Action, Compensation, Outcome, Progress, SagaStatus, Step, StepEvents, StepRefused,
@@ -449,6 +451,11 @@ impl Sagas {
         payment: &Loaded<Payment>,
         reference: &str,
     ) -> Result<bool, StepError> {
+        // An itinerary's tickets are drawn flight by flight, by the
+        // ticketing step.
+        if booking.state.is_itinerary() {
+            return Ok(false);
+        }
         // Decided as of now, not as of before the provider call: the hold
         // may have run out while the provider took its time.
         let now = Utc::now();
@@ -470,13 +477,19 @@ impl Sagas {
             // The ticketing step asks again, and handles a refusal.
             Err(_) => return Ok(false),
         };
-        let tickets: Vec<_> = request.passengers.into_iter().zip(numbers).collect();
+        let tickets: Vec<_> = request
+            .passengers
+            .into_iter()
+            .zip(numbers)
+            .map(|(p, n)| IssuedTicket::new(p, n))
+            .collect();
         let invoice = self.invoice(&booking.state, now)?;
         let (paid, version) = (payment.state.clone(), payment.version);
         let decide: Decide = Box::new(move |_flight, seats, b, _| {
+            // On its flight's lane: a booking of one flight.
             let completed = fulfilment::complete(
                 b,
-                seats,
+                &[seats],
                 &paid,
                 capture.clone(),
                 tickets.clone(),
@@ -486,7 +499,7 @@ impl Sagas {
             .map_err(CommandError::from)?
             .ok_or_else(|| CommandError::InvalidState("not confirmable at once".into()))?;
             Ok(Decided {
-                seats: completed.seats,
+                seats: completed.seats.into_iter().flatten().collect(),
                 booking: completed.booking,
                 payment: Some(PaymentAppend {
                     payment_id,
@@ -519,8 +532,9 @@ impl Sagas {
         }
     }
 
-    /// Tickets from the issuer, one per passenger; a refusal fails the
-    /// booking and returns its seats.
+    /// Tickets from the issuer, one per passenger per flight (each flight
+    /// asks its own airline, under its own key); a refusal fails the
+    /// booking and returns its seats on every flight.
     async fn issue_tickets(
         &self,
         row: &SagaRow,
@@ -528,38 +542,50 @@ impl Sagas {
         booking_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StepError> {
-        let airline = self.airline(flight_of(row, &booking.state)).await?;
-        let request = self.ticket_request(row, &booking.state, airline);
-        let passengers = request.passengers.clone();
-        match self.inner.issuer.issue(&request).await {
-            Ok(numbers) => {
-                let tickets: Vec<_> = passengers.into_iter().zip(numbers).collect();
-                let ctx = self.ctx(row, &tickets_step(&booking.state), now);
-                self.inner
-                    .commands
-                    .execute::<Booking, _, _>(
-                        &ctx,
-                        booking_id,
-                        |b| {
-                            b.decide(BookingCommand::IssueTickets {
-                                tickets: tickets.clone(),
-                                now,
-                            })
-                            .map_err(|e| StepRefused::from(e).into())
-                        },
-                        |_| json!({}),
-                    )
-                    .await?;
-                Ok(())
+        let itinerary = booking.state.is_itinerary();
+        let mut tickets = Vec::new();
+        for flight_id in booking.state.flight_ids() {
+            let airline = self.airline(flight_id).await?;
+            let mut request = self.ticket_request(row, &booking.state, airline);
+            if itinerary {
+                request.idempotency_key = format!("{}:{flight_id}", request.idempotency_key);
             }
-            Err(IssueError::Refused(reason)) => {
-                self.on_lane(row, "fail-ticketing", now, booking, move |b, seats| {
-                    fulfilment::fail_ticketing(b, seats, &reason)
-                })
-                .await
+            match self.inner.issuer.issue(&request).await {
+                Ok(numbers) => {
+                    tickets.extend(request.passengers.iter().zip(numbers).map(|(p, n)| {
+                        match itinerary {
+                            true => IssuedTicket::on(flight_id, *p, n),
+                            false => IssuedTicket::new(*p, n),
+                        }
+                    }))
+                }
+                Err(IssueError::Refused(reason)) => {
+                    return self
+                        .on_lane(row, "fail-ticketing", now, booking, move |b, seats| {
+                            fulfilment::fail_ticketing(b, seats, &reason)
+                        })
+                        .await
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
+        let ctx = self.ctx(row, &tickets_step(&booking.state), now);
+        self.inner
+            .commands
+            .execute::<Booking, _, _>(
+                &ctx,
+                booking_id,
+                |b| {
+                    b.decide(BookingCommand::IssueTickets {
+                        tickets: tickets.clone(),
+                        now,
+                    })
+                    .map_err(|e| StepRefused::from(e).into())
+                },
+                |_| json!({}),
+            )
+            .await?;
+        Ok(())
     }
 
     /// A payment command, decided on the payment's current state.
@@ -587,8 +613,9 @@ impl Sagas {
         Ok(())
     }
 
-    /// A booking transition with its seat movement, on the flight's lane:
-    /// both commit together.
+    /// A booking transition with its seat movement, on the lane of the
+    /// booking's flight (across every flight of an itinerary): both commit
+    /// together.
     async fn on_lane<F>(
         &self,
         row: &SagaRow,
@@ -598,29 +625,26 @@ impl Sagas {
         decide: F,
     ) -> Result<(), StepError>
     where
-        F: Fn(&Booking, &SeatInventory) -> Result<StepEvents, StepRefused> + Send + Sync + 'static,
+        F: Fn(&Booking, &[&SeatInventory]) -> Result<StepEvents, StepRefused>
+            + Send
+            + Sync
+            + 'static,
     {
         let booking_id = booking.state.id().ok_or_else(|| missing("the booking"))?;
         // Decided on the booking as the lane reads it: the one read here,
         // unless it proves stale.
-        let decide: Decide = Box::new(move |_flight, seats, booking, _| {
-            let (events, seat_events) = decide(booking, seats)?;
-            Ok(Decided {
-                seats: seat_events,
-                booking: events,
-                reply: json!({}),
-                ..Decided::default()
-            })
+        let decision: OnFlights = Arc::new(move |booking, flights| {
+            let seats: Vec<&SeatInventory> = flights.iter().map(|(_, s)| *s).collect();
+            let (events, seat_events) = decide(booking, &seats)?;
+            Ok((events, seat_events, json!({})))
         });
-        let read = BookingRef::read(booking_id, booking.clone());
         self.inner
             .commands
-            .lanes
-            .submit(
-                flight_of(row, &booking.state),
-                self.ctx(row, step, now),
-                Some(read),
-                decide,
+            .on_its_flights(
+                &self.ctx(row, step, now),
+                booking_id,
+                booking.clone(),
+                decision,
             )
             .await?;
         Ok(())
@@ -648,7 +672,7 @@ impl Sagas {
                 continue;
             }
             // Moved to another flight before this one was cancelled.
-            if flight_of(row, &loaded.state) != row.flight_id {
+            if !loaded.state.flight_ids().contains(&row.flight_id) {
                 continue;
             }
             let now = Utc::now();
@@ -658,12 +682,10 @@ impl Sagas {
                 now,
             );
             let ctx = self.ctx(row, &format!("cancel:{booking_id}"), now);
-            let read = BookingRef::read(booking_id, loaded);
             match self
                 .inner
                 .commands
-                .lanes
-                .submit(row.flight_id, ctx, Some(read), decide)
+                .on_its_flights(&ctx, booking_id, loaded, decide)
                 .await
             {
                 Ok(_) => cancelled += 1,

@@ -224,10 +224,12 @@ pub async fn get(pool: &PgPool, saga_id: Uuid) -> Result<Option<SagaRow>, sqlx::
     r.as_ref().map(row).transpose()
 }
 
-/// The bookings ever made on a flight (their fulfilment sagas).
+/// The bookings ever made on a flight (their fulfilment sagas), whether
+/// it is their first flight or a further flight of an itinerary.
 pub async fn bookings_of_flight(pool: &PgPool, flight_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT booking_id FROM sagas WHERE kind = 'fulfilment' AND flight_id = $1 \
+        "SELECT booking_id FROM sagas WHERE kind = 'fulfilment' \
+             AND (flight_id = $1 OR connections @> ARRAY[$1]::uuid[]) \
          ORDER BY created_at, booking_id",
     )
     .bind(flight_id)

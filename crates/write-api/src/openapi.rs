@@ -136,6 +136,7 @@ pub struct Problem {
         flights::RescheduleRequest,
         flights::CancelFlightRequest,
         bookings::CreateBookingRequest,
+        bookings::SeatInput,
         bookings::PassengerInput,
         bookings::CancelBookingRequest,
         bookings::UpdatePassengerRequest,

@@ -412,22 +412,3 @@ async fn two_hundred_redemptions_of_a_code_capped_at_fifty(pool: PgPool) {
         .collect();
     assert_eq!(redeemed.into_iter().collect::<HashSet<_>>(), booked);
 }
-
-/// Until bookings of several flights are built, a request for one is
-/// refused, never quietly booked on `flight_id` alone.
-#[sqlx::test(migrator = "test_support::MIGRATOR")]
-async fn a_booking_of_several_flights_is_refused_until_it_is_built(pool: PgPool) {
-    let app = spawn(pool).await;
-    let (a, b) = (app.flight().await, app.flight().await);
-    let (_, token) = app.customer().await;
-    let r = app
-        .post(
-            "/bookings",
-            Some(&token),
-            json!({"flight_id": a, "flights": [a, b], "passengers": family()}),
-        )
-        .await;
-    let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
-    assert_eq!(body["errors"][0]["field"], "flights");
-    assert_eq!(app.stream_count("booking").await, 0);
-}

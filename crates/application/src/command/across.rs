@@ -1,5 +1,6 @@
-//! Commands over a booking and several flights at once (a booking moved
-//! from one flight to another).
+//! Commands over a booking and several flights at once: a booking of
+//! several flights placed, paid, cancelled; a booking moved from one flight
+//! to another.
 //!
 //! Such a command cannot run on one [`super::lane`]: each lane owns one
 //! flight. It runs beside them, optimistically: it reads the booking and
@@ -14,9 +15,11 @@
 //! read one after another, so a refusal decided on them counts only when
 //! none of them moved since (else the command is decided again).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use domain::booking::{Booking, BookingEvent};
+use domain::booking::{Booking, BookingEvent, FlightSeats, SeatsByFlight};
+use domain::discount::{DiscountCode, DiscountEvent};
 use domain::flight::Flight;
 use domain::payment::{Payment, PaymentEvent};
 use domain::seats::{SeatEvent, SeatInventory};
@@ -26,6 +29,7 @@ use rand::Rng;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::lane::{BookingRef, Decide, Decided};
 use super::{encode_events, load, CommandContext, Commands, Loaded, Outcome};
 use crate::error::{CommandError, CommandResult};
 
@@ -42,15 +46,81 @@ pub struct FlightRead {
 
 /// What a command across flights decided: the booking's events, each
 /// flight's seat events (in the order the flights were named), payments it
-/// starts (new streams, such as a move's difference) and the reply.
+/// starts (new streams, such as a move's difference), the discount code's
+/// events (a new booking's redemption) and the reply.
+#[derive(Default)]
 pub struct AcrossDecided {
     pub booking: Vec<BookingEvent>,
     pub seats: Vec<Vec<SeatEvent>>,
     pub payments: Vec<(Uuid, Vec<PaymentEvent>)>,
+    pub discount: Vec<DiscountEvent>,
     pub reply: Value,
 }
 
+/// A decision over a booking and its flights' seats (its one flight, or
+/// every flight of an itinerary in the order flown): the booking's events,
+/// each flight's seat events and the reply. Runs on the lane of a booking
+/// of one flight, across the flights of an itinerary.
+pub type OnFlights = Arc<
+    dyn Fn(&Booking, &[FlightSeats<'_>]) -> CommandResult<(Vec<BookingEvent>, SeatsByFlight, Value)>
+        + Send
+        + Sync,
+>;
+
+/// `decision` as the lane of a booking's one flight runs it.
+pub fn on_lane(decision: OnFlights) -> Decide {
+    Box::new(move |flight, seats, booking, _| {
+        let (events, seat_events, reply) = decision(booking, &[(flight, seats)])?;
+        Ok(Decided {
+            seats: seat_events.into_iter().flatten().collect(),
+            booking: events,
+            reply,
+            ..Decided::default()
+        })
+    })
+}
+
 impl Commands {
+    /// Runs `decision` on the booking as read (`loaded`) and its flights'
+    /// seats: on its flight's lane, or across every flight of an
+    /// itinerary.
+    pub async fn on_its_flights(
+        &self,
+        ctx: &CommandContext,
+        booking_id: Uuid,
+        loaded: Loaded<Booking>,
+        decision: OnFlights,
+    ) -> CommandResult<Outcome> {
+        let flights = loaded.state.flight_ids();
+        match &flights[..] {
+            [] => Err(CommandError::not_found("booking")),
+            [flight_id] => {
+                self.lanes
+                    .submit(
+                        *flight_id,
+                        ctx.clone(),
+                        Some(BookingRef::read(booking_id, loaded)),
+                        on_lane(decision),
+                    )
+                    .await
+            }
+            many => {
+                self.across_flights(ctx, booking_id, many, |b, read| {
+                    let pairs: Vec<FlightSeats<'_>> =
+                        read.iter().map(|f| (&f.flight, &f.seats)).collect();
+                    let (booking, seats, reply) = decision(b, &pairs)?;
+                    Ok(AcrossDecided {
+                        booking,
+                        seats,
+                        reply,
+                        ..AcrossDecided::default()
+                    })
+                })
+                .await
+            }
+        }
+    }
+
     /// Runs a command on `booking_id` and the flights `flight_ids` together
     /// (see the module documentation). `decide` sees the booking and the
     /// flights in the order named.
@@ -64,8 +134,41 @@ impl Commands {
     where
         D: Fn(&Booking, &[FlightRead]) -> CommandResult<AcrossDecided>,
     {
+        self.across_flights_redeeming(ctx, booking_id, flight_ids, None, |b, f, _| decide(b, f))
+            .await
+    }
+
+    /// [`Self::across_flights`] that also reads the discount code whose
+    /// stream is `code` (`decide` sees its state, empty when no such code
+    /// exists) and
+    /// appends its events guarded by the version read: a code is never
+    /// redeemed past its cap, whichever lanes or commands race for it.
+    pub async fn across_flights_redeeming<D>(
+        &self,
+        ctx: &CommandContext,
+        booking_id: Uuid,
+        flight_ids: &[Uuid],
+        code: Option<Uuid>,
+        decide: D,
+    ) -> CommandResult<Outcome>
+    where
+        D: Fn(&Booking, &[FlightRead], Option<&DiscountCode>) -> CommandResult<AcrossDecided>,
+    {
         let booking_stream = StreamId::new(Booking::CATEGORY, booking_id);
         for attempt in 1..=ATTEMPTS {
+            let code_read = match code {
+                Some(id) => Some((
+                    id,
+                    load::<DiscountCode>(
+                        &**self.store(),
+                        self.sealer(),
+                        &StreamId::new(DiscountCode::CATEGORY, id),
+                    )
+                    .await?,
+                )),
+                None => None,
+            };
+            let code_state = code_read.as_ref().map(|(_, c)| &c.state);
             let booking: Loaded<Booking> =
                 load(&**self.store(), self.sealer(), &booking_stream).await?;
             let mut flights = Vec::with_capacity(flight_ids.len());
@@ -89,7 +192,7 @@ impl Commands {
                     seats: seats.state,
                 });
             }
-            let decided = match decide(&booking.state, &flights) {
+            let decided = match decide(&booking.state, &flights, code_state) {
                 Ok(d) => d,
                 Err(e) => {
                     // A retry of a command that was accepted answers as
@@ -102,10 +205,25 @@ impl Commands {
                     // moved meanwhile (a booking read before its
                     // cancellation and its seats read after it would be
                     // refused for holding none).
+                    let code_moved = match &code_read {
+                        Some((id, c)) => {
+                            self.store()
+                                .stream_version(&StreamId::new(DiscountCode::CATEGORY, *id))
+                                .await?
+                                != c.version
+                        }
+                        None => false,
+                    };
                     if attempt < ATTEMPTS
-                        && self
-                            .moved_since(&booking_stream, booking.version, flight_ids, &versions)
-                            .await?
+                        && (code_moved
+                            || self
+                                .moved_since(
+                                    &booking_stream,
+                                    booking.version,
+                                    flight_ids,
+                                    &versions,
+                                )
+                                .await?)
                     {
                         continue;
                     }
@@ -132,6 +250,15 @@ impl Commands {
                     expected: ExpectedVersion::Exact(*seats_version),
                     events: encode_events(self.sealer(), events, ctx).await?,
                 });
+            }
+            if let Some((id, read)) = &code_read {
+                if !decided.discount.is_empty() {
+                    appends.push(StreamAppend {
+                        stream: StreamId::new(DiscountCode::CATEGORY, *id),
+                        expected: ExpectedVersion::Exact(read.version),
+                        events: encode_events(self.sealer(), &decided.discount, ctx).await?,
+                    });
+                }
             }
             for (payment_id, events) in &decided.payments {
                 appends.push(StreamAppend {

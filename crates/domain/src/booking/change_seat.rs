@@ -1,5 +1,5 @@
-//! Changing a passenger's seat: one decision over the booking and its
-//! flight's seats. The new seat takes over the old one's hold (same expiry)
+//! Changing a passenger's seat: one decision over the booking and the
+//! seats of one of its flights (any flight of an itinerary). The new seat takes over the old one's hold (same expiry)
 //! or sale and the old one goes back on sale in the same append, so a seat
 //! is never held by two bookings and none is lost on the way.
 
@@ -34,7 +34,8 @@ pub enum ChangeSeatError {
 }
 
 /// The events that move `command.passenger_id` of `booking` to
-/// `command.seat` on `flight`; none when they sit there already.
+/// `command.seat` on `flight`, one of the booking's flights; none when they
+/// sit there already.
 pub fn change_seat(
     booking: &Booking,
     flight: &Flight,
@@ -42,7 +43,10 @@ pub fn change_seat(
     command: ChangeSeat,
 ) -> Result<(Vec<BookingEvent>, Vec<SeatEvent>), ChangeSeatError> {
     let booking_id = booking.id().ok_or(BookingError::NotCreated)?;
-    if !flight.is_scheduled() {
+    let Some(flight_id) = flight.id() else {
+        return Err(ChangeSeatError::FlightNotFound);
+    };
+    if seats.flight_id() != Some(flight_id) {
         return Err(ChangeSeatError::FlightNotFound);
     }
     if flight.is_cancelled() {
@@ -53,6 +57,7 @@ pub fn change_seat(
     }
     let events = booking.decide(BookingCommand::ChangeSeat {
         passenger_id: command.passenger_id,
+        flight_id,
         seat: command.seat,
         now: command.now,
     })?;

@@ -21,6 +21,7 @@ pub(super) fn decide(
             customer_id,
             created_by,
             passengers,
+            connections,
             total,
             discount,
             hold_expires_at,
@@ -62,7 +63,15 @@ pub(super) fn decide(
                     fare: p.fare,
                 });
             }
-            let fares = Money::sum(total.currency(), booked.iter().map(|p| &p.fare))?;
+            check_connections(flight_id, &booked, &connections)?;
+            let fares = Money::sum(
+                total.currency(),
+                booked.iter().map(|p| &p.fare).chain(
+                    connections
+                        .iter()
+                        .flat_map(|c| c.passengers.iter().map(|p| &p.fare)),
+                ),
+            )?;
             let off = match &discount {
                 Some(d) if d.amount.currency() != total.currency() => {
                     return Err(BookingError::DiscountCurrency)
@@ -86,6 +95,7 @@ pub(super) fn decide(
                 hold_expires_at,
                 created_at: now,
                 personal: Personal::Known(personal),
+                connections,
             })])
         }
         BookingCommand::SubmitPayment { payment_id, now } => {
@@ -128,20 +138,30 @@ pub(super) fn decide(
         }
         BookingCommand::IssueTickets { tickets, now } => {
             let info = booking.expect(&[S::Confirmed], "issue tickets")?;
-            let wanted: BTreeSet<Uuid> =
-                booking.passengers.iter().map(|p| p.passenger_id).collect();
-            let given: BTreeSet<Uuid> = tickets.iter().map(|(id, _)| *id).collect();
-            let numbers: BTreeSet<&TicketNumber> = tickets.iter().map(|(_, n)| n).collect();
+            let flights = booking.flight_ids();
+            let wanted: BTreeSet<(Uuid, Uuid)> = flights
+                .iter()
+                .flat_map(|f| booking.passengers.iter().map(|p| (p.passenger_id, *f)))
+                .collect();
+            let given: BTreeSet<(Uuid, Uuid)> = tickets
+                .iter()
+                .map(|t| (t.passenger_id, t.flight_id.unwrap_or(info.flight_id)))
+                .collect();
+            let numbers: BTreeSet<&TicketNumber> =
+                tickets.iter().map(|t| &t.ticket_number).collect();
             if tickets.len() != wanted.len() || given != wanted || numbers.len() != tickets.len() {
                 return Err(BookingError::TicketsMismatch);
             }
+            // A booking of one flight records its tickets as it always did;
+            // an itinerary's name their flight.
+            let itinerary = booking.is_itinerary();
             Ok(vec![BookingEvent::TicketsIssued(TicketsIssued {
                 booking_id: info.booking_id,
                 tickets: tickets
                     .into_iter()
-                    .map(|(passenger_id, ticket_number)| IssuedTicket {
-                        passenger_id,
-                        ticket_number,
+                    .map(|t| IssuedTicket {
+                        flight_id: itinerary.then(|| t.flight_id.unwrap_or(info.flight_id)),
+                        ..t
                     })
                     .collect(),
                 issued_at: now,
@@ -241,7 +261,7 @@ pub(super) fn decide(
             }
             let reason = non_empty(reason)?;
             let share = booking
-                .share_of(passenger.fare)
+                .share_of(passenger.fares()?)
                 .ok_or(BookingError::Money(crate::values::MoneyError::Overflow))?;
             let refund = match status {
                 S::Held => Money::zero(info.total.currency()),
@@ -286,11 +306,15 @@ pub(super) fn decide(
         }
         BookingCommand::ChangeSeat {
             passenger_id,
+            flight_id,
             seat,
             now,
         } => {
             let (_, status) = booking.created()?;
             booking.not_moving()?;
+            if !booking.flight_ids().contains(&flight_id) {
+                return Err(BookingError::NotOnFlight(flight_id));
+            }
             let info = booking.expect(
                 &[S::Held, S::PaymentPending, S::Confirmed, S::Ticketed],
                 "change a seat",
@@ -304,7 +328,7 @@ pub(super) fn decide(
                 .iter()
                 .find(|p| p.passenger_id == passenger_id)
                 .ok_or(BookingError::UnknownPassenger(passenger_id))?;
-            let Some(from) = passenger.seat else {
+            let Some(from) = passenger.seat_on(flight_id, info.flight_id) else {
                 return Err(BookingError::NoSeatToChange(passenger_id));
             };
             if from == seat {
@@ -316,6 +340,7 @@ pub(super) fn decide(
                 PassengerSeatChanged {
                     booking_id: info.booking_id,
                     passenger_id,
+                    flight_id: booking.is_itinerary().then_some(flight_id),
                     from,
                     to: seat,
                     changed_at: now,
@@ -323,6 +348,41 @@ pub(super) fn decide(
             )])
         }
     }
+}
+
+/// An itinerary's further flights: each named once (and not the first),
+/// each with every passenger of the booking in the same order, seated as on the first flight
+/// (an infant on no seat, everyone else on their own).
+fn check_connections(
+    first: Uuid,
+    passengers: &[BookedPassenger],
+    connections: &[BookedSegment],
+) -> Result<(), BookingError> {
+    if connections.len() + 1 > MAX_FLIGHTS {
+        return Err(BookingError::FlightCount);
+    }
+    let mut flights = BTreeSet::from([first]);
+    for segment in connections {
+        if !flights.insert(segment.flight_id) {
+            return Err(BookingError::FlightTwice(segment.flight_id));
+        }
+        let mismatch = BookingError::SegmentMismatch(segment.flight_id);
+        if segment.passengers.len() != passengers.len() {
+            return Err(mismatch);
+        }
+        let mut seats = BTreeSet::new();
+        for (p, on) in passengers.iter().zip(&segment.passengers) {
+            if p.passenger_id != on.passenger_id || p.seat.is_some() != on.seat.is_some() {
+                return Err(mismatch);
+            }
+            if let Some(seat) = on.seat {
+                if !seats.insert(seat) {
+                    return Err(BookingError::DuplicateSeat(seat));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Seats and laps: everyone but an infant has a seat; an infant has none
@@ -402,6 +462,7 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
                 discount: e.discount.clone(),
                 hold_expires_at: e.hold_expires_at,
                 created_at: e.created_at,
+                connections: e.connections.iter().map(|c| c.flight_id).collect(),
             });
             booking.status = Some(S::Held);
             let details = e.personal.known();
@@ -419,6 +480,23 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
                         .and_then(|all| all.iter().find(|d| d.passenger_id == p.passenger_id))
                         .map_or(Personal::Erased, |d| Personal::Known(d.details.clone())),
                     ticket_number: None,
+                    legs: e
+                        .connections
+                        .iter()
+                        .filter_map(|c| {
+                            let on = c
+                                .passengers
+                                .iter()
+                                .find(|x| x.passenger_id == p.passenger_id)?;
+                            Some(Leg {
+                                flight_id: c.flight_id,
+                                seat: on.seat,
+                                cabin: on.cabin,
+                                fare: on.fare,
+                                ticket_number: None,
+                            })
+                        })
+                        .collect(),
                 })
                 .collect();
         }
@@ -439,13 +517,24 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
         BookingEvent::BookingExpired(_) => booking.status = Some(S::Expired),
         BookingEvent::TicketsIssued(e) => {
             booking.status = Some(S::Ticketed);
+            let first = booking.info.as_ref().map(|i| i.flight_id);
             for ticket in &e.tickets {
-                if let Some(p) = booking
+                let Some(p) = booking
                     .passengers
                     .iter_mut()
                     .find(|p| p.passenger_id == ticket.passenger_id)
-                {
-                    p.ticket_number = Some(ticket.ticket_number.clone());
+                else {
+                    continue;
+                };
+                let number = Some(ticket.ticket_number.clone());
+                match ticket.flight_id {
+                    None => p.ticket_number = number,
+                    Some(f) if Some(f) == first => p.ticket_number = number,
+                    Some(f) => {
+                        if let Some(leg) = p.legs.iter_mut().find(|l| l.flight_id == f) {
+                            leg.ticket_number = number;
+                        }
+                    }
                 }
             }
         }
@@ -483,12 +572,20 @@ pub(super) fn evolve(mut booking: Booking, event: &BookingEvent) -> Booking {
             }
         }
         BookingEvent::PassengerSeatChanged(e) => {
+            let first = booking.info.as_ref().map(|i| i.flight_id);
             if let Some(p) = booking
                 .passengers
                 .iter_mut()
                 .find(|p| p.passenger_id == e.passenger_id)
             {
-                p.seat = Some(e.to);
+                match e.flight_id.filter(|f| Some(*f) != first) {
+                    None => p.seat = Some(e.to),
+                    Some(f) => {
+                        if let Some(leg) = p.legs.iter_mut().find(|l| l.flight_id == f) {
+                            leg.seat = Some(e.to);
+                        }
+                    }
+                }
             }
         }
         BookingEvent::BookingMoved(e) => {

@@ -48,6 +48,30 @@ pub struct BookingCreated {
     pub hold_expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub personal: Personal<Vec<PassengerPersonal>>,
+    /// The itinerary's further flights, in the order they are flown (a
+    /// connection, the way back, the next city); `flight_id` is its first.
+    /// Empty for a booking of one flight, as in every event from before
+    /// itineraries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<BookedSegment>,
+}
+
+/// One further flight of an itinerary: where each passenger sits on it and
+/// what they pay for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedSegment {
+    pub flight_id: Uuid,
+    pub passengers: Vec<SegmentPassenger>,
+}
+
+/// A passenger on one further flight of an itinerary. `seat` is `None` for
+/// an infant, who flies on the same adult's lap on every flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentPassenger {
+    pub passenger_id: Uuid,
+    pub seat: Option<Seat>,
+    pub cabin: Cabin,
+    pub fare: Money,
 }
 
 /// A discount code's reduction of a booking's fares.
@@ -86,7 +110,31 @@ pub struct BookingExpired {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedTicket {
     pub passenger_id: Uuid,
+    /// The flight of an itinerary the ticket is for (a ticket per passenger
+    /// per flight); `None` on a booking of one flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flight_id: Option<Uuid>,
     pub ticket_number: TicketNumber,
+}
+
+impl IssuedTicket {
+    /// A ticket on the booking's (first) flight.
+    pub fn new(passenger_id: Uuid, ticket_number: TicketNumber) -> Self {
+        Self {
+            passenger_id,
+            flight_id: None,
+            ticket_number,
+        }
+    }
+
+    /// A ticket on one flight of an itinerary.
+    pub fn on(flight_id: Uuid, passenger_id: Uuid, ticket_number: TicketNumber) -> Self {
+        Self {
+            passenger_id,
+            flight_id: Some(flight_id),
+            ticket_number,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +194,10 @@ pub struct PassengerUpdated {
 pub struct PassengerSeatChanged {
     pub booking_id: Uuid,
     pub passenger_id: Uuid,
+    /// The flight of an itinerary the seat is on; `None` on a booking of
+    /// one flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flight_id: Option<Uuid>,
     pub from: Seat,
     pub to: Seat,
     pub changed_at: DateTime<Utc>,

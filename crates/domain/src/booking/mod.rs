@@ -35,6 +35,7 @@ use crate::user::{validate_name, validate_phone};
 use crate::values::{Cabin, Email, Money, MoneyError, Personal, Pnr, Seat, TicketNumber};
 pub use cancel::{
     cancel_booking, cancel_passenger, CancelBooking, CancelBookingError, CancelPassenger,
+    FlightSeats, SeatsByFlight,
 };
 pub use change_seat::{change_seat, ChangeSeat, ChangeSeatError};
 pub use events::*;
@@ -42,11 +43,15 @@ pub use move_flight::{
     abandon_move, complete_move, move_booking, MoveBooking, MoveBookingError, Moved, MOVE_HOLD,
 };
 pub use place::{
-    place_booking, place_booking_unchecked, PassengerRequest, PlaceBooking, PlaceBookingError,
-    Placed,
+    place_booking, place_booking_unchecked, place_itinerary, PassengerRequest, PlaceBooking,
+    PlaceBookingError, PlaceItinerary, Placed, PlacedItinerary, MIN_CONNECTION,
 };
 
 pub const MAX_PASSENGERS: usize = 9;
+
+/// The most flights one booking's itinerary holds: a round trip of two
+/// stops each way.
+pub const MAX_FLIGHTS: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -203,7 +208,10 @@ pub enum BookingCommand {
         customer_id: Uuid,
         created_by: Uuid,
         passengers: Vec<NewPassenger>,
-        /// The fares less `discount`.
+        /// The itinerary's further flights (empty for one flight), each
+        /// naming every passenger of `passengers`.
+        connections: Vec<BookedSegment>,
+        /// The fares on every flight less `discount`.
         total: Money,
         discount: Option<AppliedDiscount>,
         hold_expires_at: DateTime<Utc>,
@@ -222,8 +230,10 @@ pub enum BookingCommand {
     Expire {
         now: DateTime<Utc>,
     },
+    /// One ticket per passenger per flight (`flight_id` may be left out
+    /// on a booking of one flight).
     IssueTickets {
-        tickets: Vec<(Uuid, TicketNumber)>,
+        tickets: Vec<IssuedTicket>,
         now: DateTime<Utc>,
     },
     Fail {
@@ -240,10 +250,12 @@ pub enum BookingCommand {
         details: PassengerDetails,
         now: DateTime<Utc>,
     },
-    /// Moves a passenger to `seat`; whether it is free is the seat
-    /// inventory's to say (see [`change_seat`]).
+    /// Moves a passenger to `seat` on `flight_id` (one of the booking's);
+    /// whether it is free is the seat inventory's to say (see
+    /// [`change_seat`]).
     ChangeSeat {
         passenger_id: Uuid,
+        flight_id: Uuid,
         seat: Seat,
         now: DateTime<Utc>,
     },
@@ -317,8 +329,18 @@ pub enum BookingError {
     MovePending(Uuid),
     #[error("no move is waiting for payment")]
     NoPendingMove,
-    #[error("exactly one ticket per passenger is required")]
+    #[error("exactly one ticket per passenger per flight is required")]
     TicketsMismatch,
+    #[error("an itinerary holds 1 to {MAX_FLIGHTS} flights")]
+    FlightCount,
+    #[error("flight {0} is named twice in the itinerary")]
+    FlightTwice(Uuid),
+    #[error("flight {0}: every passenger of the booking needs a place on every flight, an infant on the same adult's lap")]
+    SegmentMismatch(Uuid),
+    #[error("the booking does not fly flight {0}")]
+    NotOnFlight(Uuid),
+    #[error("a booking of several flights cannot {0}: cancel it and book again")]
+    NotForItinerary(&'static str),
     #[error("booking is already cancelled")]
     AlreadyCancelled,
     #[error("flight has departed; the booking can no longer be cancelled")]
@@ -334,9 +356,10 @@ impl BookingError {
     /// problem details. Passenger fields are named as in the request body.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            BookingError::PassengerCount | BookingError::DuplicatePassenger(_) => {
-                Some("passengers")
-            }
+            BookingError::PassengerCount
+            | BookingError::DuplicatePassenger(_)
+            | BookingError::SegmentMismatch(_) => Some("passengers"),
+            BookingError::FlightCount | BookingError::FlightTwice(_) => Some("flights"),
             BookingError::DuplicateSeat(_)
             | BookingError::SeatRequired(_)
             | BookingError::NoSeatToChange(_) => Some("seat"),
@@ -403,6 +426,41 @@ pub struct Passenger {
     pub fare: Money,
     pub personal: Personal<PassengerDetails>,
     pub ticket_number: Option<TicketNumber>,
+    /// Their place on the itinerary's further flights, in order (empty for
+    /// a booking of one flight); the fields above are the first flight's.
+    pub legs: Vec<Leg>,
+}
+
+/// A passenger's place on one further flight of an itinerary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leg {
+    pub flight_id: Uuid,
+    pub seat: Option<Seat>,
+    pub cabin: Cabin,
+    pub fare: Money,
+    pub ticket_number: Option<TicketNumber>,
+}
+
+impl Passenger {
+    /// What they pay for every flight of the booking.
+    pub fn fares(&self) -> Result<Money, MoneyError> {
+        Money::sum(
+            self.fare.currency(),
+            std::iter::once(&self.fare).chain(self.legs.iter().map(|l| &l.fare)),
+        )
+    }
+
+    /// Their seat on `flight_id` (`None` for an infant, or a flight not
+    /// theirs).
+    pub fn seat_on(&self, flight_id: Uuid, first: Uuid) -> Option<Seat> {
+        if flight_id == first {
+            return self.seat;
+        }
+        self.legs
+            .iter()
+            .find(|l| l.flight_id == flight_id)
+            .and_then(|l| l.seat)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -416,6 +474,8 @@ pub struct BookingInfo {
     pub discount: Option<AppliedDiscount>,
     pub hold_expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// The itinerary's further flights, in the order flown.
+    pub connections: Vec<Uuid>,
 }
 
 /// A passenger taken off a booking of several.
@@ -476,6 +536,41 @@ impl Booking {
         self.passengers.iter().filter_map(|p| p.seat).collect()
     }
 
+    /// Every flight of the booking, in the order flown: its flight, then
+    /// an itinerary's connections.
+    pub fn flight_ids(&self) -> Vec<Uuid> {
+        self.info
+            .iter()
+            .flat_map(|i| std::iter::once(i.flight_id).chain(i.connections.iter().copied()))
+            .collect()
+    }
+
+    /// Whether the booking flies more than one flight.
+    pub fn is_itinerary(&self) -> bool {
+        self.info
+            .as_ref()
+            .is_some_and(|i| !i.connections.is_empty())
+    }
+
+    /// The travelling passengers' seats on one of the booking's flights.
+    pub fn seats_on(&self, flight_id: Uuid) -> Vec<Seat> {
+        let Some(info) = &self.info else {
+            return vec![];
+        };
+        self.passengers
+            .iter()
+            .filter_map(|p| p.seat_on(flight_id, info.flight_id))
+            .collect()
+    }
+
+    /// Refuses what a booking of several flights does not offer.
+    fn one_flight(&self, action: &'static str) -> Result<(), BookingError> {
+        if self.is_itinerary() {
+            return Err(BookingError::NotForItinerary(action));
+        }
+        Ok(())
+    }
+
     /// What the customer has paid: the amount due once confirmed, else
     /// nothing.
     pub fn amount_paid(&self) -> Option<Money> {
@@ -527,14 +622,37 @@ impl Booking {
                     .map(|c| &c.passenger),
             )
             .collect();
-        let mut lines: Vec<InvoiceLineInput> = paid_for
-            .iter()
-            .map(|p| InvoiceLineInput::charge(self.fare_line(p), p.fare))
-            .collect();
+        // A line per passenger per flight, flight by flight.
+        let flights = 1 + info.connections.len();
+        let mut lines: Vec<InvoiceLineInput> = Vec::with_capacity(paid_for.len() * flights);
+        for (n, flight_id) in self.flight_ids().into_iter().enumerate() {
+            for p in &paid_for {
+                let (seat, cabin, fare) = if n == 0 {
+                    (p.seat, p.cabin, p.fare)
+                } else {
+                    match p.legs.iter().find(|l| l.flight_id == flight_id) {
+                        Some(l) => (l.seat, l.cabin, l.fare),
+                        None => continue,
+                    }
+                };
+                let mut text = self.fare_line(p, seat, cabin, flight_id);
+                if flights > 1 {
+                    text.push_str(&format!(", flight {} of {flights}", n + 1));
+                }
+                lines.push(InvoiceLineInput::charge(text, fare));
+            }
+        }
         if let Some(d) = &info.discount {
             // All of the discount, or its part for the passengers left when
             // some were taken off unpaid.
-            let fares = Money::sum(info.total.currency(), paid_for.iter().map(|p| &p.fare))?;
+            let fares = Money::sum(
+                info.total.currency(),
+                paid_for
+                    .iter()
+                    .map(|p| p.fares())
+                    .collect::<Result<Vec<_>, _>>()?
+                    .iter(),
+            )?;
             let due = self.amount_due().unwrap_or(info.total);
             let off = fares.saturating_sub(&due)?;
             if off.is_positive() {
@@ -547,39 +665,47 @@ impl Booking {
         Ok(lines)
     }
 
-    /// An invoice line's text for one passenger's fare.
-    fn fare_line(&self, p: &Passenger) -> String {
+    /// An invoice line's text for one passenger's fare on one flight.
+    fn fare_line(
+        &self,
+        p: &Passenger,
+        seat: Option<Seat>,
+        cabin: Cabin,
+        flight_id: Uuid,
+    ) -> String {
         let who = match p.kind {
             PassengerType::Adult => "Adult fare",
             PassengerType::Child => "Child fare",
             PassengerType::Infant => "Infant fare",
         };
+        let first = self.info.as_ref().map_or(flight_id, |i| i.flight_id);
         let lap = p
             .travels_with
             .and_then(|a| self.passengers.iter().find(|x| x.passenger_id == a))
-            .and_then(|a| a.seat);
-        match (p.seat, lap) {
-            (Some(seat), _) => format!("{who}, {} seat {seat}", p.cabin),
-            (None, Some(seat)) => format!("{who}, {}, on the lap of seat {seat}", p.cabin),
-            (None, None) => format!("{who}, {}", p.cabin),
+            .and_then(|a| a.seat_on(flight_id, first));
+        match (seat, lap) {
+            (Some(seat), _) => format!("{who}, {cabin} seat {seat}"),
+            (None, Some(seat)) => format!("{who}, {cabin}, on the lap of seat {seat}"),
+            (None, None) => format!("{who}, {cabin}"),
         }
     }
 
-    /// One passenger's part of the total: their fare, less their part of
-    /// the discount (prorated by fare, rounded to the cent).
+    /// One passenger's part of the total: their fares (on every flight),
+    /// less their part of the discount (prorated by fare, rounded to the
+    /// cent).
     pub fn share_of(&self, fare: Money) -> Option<Money> {
         let info = self.info.as_ref()?;
         let Some(discount) = &info.discount else {
             return Some(fare);
         };
-        let fares = Money::sum(
-            info.total.currency(),
-            self.passengers
-                .iter()
-                .map(|p| &p.fare)
-                .chain(self.cancelled.iter().map(|c| &c.passenger.fare)),
-        )
-        .ok()?;
+        let all = self
+            .passengers
+            .iter()
+            .chain(self.cancelled.iter().map(|c| &c.passenger))
+            .map(Passenger::fares)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        let fares = Money::sum(info.total.currency(), all.iter()).ok()?;
         if fares.is_zero() {
             return Some(fare);
         }

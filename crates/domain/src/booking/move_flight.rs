@@ -114,6 +114,7 @@ pub fn move_booking(
 ) -> Result<Moved, MoveBookingError> {
     let (info, status) = booking.created()?;
     booking.not_moving()?;
+    booking.one_flight("move to another flight")?;
     if info.flight_id != cmd.from_flight_id || from.id() != Some(cmd.from_flight_id) {
         return Err(MoveBookingError::NotOnFlight(cmd.from_flight_id));
     }

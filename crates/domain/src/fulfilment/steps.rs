@@ -1,7 +1,8 @@
-//! The fulfilment's own decisions over a booking and its flight's seats.
-//! Each moves the booking and the seats together, so the caller appends
-//! both in one transaction: a booking is never confirmed without its seats
-//! sold, nor failed without its seats given back.
+//! The fulfilment's own decisions over a booking and its flights' seats
+//! (one flight, or every flight of an itinerary, in the order flown). Each
+//! moves the booking and the seats together, so the caller appends both in
+//! one transaction: a booking is never confirmed without its seats sold,
+//! nor failed without its seats given back.
 //!
 //! They are decided again on fresh state whenever a step is retried, so a
 //! seat movement that already happened (an expired hold, seats already
@@ -9,16 +10,15 @@
 
 use chrono::{DateTime, Utc};
 
-use uuid::Uuid;
-
-use crate::booking::{Booking, BookingCommand, BookingError, BookingEvent, BookingStatus};
+use crate::booking::{
+    Booking, BookingCommand, BookingError, BookingEvent, BookingStatus, IssuedTicket, SeatsByFlight,
+};
 use crate::event::Aggregate;
 use crate::payment::{Payment, PaymentCommand, PaymentError, PaymentEvent};
-use crate::seats::{SeatCommand, SeatError, SeatEvent, SeatInventory};
-use crate::values::TicketNumber;
+use crate::seats::{SeatCommand, SeatError, SeatInventory};
 
-/// The booking's and the seats' events of one step.
-pub type StepEvents = (Vec<BookingEvent>, Vec<SeatEvent>);
+/// The booking's events of one step, and each flight's seat events.
+pub type StepEvents = (Vec<BookingEvent>, SeatsByFlight);
 
 /// A step the state does not allow (any more): the process decides again
 /// from a fresh read.
@@ -30,100 +30,147 @@ pub enum StepRefused {
     Seats(#[from] SeatError),
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// The seats given are not those of every flight of the booking, in
+    /// its order: deciding on some of them would sell part of a trip.
+    #[error("the seats of every flight of the booking are needed, in its order")]
+    OtherFlights,
 }
 
-fn booking_id(booking: &Booking) -> Result<uuid::Uuid, StepRefused> {
-    Ok(booking.id().ok_or(BookingError::NotCreated)?)
+/// The booking's id, once `seats` are checked to be its flights' seats.
+fn booking_id(booking: &Booking, seats: &[&SeatInventory]) -> Result<uuid::Uuid, StepRefused> {
+    let id = booking.id().ok_or(BookingError::NotCreated)?;
+    let given: Vec<_> = seats.iter().map(|s| s.flight_id()).collect();
+    let wanted: Vec<_> = booking.flight_ids().into_iter().map(Some).collect();
+    if given != wanted {
+        return Err(StepRefused::OtherFlights);
+    }
+    Ok(id)
+}
+
+/// `command` on every flight's seats; a refusal `done` says was already
+/// done (the seats moved before) is no events.
+fn on_each(
+    seats: &[&SeatInventory],
+    command: impl Fn() -> SeatCommand,
+    done: impl Fn(&SeatError) -> bool,
+) -> Result<SeatsByFlight, StepRefused> {
+    seats
+        .iter()
+        .map(|s| match s.decide(command()) {
+            Ok(e) => Ok(e),
+            Err(e) if done(&e) => Ok(vec![]),
+            Err(e) => Err(e.into()),
+        })
+        .collect()
 }
 
 /// The hold ran out before the booking was paid: the booking expires and
-/// the hold is recorded as expired.
+/// the hold is recorded as expired on every flight.
 pub fn expire_hold(
     booking: &Booking,
-    seats: &SeatInventory,
+    seats: &[&SeatInventory],
     now: DateTime<Utc>,
 ) -> Result<StepEvents, StepRefused> {
-    let booking_id = booking_id(booking)?;
+    let booking_id = booking_id(booking, seats)?;
     let events = booking.decide(BookingCommand::Expire { now })?;
-    let seats = match seats.decide(SeatCommand::Expire { booking_id, now }) {
-        Ok(e) => e,
-        Err(SeatError::NothingHeld(_)) => vec![],
-        Err(e) => return Err(e.into()),
-    };
+    let seats = on_each(
+        seats,
+        || SeatCommand::Expire { booking_id, now },
+        |e| matches!(e, SeatError::NothingHeld(_)),
+    )?;
     Ok((events, seats))
 }
 
-/// The payment was captured: the held seats are sold and the booking
-/// confirmed. If the hold ran out first, the booking expires instead (and
-/// the capture is refunded later); if the seats are gone, it fails.
+/// The payment was captured: the held seats are sold on every flight and
+/// the booking confirmed. If the hold ran out first, the booking expires
+/// instead (and the capture is refunded later); if the seats of any flight
+/// are gone, it fails and the other flights' seats are released.
 pub fn confirm(
     booking: &Booking,
-    seats: &SeatInventory,
+    seats: &[&SeatInventory],
     now: DateTime<Utc>,
 ) -> Result<StepEvents, StepRefused> {
-    let booking_id = booking_id(booking)?;
-    match seats.decide(SeatCommand::Confirm { booking_id, now }) {
-        Ok(sold) => Ok((booking.decide(BookingCommand::Confirm { now })?, sold)),
-        Err(SeatError::AlreadyConfirmed(_)) => {
-            Ok((booking.decide(BookingCommand::Confirm { now })?, vec![]))
+    let booking_id = booking_id(booking, seats)?;
+    let mut sold = Vec::with_capacity(seats.len());
+    for inventory in seats {
+        match inventory.decide(SeatCommand::Confirm { booking_id, now }) {
+            Ok(events) => sold.push(events),
+            Err(SeatError::AlreadyConfirmed(_)) => sold.push(vec![]),
+            Err(SeatError::HoldHasExpired { .. }) => {
+                let expired = seats
+                    .iter()
+                    .map(|s| {
+                        s.decide(SeatCommand::Expire { booking_id, now })
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                return Ok((booking.decide(BookingCommand::Expire { now })?, expired));
+            }
+            Err(SeatError::NothingHeld(_)) => {
+                let reason = "the seats were no longer held";
+                let released = on_each(
+                    seats,
+                    || SeatCommand::Release {
+                        booking_id,
+                        reason: reason.into(),
+                    },
+                    |e| matches!(e, SeatError::NothingHeld(_)),
+                )?;
+                return Ok((
+                    booking.decide(BookingCommand::Fail {
+                        reason: reason.into(),
+                    })?,
+                    released,
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(SeatError::HoldHasExpired { .. }) => Ok((
-            booking.decide(BookingCommand::Expire { now })?,
-            seats
-                .decide(SeatCommand::Expire { booking_id, now })
-                .unwrap_or_default(),
-        )),
-        Err(SeatError::NothingHeld(_)) => Ok((
-            booking.decide(BookingCommand::Fail {
-                reason: "the seats were no longer held".into(),
-            })?,
-            vec![],
-        )),
-        Err(e) => Err(e.into()),
     }
+    Ok((booking.decide(BookingCommand::Confirm { now })?, sold))
 }
 
 /// The payment failed: the booking is `PAYMENT_FAILED` and its seats are
-/// released.
+/// released on every flight.
 pub fn fail_payment(
     booking: &Booking,
-    seats: &SeatInventory,
+    seats: &[&SeatInventory],
     reason: &str,
 ) -> Result<StepEvents, StepRefused> {
-    let booking_id = booking_id(booking)?;
+    let booking_id = booking_id(booking, seats)?;
     let events = booking.decide(BookingCommand::MarkPaymentFailed {
         reason: reason.to_owned(),
     })?;
-    let seats = match seats.decide(SeatCommand::Release {
-        booking_id,
-        reason: reason.to_owned(),
-    }) {
-        Ok(e) => e,
-        Err(SeatError::NothingHeld(_)) => vec![],
-        Err(e) => return Err(e.into()),
-    };
+    let seats = on_each(
+        seats,
+        || SeatCommand::Release {
+            booking_id,
+            reason: reason.to_owned(),
+        },
+        |e| matches!(e, SeatError::NothingHeld(_)),
+    )?;
     Ok((events, seats))
 }
 
 /// Tickets could not be issued: the booking fails and its sold seats go
-/// back on sale (the payment is refunded as a compensation).
+/// back on sale on every flight (the payment is refunded as a
+/// compensation).
 pub fn fail_ticketing(
     booking: &Booking,
-    seats: &SeatInventory,
+    seats: &[&SeatInventory],
     reason: &str,
 ) -> Result<StepEvents, StepRefused> {
-    let booking_id = booking_id(booking)?;
+    let booking_id = booking_id(booking, seats)?;
     let events = booking.decide(BookingCommand::Fail {
         reason: format!("ticketing failed: {reason}"),
     })?;
-    let seats = match seats.decide(SeatCommand::Return {
-        booking_id,
-        reason: "ticketing failed".into(),
-    }) {
-        Ok(e) => e,
-        Err(SeatError::NothingSold(_)) => vec![],
-        Err(e) => return Err(e.into()),
-    };
+    let seats = on_each(
+        seats,
+        || SeatCommand::Return {
+            booking_id,
+            reason: "ticketing failed".into(),
+        },
+        |e| matches!(e, SeatError::NothingSold(_)),
+    )?;
     Ok((events, seats))
 }
 
@@ -132,7 +179,8 @@ pub fn fail_ticketing(
 pub struct Completed {
     pub payment: Vec<PaymentEvent>,
     pub booking: Vec<BookingEvent>,
-    pub seats: Vec<SeatEvent>,
+    /// Each flight's seat events.
+    pub seats: SeatsByFlight,
 }
 
 /// The provider captured the card at once and the tickets are drawn: the
@@ -147,10 +195,10 @@ pub struct Completed {
 /// fail the booking and refund the capture).
 pub fn complete(
     booking: &Booking,
-    seats: &SeatInventory,
+    seats: &[&SeatInventory],
     payment: &Payment,
     capture: PaymentCommand,
-    tickets: Vec<(Uuid, TicketNumber)>,
+    tickets: Vec<IssuedTicket>,
     invoice: PaymentCommand,
     now: DateTime<Utc>,
 ) -> Result<Option<Completed>, StepRefused> {

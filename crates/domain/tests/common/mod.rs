@@ -160,6 +160,7 @@ pub fn booking_created() -> BookingEvent {
                 details: alan(),
             },
         ]),
+        connections: vec![],
     })
 }
 
@@ -190,10 +191,7 @@ pub fn tickets_issued() -> BookingEvent {
         tickets: [PASSENGER_1, PASSENGER_2]
             .iter()
             .zip(1..)
-            .map(|(p, n)| IssuedTicket {
-                passenger_id: id(*p),
-                ticket_number: TicketNumber::new(125, n).unwrap(),
-            })
+            .map(|(p, n)| IssuedTicket::new(id(*p), TicketNumber::new(125, n).unwrap()))
             .collect(),
         issued_at: t0(),
     })

@@ -16,6 +16,19 @@ type PassengerRow = (
     Option<String>,
 );
 
+/// A passenger on a further flight of an itinerary: as [`PassengerRow`],
+/// and the flight's number.
+type ConnectionRow = (
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 type FlightRecord = (
     String,
     String,
@@ -25,16 +38,36 @@ type FlightRecord = (
     chrono::DateTime<chrono::Utc>,
 );
 
-/// The e-ticket of `booking`: its flight, and each passenger with their
-/// seat (an infant on the lap of their adult's) and ticket number. Names
-/// read `(erased)` once the customer's data is shredded.
+/// The e-ticket of `booking`: its flights in the order flown, and each
+/// passenger with their seat (an infant on the lap of their adult's) and
+/// ticket number on each. Names read `(erased)` once the customer's data is
+/// shredded.
 pub async fn ticket_view(pool: &PgPool, booking: &BookingRow) -> sqlx::Result<TicketView> {
-    let flight: Option<FlightRecord> = sqlx::query_as(
-        "SELECT flight_number, airline, origin, destination, departs_at, arrives_at \
-         FROM rm_flights WHERE flight_id = $1",
+    let flights: Vec<FlightRecord> = sqlx::query_as(
+        "SELECT f.flight_number, f.airline, f.origin, f.destination, f.departs_at, f.arrives_at \
+         FROM (SELECT $1::uuid AS flight_id, 0 AS ordinal \
+               UNION SELECT DISTINCT flight_id, ordinal FROM rm_booking_connections \
+                     WHERE booking_id = $2) t \
+         JOIN rm_flights f ON f.flight_id = t.flight_id ORDER BY t.ordinal",
     )
     .bind(booking.flight_id)
-    .fetch_optional(pool)
+    .bind(booking.booking_id)
+    .fetch_all(pool)
+    .await?;
+    let connections: Vec<ConnectionRow> = sqlx::query_as(
+        "SELECT p.first_name, p.last_name, p.passenger_type, c.seat, \
+                (SELECT a.seat FROM rm_booking_connections a \
+                  WHERE a.booking_id = c.booking_id AND a.flight_id = c.flight_id \
+                    AND a.passenger_id = p.travels_with), \
+                c.cabin, c.ticket_number, f.flight_number \
+         FROM rm_booking_connections c \
+         JOIN rm_booking_passengers p \
+           ON p.booking_id = c.booking_id AND p.passenger_id = c.passenger_id \
+         LEFT JOIN rm_flights f ON f.flight_id = c.flight_id \
+         WHERE c.booking_id = $1 ORDER BY c.ordinal, p.ordinal",
+    )
+    .bind(booking.booking_id)
+    .fetch_all(pool)
     .await?;
     let passengers: Vec<PassengerRow> = sqlx::query_as(
         "SELECT p.first_name, p.last_name, p.passenger_type, p.seat, \
@@ -50,7 +83,8 @@ pub async fn ticket_view(pool: &PgPool, booking: &BookingRow) -> sqlx::Result<Ti
     Ok(TicketView {
         pnr: booking.pnr.clone(),
         status: booking.status.as_str().to_owned(),
-        segments: flight
+        segments: flights
+            .clone()
             .into_iter()
             .map(
                 |(number, airline, origin, destination, departs, arrives)| FlightView {
@@ -65,8 +99,16 @@ pub async fn ticket_view(pool: &PgPool, booking: &BookingRow) -> sqlx::Result<Ti
             .collect(),
         passengers: passengers
             .into_iter()
+            .map(|(first, last, kind, seat, lap, cabin, ticket)| {
+                // On an itinerary each ticket names its flight.
+                let flight = (!connections.is_empty())
+                    .then(|| flights.first().map(|f| f.0.clone()))
+                    .flatten();
+                (first, last, kind, seat, lap, cabin, ticket, flight)
+            })
+            .chain(connections.clone())
             .map(
-                |(first, last, kind, seat, lap, cabin, ticket)| TicketPassenger {
+                |(first, last, kind, seat, lap, cabin, ticket, flight)| TicketPassenger {
                     name: match (first, last) {
                         (Some(f), Some(l)) => format!("{f} {l}"),
                         _ => "(erased)".into(),
@@ -79,6 +121,7 @@ pub async fn ticket_view(pool: &PgPool, booking: &BookingRow) -> sqlx::Result<Ti
                     },
                     cabin: cabin.replace('_', " "),
                     ticket_number: ticket,
+                    flight,
                 },
             )
             .collect(),

@@ -6,7 +6,7 @@ use projections::model::bookings::BookingRow;
 
 use super::{id, loader, BookingStatus, Cabin, Flight, Money, PassengerType, Payment};
 use crate::error::OrInternal;
-use crate::loaders::{FlightKey, PassengersKey, PaymentKey};
+use crate::loaders::{ConnectionSeat, ConnectionsKey, FlightKey, PassengersKey, PaymentKey};
 
 pub struct Booking(pub BookingRow);
 
@@ -68,10 +68,21 @@ impl Booking {
     }
     /// The flights of the booking in travel order, each with its seats.
     async fn segments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Segment>> {
-        Ok(vec![Segment {
+        let mut segments = vec![Segment {
             flight_id: self.0.flight_id,
             seats: self.seats(ctx).await?,
-        }])
+        }];
+        for row in self.connections(ctx).await? {
+            let seat = row.own_seat;
+            match segments.last_mut() {
+                Some(last) if last.flight_id == row.flight_id => last.seats.extend(seat),
+                _ => segments.push(Segment {
+                    flight_id: row.flight_id,
+                    seats: seat.into_iter().collect(),
+                }),
+            }
+        }
+        Ok(segments)
     }
     /// What a cancellation refunded.
     async fn refund(&self) -> Option<Money> {
@@ -101,8 +112,10 @@ impl Booking {
             .await
             .or_internal()
     }
+    /// One per passenger per flight, flight by flight.
     async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
-        Ok(self
+        let first = id(self.0.flight_id);
+        let mut tickets: Vec<Ticket> = self
             .passengers(ctx)
             .await?
             .into_iter()
@@ -111,9 +124,29 @@ impl Booking {
                     number,
                     passenger_id: p.id,
                     seat: p.seat,
+                    flight_id: first.clone(),
                 })
             })
-            .collect())
+            .collect();
+        tickets.extend(self.connections(ctx).await?.into_iter().filter_map(|c| {
+            c.ticket_number.map(|number| Ticket {
+                number,
+                passenger_id: id(c.passenger_id),
+                seat: c.seat,
+                flight_id: id(c.flight_id),
+            })
+        }));
+        Ok(tickets)
+    }
+}
+
+impl Booking {
+    /// An itinerary's further flights, as the read model has them.
+    async fn connections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ConnectionSeat>> {
+        Ok(loader(ctx)
+            .load_one(ConnectionsKey(self.0.booking_id))
+            .await?
+            .unwrap_or_default())
     }
 }
 
@@ -163,4 +196,7 @@ pub struct Ticket {
     pub number: String,
     pub passenger_id: ID,
     pub seat: String,
+    /// The flight it is for: an itinerary has a ticket per passenger per
+    /// flight.
+    pub flight_id: ID,
 }

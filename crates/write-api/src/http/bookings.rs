@@ -1,6 +1,8 @@
 //! `/bookings`: create (seats held atomically with the booking), cancel,
 //! passenger edits, seat changes, moves to another flight.
 
+use std::collections::BTreeMap;
+
 use application::bookings::{CreateBooking, NewPassenger, PassengerChanges};
 use axum::extract::State;
 use axum::routing::{patch, post};
@@ -36,9 +38,15 @@ pub fn router() -> Router<AppState> {
         .route("/bookings/{id}/move", post(move_booking))
 }
 
+/// One flight (`flight_id`) or several (`flights`, in travel order): name
+/// exactly one of them.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateBookingRequest {
-    pub flight_id: Uuid,
+    pub flight_id: Option<Uuid>,
+    /// An itinerary (a connection, a round trip, several cities), in travel
+    /// order: every flight's seats are held together or none is.
+    #[schema(min_items = 2, max_items = 6)]
+    pub flights: Option<Vec<Uuid>>,
     /// Agents book for a customer; customers book for themselves.
     pub customer_id: Option<Uuid>,
     #[schema(min_items = 1, max_items = 9)]
@@ -47,11 +55,17 @@ pub struct CreateBookingRequest {
     /// code is a 409 `DISCOUNT_UNAVAILABLE` and nothing is held.
     #[schema(example = "SUMMER-10", max_length = 64)]
     pub discount_code: Option<String>,
-    /// Bookings of several flights are not built yet: refused rather than
-    /// quietly booking `flight_id` alone.
-    #[serde(default)]
-    #[schema(ignore)]
-    pub flights: Option<serde_json::Value>,
+}
+
+/// A seat on the one flight (`"12A"`), or on an itinerary's flights by
+/// flight id (`{"<flight_id>": "12A"}`; the flights not named get a seat in
+/// `cabin`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SeatInput {
+    #[schema(example = "12A")]
+    One(String),
+    ByFlight(BTreeMap<Uuid, String>),
 }
 
 /// A passenger names a `seat`, or a `cabin` to be given one.
@@ -69,9 +83,9 @@ pub struct PassengerInput {
     pub phone: Option<String>,
     pub passport: Option<String>,
     /// Omitted for an infant.
-    #[schema(example = "12A")]
-    pub seat: Option<String>,
-    /// Omitted for an infant.
+    pub seat: Option<SeatInput>,
+    /// Omitted for an infant; on an itinerary, the cabin of the flights
+    /// `seat` does not name.
     #[schema(value_type = Option<String>, example = "economy")]
     pub cabin: Option<Cabin>,
     /// `adult` (the default), `child` or `infant`.
@@ -110,8 +124,7 @@ pub struct UpdatePassengerRequest {
 pub struct ChangeSeatRequest {
     #[schema(example = "14C")]
     pub seat: String,
-    /// For an itinerary: the flight whose seat changes. A booking covers
-    /// one flight today, so only that flight is accepted.
+    /// For an itinerary: the flight whose seat changes (required there).
     pub flight_id: Option<Uuid>,
 }
 
@@ -149,21 +162,32 @@ pub struct PassengerView {
               (status = 409, description = "`SEAT_UNAVAILABLE` naming the seats; `DISCOUNT_UNAVAILABLE`"),
               (status = 422)),
     security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(flight_id = %req.flight_id))]
+#[tracing::instrument(skip_all, fields(flight_id = ?req.flight_id))]
 pub async fn create(
     State(state): State<AppState>,
     cmd: Command,
     Json(req): Json<CreateBookingRequest>,
 ) -> ApiResult<Reply> {
-    if req.flights.is_some() {
-        return Err(application::CommandError::invalid(
-            "flights",
-            "bookings of several flights are not available yet: book each flight with `flight_id`",
-        )
-        .into());
-    }
+    let flights = match (req.flight_id, req.flights) {
+        (Some(id), None) => vec![id],
+        (None, Some(flights)) if flights.len() >= 2 => flights,
+        (None, Some(_)) => {
+            return Err(application::CommandError::invalid(
+                "flights",
+                "an itinerary names 2 to 6 flights; book one flight with `flight_id`",
+            )
+            .into())
+        }
+        _ => {
+            return Err(application::CommandError::invalid(
+                "flight_id",
+                "name exactly one of `flight_id` (one flight) or `flights` (an itinerary)",
+            )
+            .into())
+        }
+    };
     let input = CreateBooking {
-        flight_id: req.flight_id,
+        flights,
         customer_id: req.customer_id,
         passengers: req.passengers.into_iter().map(Into::into).collect(),
         discount_code: req.discount_code,
@@ -316,7 +340,14 @@ impl From<PassengerInput> for NewPassenger {
             email: p.email,
             phone: p.phone,
             passport: p.passport,
-            seat: p.seat,
+            seat: match &p.seat {
+                Some(SeatInput::One(s)) => Some(s.clone()),
+                _ => None,
+            },
+            seats: match p.seat {
+                Some(SeatInput::ByFlight(by_flight)) => by_flight.into_iter().collect(),
+                _ => vec![],
+            },
             cabin: p.cabin,
             kind: p.kind.unwrap_or_default(),
             travels_with: p.travels_with,
