@@ -28,6 +28,11 @@
 //!   difference first) was accepted is on that flight (or, its difference
 //!   refunded, on its own when that flight was cancelled first), one
 //!   refused never moved;
+//! - itineraries: some bookings fly a 30-day LHR-JFK flight and its JFK-BOS
+//!   connection as one booking (held, paid, ticketed, cancelled and, when
+//!   the cancelled flight is theirs, refunded whole): a ticketed one owns
+//!   its seats on both flights and has a ticket per passenger on each, and
+//!   no seat of either is sold to a booking that is not ticketed;
 //! - the waiting list: customers refused by a small flight's full cabin join
 //!   its line, take the offers they are made (pay, leave unpaid, cancel) or
 //!   leave the line; exactly the entries they were told of exist, offers
@@ -431,6 +436,9 @@ struct Plan {
     /// Moves the booking to the other flight of the route that departs in
     /// 30 days (0 and 2), while held or once paid.
     relocate: Option<Relocate>,
+    /// Books `flight` (0 or 2) and the JFK-BOS connection [`CONNECTION`]
+    /// as one booking of two flights.
+    connect: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,6 +468,22 @@ const CANCELLED_FLIGHT: usize = 2;
 /// A fourth flight of 2 business and 3 economy seats, full at once: the
 /// customers it refuses join its waiting lists.
 const SMALL_FLIGHT: usize = FLIGHTS.len();
+/// A JFK-BOS flight leaving two hours after the 30-day flights land: some
+/// bookings fly one of them and this connection as one itinerary.
+const CONNECTION: usize = SMALL_FLIGHT + 1;
+
+/// The cabin a seat such as `"12A"` is in (business rows 1-5).
+fn cabin_of(seat: &str) -> &'static str {
+    let row: u32 = seat
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or(10);
+    if row <= 5 {
+        "business"
+    } else {
+        "economy"
+    }
+}
 /// How long a customer in line waits for an offer before leaving the line.
 const WAIT_FOR_OFFER: Duration = Duration::from_secs(15);
 
@@ -518,6 +542,7 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                     drop_one: false,
                     change: None,
                     relocate: None,
+                    connect: false,
                 };
             }
             let flight = rng.gen_range(0..FLIGHTS.len());
@@ -556,6 +581,10 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                     Relocate::WhileHeld
                 }
             });
+            // A seat change names the first flight's seat, a move one flight:
+            // an itinerary does neither here.
+            let connect =
+                flight != 1 && change.is_none() && relocate.is_none() && rng.gen_bool(0.25);
             Plan {
                 flight,
                 passengers,
@@ -565,6 +594,7 @@ fn plans(rng: &mut StdRng, n: usize) -> Vec<Plan> {
                 drop_one,
                 change,
                 relocate,
+                connect,
             }
         })
         .collect()
@@ -636,15 +666,24 @@ impl Drive {
             .map(|(n, p)| {
                 let mut v = json!({"first_name": "Ada", "last_name": LAST_NAMES[n],
                                    "date_of_birth": "1990-12-10"});
-                if p.starts_with(|c: char| c.is_ascii_digit()) {
-                    v["seat"] = json!(p);
-                } else {
-                    v["cabin"] = json!(p);
+                match (p.starts_with(|c: char| c.is_ascii_digit()), plan.connect) {
+                    (true, false) => v["seat"] = json!(p),
+                    // The seat on the first flight; the connection's in the
+                    // same cabin.
+                    (true, true) => {
+                        v["seat"] = json!({self.flights[plan.flight].to_string(): p});
+                        v["cabin"] = json!(cabin_of(p));
+                    }
+                    (false, _) => v["cabin"] = json!(p),
                 }
                 v
             })
             .collect();
-        let mut body = json!({"flight_id": self.flights[plan.flight], "passengers": passengers});
+        let mut body = match plan.connect {
+            true => json!({"flights": [self.flights[plan.flight], self.flights[CONNECTION]],
+                           "passengers": passengers}),
+            false => json!({"flight_id": self.flights[plan.flight], "passengers": passengers}),
+        };
         if plan.code {
             body["discount_code"] = json!(CODE);
         }
@@ -1382,14 +1421,19 @@ impl World {
             }
             if status == Some(BookingStatus::Ticketed) {
                 for p in &b.passengers {
-                    match &p.ticket_number {
-                        None => v.push(format!(
-                            "ticketed booking {id}: passenger {} has no ticket",
-                            p.passenger_id
-                        )),
-                        Some(t) => {
-                            if let Some(other) = tickets.insert(t.clone(), *id) {
-                                v.push(format!("ticket {t:?} issued to {other} and {id}"));
+                    // A ticket per flight: the first, and each connection.
+                    let numbers = std::iter::once(&p.ticket_number)
+                        .chain(p.legs.iter().map(|l| &l.ticket_number));
+                    for number in numbers {
+                        match number {
+                            None => v.push(format!(
+                                "ticketed booking {id}: passenger {} lacks a ticket",
+                                p.passenger_id
+                            )),
+                            Some(t) => {
+                                if let Some(other) = tickets.insert(t.clone(), *id) {
+                                    v.push(format!("ticket {t:?} issued to {other} and {id}"));
+                                }
                             }
                         }
                     }
@@ -1498,8 +1542,7 @@ impl World {
             }
             let mut owner: HashMap<Seat, Uuid> = HashMap::new();
             for (id, (b, _)) in &self.bookings {
-                let Some(info) = &b.info else { continue };
-                if info.flight_id != flight || b.status != Some(BookingStatus::Ticketed) {
+                if !b.flight_ids().contains(&flight) || b.status != Some(BookingStatus::Ticketed) {
                     continue;
                 }
                 if cancelled {
@@ -1507,7 +1550,7 @@ impl World {
                         "booking {id} is ticketed on the cancelled flight {flight}"
                     ));
                 }
-                let want: BTreeSet<Seat> = b.seats().into_iter().collect();
+                let want: BTreeSet<Seat> = b.seats_on(flight).into_iter().collect();
                 let has = sold_to.get(id).cloned().unwrap_or_default();
                 if want != has {
                     v.push(format!(
@@ -1987,7 +2030,8 @@ impl World {
                 None => format!("refused {} {}", s.create, s.create_code),
             };
             let plan = &plans[*i];
-            let key = format!("{:?} flight {}", plan.then, plan.flight);
+            let with = if plan.connect { " + connection" } else { "" };
+            let key = format!("{:?} flight {}{with}", plan.then, plan.flight);
             *by_plan.entry(key).or_default().entry(outcome).or_default() += 1;
         }
         for (plan, outcomes) in by_plan {
@@ -2185,6 +2229,19 @@ async fn kill_9_at_random_moments_loses_and_doubles_nothing(
             "cabins": [
                 {"cabin": "business", "first_row": 1, "last_row": 1, "seat_letters": "AC", "fare": "1800.00"},
                 {"cabin": "economy", "first_row": 10, "last_row": 10, "seat_letters": "ABC", "fare": "420.00"}]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    flights.push(body["flight_id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    let leaves = departs + chrono::Duration::hours(10);
+    let (status, body) = api
+        .post("flight", "/flights", Some(&admin), Some("flight-connection"), &json!({
+            "flight_number": "BA1511", "airline": "British Airways",
+            "origin": "JFK", "destination": "BOS",
+            "departs_at": leaves, "arrives_at": leaves + chrono::Duration::hours(1),
+            "currency": "USD",
+            "cabins": [
+                {"cabin": "business", "first_row": 1, "last_row": 5, "seat_letters": "ACDF", "fare": "600.00"},
+                {"cabin": "economy", "first_row": 10, "last_row": 40, "seat_letters": "ABCDEF", "fare": "150.00"}]}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     flights.push(body["flight_id"].as_str().unwrap().parse::<Uuid>().unwrap());
