@@ -407,7 +407,13 @@ async fn two_leg_bookings_race_one_leg_bookings_for_the_connections_last_seats(p
                 }
             }
             StatusCode::CONFLICT => {
-                problem(r, StatusCode::CONFLICT, "SEAT_UNAVAILABLE").await;
+                // Sold out; or, rarely, a two-leg booking that lost every
+                // round to the connection's busy lane (retryable).
+                let body: Value = r.json().await.unwrap();
+                assert!(
+                    matches!(body["code"].as_str(), Some("SEAT_UNAVAILABLE" | "CONFLICT")),
+                    "{body}"
+                );
             }
             other => panic!(
                 "every answer is 201 or 409, not {other}: {}",
