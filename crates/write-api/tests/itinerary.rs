@@ -11,7 +11,9 @@ use domain::values::{Cabin, Seat};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use test_support::{flight_body, problem, spawn, spawn_with, Options, TestApp, CARD_OK};
+use test_support::{
+    flight_body, problem, spawn, spawn_with, Options, TestApp, CARD_DECLINED, CARD_OK,
+};
 use uuid::Uuid;
 
 /// The contract's LHR-JFK flight in 30 days, and a JFK-BOS connection
@@ -186,6 +188,51 @@ async fn a_connection_is_held_paid_and_ticketed_on_both_flights(pool: PgPool) {
         .collect();
     logged.sort();
     assert_eq!(read, logged);
+}
+
+/// Asserts `booking` holds and owns no seat on any of `flights`, and
+/// their economy cabins are whole again.
+async fn nothing_kept(app: &TestApp, booking: Uuid, flights: &[Uuid]) {
+    let now = chrono::Utc::now();
+    for flight in flights {
+        let seats = app.seats(*flight).await;
+        assert!(seats.seats_of(booking).is_empty(), "{flight} keeps seats");
+        assert_eq!(seats.available_in(Cabin::Economy, now), 60);
+    }
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn an_unpaid_itinerary_gives_every_flights_seats_back_when_its_hold_runs_out(pool: PgPool) {
+    let options = Options::with_sagas().hold_ttl(Duration::from_secs(1));
+    let app = spawn_with(pool, options).await;
+    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (_, token) = app.customer().await;
+    let r = book_trip(&app, &token, &[a, b], 2).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = uuid(&r.json::<Value>().await.unwrap()["booking_id"]);
+
+    app.wait_for(id, BookingStatus::Expired, Duration::from_secs(30))
+        .await;
+    nothing_kept(&app, id, &[a, b]).await;
+    let r = app.pay(&token, id, CARD_OK).await;
+    problem(r, StatusCode::CONFLICT, "INVALID_STATE").await;
+}
+
+#[sqlx::test(migrator = "test_support::MIGRATOR")]
+async fn a_declined_card_gives_every_flights_seats_back(pool: PgPool) {
+    let app = spawn_with(pool, Options::with_sagas()).await;
+    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (_, token) = app.customer().await;
+    let r = book_trip(&app, &token, &[a, b], 2).await;
+    let id = uuid(&r.json::<Value>().await.unwrap()["booking_id"]);
+
+    assert_eq!(
+        app.pay(&token, id, CARD_DECLINED).await.status(),
+        StatusCode::ACCEPTED
+    );
+    app.wait_for(id, BookingStatus::PaymentFailed, Duration::from_secs(30))
+        .await;
+    nothing_kept(&app, id, &[a, b]).await;
 }
 
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
