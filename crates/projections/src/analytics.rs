@@ -4,8 +4,10 @@
 //! flight lives in `rm_flights` (`sold_seats / total_seats`).
 //!
 //! Revenue is captured payments on their capture day minus refunds on their
-//! refund day (`net`). Every write is an additive upsert, so a batch costs
-//! one statement per table whatever it holds.
+//! refund day (`net`). A booking of several flights splits each of its
+//! captures and refunds between its flights' airlines and routes by each
+//! flight's part of its fares. Every write is an additive upsert, so a
+//! batch costs one statement per table whatever it holds.
 //!
 //! Example queries:
 //! ```sql
@@ -76,6 +78,32 @@ struct BookingInfo {
     booking_id: Uuid,
     flight_id: Uuid,
     created_day: NaiveDate,
+    /// An itinerary's flights in the order flown and each one's part of its
+    /// fares; empty for a booking of one flight.
+    flights: Vec<Uuid>,
+    shares: Vec<Decimal>,
+}
+
+impl BookingInfo {
+    /// `amount` split between the booking's flights by their parts, to the
+    /// cent, the last flight taking what rounding left so the parts add up.
+    fn split(&self, amount: Decimal) -> Vec<(Uuid, Decimal)> {
+        if self.flights.is_empty() {
+            return vec![(self.flight_id, amount)];
+        }
+        let mut left = amount;
+        let mut parts = Vec::with_capacity(self.flights.len());
+        for (i, (flight, share)) in self.flights.iter().zip(&self.shares).enumerate() {
+            let part = if i + 1 == self.flights.len() {
+                left
+            } else {
+                (amount * share).round_dp(2)
+            };
+            left -= part;
+            parts.push((*flight, part));
+        }
+        parts
+    }
 }
 
 /// Funnel steps, in the column order of `rm_booking_funnel`.
@@ -130,17 +158,23 @@ impl State {
             .collect();
         if !booking_ids.is_empty() {
             let rows: Vec<BookingInfo> = sqlx::query_as(
-                "SELECT booking_id, flight_id, created_day FROM rm_an_bookings WHERE booking_id = ANY($1)",
+                "SELECT booking_id, flight_id, created_day, flights, shares FROM rm_an_bookings \
+                 WHERE booking_id = ANY($1)",
             )
             .bind(&booking_ids)
             .fetch_all(&mut *conn)
             .await?;
             state.bookings = rows.into_iter().map(|b| (b.booking_id, b)).collect();
         }
-        let mut flight_ids: HashSet<Uuid> = state.bookings.values().map(|b| b.flight_id).collect();
+        let mut flight_ids: HashSet<Uuid> = state
+            .bookings
+            .values()
+            .flat_map(|b| std::iter::once(b.flight_id).chain(b.flights.iter().copied()))
+            .collect();
         for d in events {
             if let Event::Booking(BookingEvent::BookingCreated(c)) = &d.event {
                 flight_ids.insert(c.flight_id);
+                flight_ids.extend(c.connections.iter().map(|s| s.flight_id));
             }
         }
         if !flight_ids.is_empty() {
@@ -163,17 +197,31 @@ impl State {
         }
     }
 
-    fn revenue(&mut self, booking: Uuid, on: NaiveDate) -> Option<&mut Revenue> {
-        let b = self.bookings.get(&booking)?;
-        let f = self.flights.get(&b.flight_id)?;
-        let key = (
-            on,
-            f.airline.clone(),
-            f.origin.clone(),
-            f.destination.clone(),
-            f.currency.clone(),
-        );
-        Some(self.revenue.entry(key).or_default())
+    /// Adds `amount` of `booking`, on day `on`, to the revenue of its
+    /// flight (or its flights' parts), as `add` says.
+    fn revenue(
+        &mut self,
+        booking: Uuid,
+        on: NaiveDate,
+        amount: Decimal,
+        add: impl Fn(&mut Revenue, Decimal),
+    ) {
+        let Some(b) = self.bookings.get(&booking) else {
+            return;
+        };
+        for (flight, part) in b.split(amount) {
+            let Some(f) = self.flights.get(&flight) else {
+                continue;
+            };
+            let key = (
+                on,
+                f.airline.clone(),
+                f.origin.clone(),
+                f.destination.clone(),
+                f.currency.clone(),
+            );
+            add(self.revenue.entry(key).or_default(), part);
+        }
     }
 
     fn apply(&mut self, d: &Decoded) {
@@ -193,12 +241,15 @@ impl State {
             }
             Event::Booking(BookingEvent::BookingCreated(c)) => {
                 let created_day = day(c.created_at);
+                let (flights, shares) = shares_of(c);
                 self.bookings.insert(
                     c.booking_id,
                     BookingInfo {
                         booking_id: c.booking_id,
                         flight_id: c.flight_id,
                         created_day,
+                        flights,
+                        shares,
                     },
                 );
                 self.new_bookings.push(c.booking_id);
@@ -230,16 +281,26 @@ impl State {
                 self.step(id, step);
             }
             Event::Payment(PaymentEvent::PaymentCaptured(c)) => {
-                if let Some(r) = self.revenue(c.booking_id, day(c.captured_at)) {
-                    r.gross += c.amount.amount();
-                    r.captures += 1;
-                }
+                self.revenue(
+                    c.booking_id,
+                    day(c.captured_at),
+                    c.amount.amount(),
+                    |r, part| {
+                        r.gross += part;
+                        r.captures += 1;
+                    },
+                );
             }
             Event::Payment(PaymentEvent::PaymentRefunded(x)) => {
-                if let Some(r) = self.revenue(x.booking_id, day(x.refunded_at)) {
-                    r.refunds += x.amount.amount();
-                    r.refund_count += 1;
-                }
+                self.revenue(
+                    x.booking_id,
+                    day(x.refunded_at),
+                    x.amount.amount(),
+                    |r, part| {
+                        r.refunds += part;
+                        r.refund_count += 1;
+                    },
+                );
             }
             _ => {}
         }
@@ -321,6 +382,39 @@ impl State {
         .bind(revenue.iter().map(|(_, r)| r.refund_count).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
+        // Few bookings are itineraries: each its own row update.
+        for b in bookings.iter().filter(|b| !b.flights.is_empty()) {
+            sqlx::query(
+                "UPDATE rm_an_bookings SET flights = $2, shares = $3 WHERE booking_id = $1",
+            )
+            .bind(b.booking_id)
+            .bind(&b.flights)
+            .bind(&b.shares)
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
+}
+
+/// An itinerary's flights in the order flown, each with its part of the
+/// fares; empty for a booking of one flight.
+fn shares_of(c: &domain::booking::BookingCreated) -> (Vec<Uuid>, Vec<Decimal>) {
+    if c.connections.is_empty() {
+        return (vec![], vec![]);
+    }
+    let first: Decimal = c.passengers.iter().map(|p| p.fare.amount()).sum();
+    let mut fares = vec![(c.flight_id, first)];
+    fares.extend(c.connections.iter().map(|s| {
+        (
+            s.flight_id,
+            s.passengers.iter().map(|p| p.fare.amount()).sum(),
+        )
+    }));
+    let total: Decimal = fares.iter().map(|(_, f)| *f).sum();
+    if total.is_zero() {
+        let even = Decimal::ONE / Decimal::from(fares.len());
+        return fares.into_iter().map(|(f, _)| (f, even)).unzip();
+    }
+    fares.into_iter().map(|(f, fare)| (f, fare / total)).unzip()
 }

@@ -57,6 +57,21 @@ async fn book_trip(app: &TestApp, token: &str, flights: &[Uuid], n: usize) -> Re
     .await
 }
 
+/// Revenue per route (origin-destination): captured, refunded.
+async fn revenue_by_route(app: &TestApp) -> Vec<(String, String, String)> {
+    app.catch_up().await;
+    let rows: Vec<(String, String, rust_decimal::Decimal, rust_decimal::Decimal)> = sqlx::query_as(
+        "SELECT origin, destination, sum(gross), sum(refunds) FROM rm_revenue_daily \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(o, d, gross, refunds)| (format!("{o}-{d}"), gross.to_string(), refunds.to_string()))
+        .collect()
+}
+
 fn uuid(v: &Value) -> Uuid {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -188,6 +203,15 @@ async fn a_connection_is_held_paid_and_ticketed_on_both_flights(pool: PgPool) {
         .collect();
     logged.sort();
     assert_eq!(read, logged);
+
+    // Analysts see each flight's part of the capture on its own route.
+    assert_eq!(
+        revenue_by_route(&app).await,
+        vec![
+            ("JFK-BOS".to_owned(), "300.00".to_owned(), "0".to_owned()),
+            ("LHR-JFK".to_owned(), "840.00".to_owned(), "0".to_owned()),
+        ]
+    );
 }
 
 /// Asserts `booking` holds and owns no seat on any of `flights`, and
@@ -421,6 +445,22 @@ async fn a_cancelled_connection_cancels_and_refunds_the_whole_trip(pool: PgPool)
     let now = chrono::Utc::now();
     assert!(app.seats(a).await.seats_of(id).is_empty());
     assert_eq!(app.seats(a).await.available_in(Cabin::Economy, now), 60);
+    // The refund comes off each route's revenue by its part.
+    assert_eq!(
+        revenue_by_route(&app).await,
+        vec![
+            (
+                "JFK-BOS".to_owned(),
+                "300.00".to_owned(),
+                "300.00".to_owned()
+            ),
+            (
+                "LHR-JFK".to_owned(),
+                "840.00".to_owned(),
+                "840.00".to_owned()
+            ),
+        ]
+    );
 }
 
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
