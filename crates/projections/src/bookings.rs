@@ -109,22 +109,24 @@ enum ConnectionOp {
         cabin: String,
         fare: Decimal,
     },
-    Seat {
+    /// A passenger's seat or ticket on one flight.
+    Set {
+        column: ConnectionColumn,
         booking_id: Uuid,
         flight_id: Uuid,
         passenger_id: Uuid,
-        seat: String,
-    },
-    Ticket {
-        booking_id: Uuid,
-        flight_id: Uuid,
-        passenger_id: Uuid,
-        ticket_number: String,
+        value: String,
     },
     Gone {
         booking_id: Uuid,
         passenger_id: Uuid,
     },
+}
+
+#[derive(Clone, Copy)]
+enum ConnectionColumn {
+    Seat,
+    Ticket,
 }
 
 impl ConnectionOp {
@@ -151,32 +153,26 @@ impl ConnectionOp {
             .bind(seat)
             .bind(cabin)
             .bind(fare),
-            ConnectionOp::Seat {
+            ConnectionOp::Set {
+                column,
                 booking_id,
                 flight_id,
                 passenger_id,
-                seat,
-            } => sqlx::query(
-                "UPDATE rm_booking_connections SET seat = $4 \
-                 WHERE booking_id = $1 AND flight_id = $2 AND passenger_id = $3",
-            )
+                value,
+            } => sqlx::query(match column {
+                ConnectionColumn::Seat => {
+                    "UPDATE rm_booking_connections SET seat = $4 \
+                     WHERE booking_id = $1 AND flight_id = $2 AND passenger_id = $3"
+                }
+                ConnectionColumn::Ticket => {
+                    "UPDATE rm_booking_connections SET ticket_number = $4 \
+                     WHERE booking_id = $1 AND flight_id = $2 AND passenger_id = $3"
+                }
+            })
             .bind(booking_id)
             .bind(flight_id)
             .bind(passenger_id)
-            .bind(seat),
-            ConnectionOp::Ticket {
-                booking_id,
-                flight_id,
-                passenger_id,
-                ticket_number,
-            } => sqlx::query(
-                "UPDATE rm_booking_connections SET ticket_number = $4 \
-                 WHERE booking_id = $1 AND flight_id = $2 AND passenger_id = $3",
-            )
-            .bind(booking_id)
-            .bind(flight_id)
-            .bind(passenger_id)
-            .bind(ticket_number),
+            .bind(value),
             ConnectionOp::Gone {
                 booking_id,
                 passenger_id,
@@ -354,11 +350,12 @@ impl State {
             BookingEvent::TicketsIssued(t) => {
                 for ticket in &t.tickets {
                     if let Some(flight_id) = ticket.flight_id.filter(|f| *f != b.flight_id) {
-                        self.connections.push(ConnectionOp::Ticket {
+                        self.connections.push(ConnectionOp::Set {
+                            column: ConnectionColumn::Ticket,
                             booking_id: id,
                             flight_id,
                             passenger_id: ticket.passenger_id,
-                            ticket_number: ticket.ticket_number.as_str().to_owned(),
+                            value: ticket.ticket_number.as_str().to_owned(),
                         });
                         continue;
                     }
@@ -404,11 +401,12 @@ impl State {
             }
             BookingEvent::PassengerSeatChanged(c) => {
                 if let Some(flight_id) = c.flight_id.filter(|f| *f != b.flight_id) {
-                    self.connections.push(ConnectionOp::Seat {
+                    self.connections.push(ConnectionOp::Set {
+                        column: ConnectionColumn::Seat,
                         booking_id: id,
                         flight_id,
                         passenger_id: c.passenger_id,
-                        seat: c.to.to_string(),
+                        value: c.to.to_string(),
                     });
                     return;
                 }

@@ -27,6 +27,31 @@ fn pdf_text(bytes: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Books `body` for `token`'s customer, pays and waits for the tickets and
+/// the read models: the booking's id, its PNR and the booking as logged.
+async fn ticketed(
+    app: &TestApp,
+    token: &str,
+    body: Value,
+) -> (uuid::Uuid, String, domain::booking::Booking) {
+    let r = app.post("/bookings", Some(token), body).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let booked: Value = r.json().await.unwrap();
+    let booking: uuid::Uuid = booked["booking_id"].as_str().unwrap().parse().unwrap();
+    let pnr = booked["pnr"].as_str().unwrap().to_owned();
+    app.pay(token, booking, CARD_OK).await;
+    let b = app
+        .wait_for(booking, BookingStatus::Ticketed, Duration::from_secs(15))
+        .await;
+    app.catch_up().await;
+    (booking, pnr, b)
+}
+
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut req = app.client.get(app.url(path));
     if let Some(t) = token {
@@ -49,25 +74,11 @@ async fn a_ticketed_familys_e_ticket_and_invoice_read_as_they_should(pool: PgPoo
         }
         p
     };
-    let r = app
-        .post(
-            "/bookings",
-            Some(&token),
-            json!({"flight_id": flight, "passengers": [
-                person("Ada", json!({"seat": "12A"})),
-                person("Byron", json!({"seat": "12B", "type": "child"})),
-                person("Annabella", json!({"type": "infant", "travels_with": 0}))]}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let booked: Value = r.json().await.unwrap();
-    let booking: uuid::Uuid = booked["booking_id"].as_str().unwrap().parse().unwrap();
-    let pnr = booked["pnr"].as_str().unwrap().to_owned();
-    app.pay(&token, booking, CARD_OK).await;
-    let b = app
-        .wait_for(booking, BookingStatus::Ticketed, Duration::from_secs(15))
-        .await;
-    app.catch_up().await;
+    let family = json!({"flight_id": flight, "passengers": [
+        person("Ada", json!({"seat": "12A"})),
+        person("Byron", json!({"seat": "12B", "type": "child"})),
+        person("Annabella", json!({"type": "infant", "travels_with": 0}))]});
+    let (booking, pnr, b) = ticketed(&app, &token, family).await;
 
     let r = get(
         &app,
@@ -172,29 +183,10 @@ async fn an_itinerarys_e_ticket_and_invoice_show_every_flight(pool: PgPool) {
     let admin = app.admin_token().await;
     let r = app.post("/flights", Some(&admin), body).await;
     let second: uuid::Uuid = test_support::id_in(r, "flight_id").await;
-    let r = app
-        .post(
-            "/bookings",
-            Some(&token),
-            json!({"flights": [first, second], "passengers": [
-                {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
-                 "seat": {first.to_string(): "12A", second.to_string(): "14C"}}]}),
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let booked: Value = r.json().await.unwrap();
-    let booking: uuid::Uuid = booked["booking_id"].as_str().unwrap().parse().unwrap();
-    let pnr = booked["pnr"].as_str().unwrap().to_owned();
-    app.pay(&token, booking, CARD_OK).await;
-    let b = app
-        .wait_for(booking, BookingStatus::Ticketed, Duration::from_secs(15))
-        .await;
-    app.catch_up().await;
+    let trip = json!({"flights": [first, second], "passengers": [
+        {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
+         "seat": {first.to_string(): "12A", second.to_string(): "14C"}}]});
+    let (booking, pnr, b) = ticketed(&app, &token, trip).await;
 
     let r = get(
         &app,

@@ -72,6 +72,19 @@ async fn revenue_by_route(app: &TestApp) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Asserts a booking was made (201); its answer and id.
+async fn created(r: Response) -> (Value, Uuid) {
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let body: Value = r.json().await.unwrap();
+    let id = uuid(&body["booking_id"]);
+    (body, id)
+}
+
 fn uuid(v: &Value) -> Uuid {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -93,15 +106,7 @@ async fn a_connection_is_held_paid_and_ticketed_on_both_flights(pool: PgPool) {
     let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
 
-    let r = book_trip(&app, &token, &[a, b], 2).await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let body: Value = r.json().await.unwrap();
-    let id = uuid(&body["booking_id"]);
+    let (body, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
     // 2 x 420.00 + 2 x 150.00, each passenger's fare over both flights.
     assert_eq!(body["total"]["amount"], "1140.00", "{body}");
     assert_eq!(body["passengers"][0]["fare"]["amount"], "570.00");
@@ -231,9 +236,7 @@ async fn an_unpaid_itinerary_gives_every_flights_seats_back_when_its_hold_runs_o
     let app = spawn_with(pool, options).await;
     let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
-    let r = book_trip(&app, &token, &[a, b], 2).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let id = uuid(&r.json::<Value>().await.unwrap()["booking_id"]);
+    let (_, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
 
     app.wait_for(id, BookingStatus::Expired, Duration::from_secs(30))
         .await;
@@ -247,8 +250,7 @@ async fn a_declined_card_gives_every_flights_seats_back(pool: PgPool) {
     let app = spawn_with(pool, Options::with_sagas()).await;
     let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
-    let r = book_trip(&app, &token, &[a, b], 2).await;
-    let id = uuid(&r.json::<Value>().await.unwrap()["booking_id"]);
+    let (_, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
 
     assert_eq!(
         app.pay(&token, id, CARD_DECLINED).await.status(),
@@ -343,14 +345,7 @@ async fn a_passengers_seat_changes_on_one_flight_and_a_passenger_leaves_every_fl
             json!({"flights": [a, b], "passengers": passengers}),
         )
         .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let body: Value = r.json().await.unwrap();
-    let id = uuid(&body["booking_id"]);
+    let (body, id) = created(r).await;
     assert_eq!(body["segments"][1]["seats"], json!(["14A", "14B"]));
     let first = uuid(&body["passengers"][0]["passenger_id"]);
     let second = uuid(&body["passengers"][1]["passenger_id"]);
@@ -415,9 +410,7 @@ async fn a_cancelled_connection_cancels_and_refunds_the_whole_trip(pool: PgPool)
     let app = spawn_with(pool, Options::with_sagas()).await;
     let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
-    let r = book_trip(&app, &token, &[a, b], 2).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let id = uuid(&r.json::<Value>().await.unwrap()["booking_id"]);
+    let (_, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
     assert_eq!(
         app.pay(&token, id, CARD_OK).await.status(),
         StatusCode::ACCEPTED

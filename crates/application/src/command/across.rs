@@ -104,21 +104,30 @@ impl Commands {
                     )
                     .await
             }
-            many => {
-                self.across_flights(ctx, booking_id, many, |b, read| {
-                    let pairs: Vec<FlightSeats<'_>> =
-                        read.iter().map(|f| (&f.flight, &f.seats)).collect();
-                    let (booking, seats, reply) = decision(b, &pairs)?;
-                    Ok(AcrossDecided {
-                        booking,
-                        seats,
-                        reply,
-                        ..AcrossDecided::default()
-                    })
-                })
-                .await
-            }
+            many => self.on_flights(ctx, booking_id, many, decision).await,
         }
+    }
+
+    /// Runs `decision` across the flights `flight_ids` (all of a booking's,
+    /// or the one of an itinerary a seat changes on).
+    pub async fn on_flights(
+        &self,
+        ctx: &CommandContext,
+        booking_id: Uuid,
+        flight_ids: &[Uuid],
+        decision: OnFlights,
+    ) -> CommandResult<Outcome> {
+        self.across_flights(ctx, booking_id, flight_ids, |b, read| {
+            let pairs: Vec<FlightSeats<'_>> = read.iter().map(|f| (&f.flight, &f.seats)).collect();
+            let (booking, seats, reply) = decision(b, &pairs)?;
+            Ok(AcrossDecided {
+                booking,
+                seats,
+                reply,
+                ..AcrossDecided::default()
+            })
+        })
+        .await
     }
 
     /// Runs a command on `booking_id` and the flights `flight_ids` together
