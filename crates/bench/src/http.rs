@@ -3,6 +3,9 @@
 //! cores, as a client on the same host would).
 //!
 //! - spread: clients book one passenger each on random flights among many;
+//! - itineraries: the same, each booking on one of those flights and one of
+//!   as many connections (two flights held in one append, beside their
+//!   lanes), in the same run as the spread for comparison;
 //! - hot: every client books on the same flight until it is sold out
 //!   (1,089 seats), three flights in a row.
 //!
@@ -158,11 +161,35 @@ async fn measure(url: &str, args: &HttpBench, limits: Switch) -> anyhow::Result<
     let pool = sqlx::PgPool::connect(url).await?;
     settle(&pool).await?;
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let spread = flights.clone();
     let run = drive(&client, &base, args.clients, &customers, move |i| {
-        (Instant::now() < deadline).then(|| flights[(i * 7919) % flights.len()])
+        (Instant::now() < deadline).then(|| vec![spread[(i * 7919) % spread.len()]])
     })
     .await?;
     run.print(&format!("spread over {} flights", args.flights), setting);
+
+    let mut connections = Vec::new();
+    for _ in 0..args.flights {
+        connections.push(schedule_from(&client, &base, &admin, "JFK", "BOS", 10).await?);
+    }
+    settle(&pool).await?;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let run = drive(&client, &base, args.clients, &customers, move |i| {
+        (Instant::now() < deadline).then(|| {
+            vec![
+                flights[(i * 7919) % flights.len()],
+                connections[(i * 104_729) % connections.len()],
+            ]
+        })
+    })
+    .await?;
+    run.print(
+        &format!(
+            "itineraries of 2 flights over {} + {} flights",
+            args.flights, args.flights
+        ),
+        setting,
+    );
 
     let mut hot = Run::default();
     for _ in 0..3 {
@@ -233,13 +260,14 @@ impl Run {
     }
 }
 
-/// `clients` tasks book while `next(i)` names a flight.
+/// `clients` tasks book while `next(i)` names a flight (or an itinerary's
+/// flights).
 async fn drive(
     client: &Client,
     base: &str,
     clients: usize,
     customers: &Arc<Customers>,
-    next: impl Fn(usize) -> Option<Uuid> + Send + Sync + 'static,
+    next: impl Fn(usize) -> Option<Vec<Uuid>> + Send + Sync + 'static,
 ) -> anyhow::Result<Run> {
     let next = Arc::new(next);
     let counter = Arc::new(AtomicU64::new(0));
@@ -258,9 +286,9 @@ async fn drive(
                 let (mut ok, mut other) = (0u64, 0u64);
                 loop {
                     let i = counter.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some(flight) = next(i) else { break };
+                    let Some(flights) = next(i) else { break };
                     let t = Instant::now();
-                    let status = book(&client, &base, customers.next(), flight).await?;
+                    let status = book_flights(&client, &base, customers.next(), &flights).await?;
                     if status == StatusCode::CREATED {
                         hist.record(micros(t.elapsed()))?;
                         ok += 1;
@@ -341,12 +369,27 @@ pub(super) async fn book(
     token: &str,
     flight: Uuid,
 ) -> anyhow::Result<StatusCode> {
+    book_flights(client, base, token, &[flight]).await
+}
+
+/// [`book`] on one flight, or on every flight of an itinerary.
+async fn book_flights(
+    client: &Client,
+    base: &str,
+    token: &str,
+    flights: &[Uuid],
+) -> anyhow::Result<StatusCode> {
+    let passengers = json!([{
+        "first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
+        "email": "ada@example.com", "cabin": "economy"}]);
+    let body = match flights {
+        [one] => json!({"flight_id": one, "passengers": passengers}),
+        many => json!({"flights": many, "passengers": passengers}),
+    };
     let r = client
         .post(format!("{base}/bookings"))
         .bearer_auth(token)
-        .json(&json!({"flight_id": flight, "passengers": [{
-            "first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
-            "email": "ada@example.com", "cabin": "economy"}]}))
+        .json(&body)
         .send()
         .await?;
     let status = r.status();
@@ -399,12 +442,25 @@ pub(super) async fn customers(
 
 /// Schedules a one-cabin flight of 1,089 economy seats in 30 days.
 pub(super) async fn schedule(client: &Client, base: &str, admin: &str) -> anyhow::Result<Uuid> {
-    let departs = chrono::Utc::now() + chrono::Duration::days(30);
+    schedule_from(client, base, admin, "LHR", "JFK", 0).await
+}
+
+/// [`schedule`] from `origin` to `destination`, `later` hours after the
+/// LHR-JFK flights (10: two hours after they land).
+async fn schedule_from(
+    client: &Client,
+    base: &str,
+    admin: &str,
+    origin: &str,
+    destination: &str,
+    later: i64,
+) -> anyhow::Result<Uuid> {
+    let departs = chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(later);
     let r: Value = client
         .post(format!("{base}/flights"))
         .bearer_auth(admin)
         .json(&json!({
-            "flight_number": "BE100", "airline": "Bench Air", "origin": "LHR", "destination": "JFK",
+            "flight_number": "BE100", "airline": "Bench Air", "origin": origin, "destination": destination,
             "departs_at": departs, "arrives_at": departs + chrono::Duration::hours(8), "currency": "USD",
             "cabins": [{"cabin": "economy", "first_row": 1, "last_row": 99,
                         "seat_letters": "ABCDEFGHIJK", "fare": "420.00"}]}))
