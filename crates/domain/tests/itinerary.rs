@@ -71,16 +71,6 @@ fn economy() -> Option<SeatRequest> {
     Some(SeatRequest::Cabin(Cabin::Economy))
 }
 
-fn passenger(n: u128, kind: PassengerType, seat: Option<SeatRequest>) -> PassengerRequest {
-    PassengerRequest {
-        passenger_id: id(n),
-        kind,
-        seat,
-        travels_with: None,
-        details: ada(),
-    }
-}
-
 /// Two adults in economy; `connections` flights after the first.
 fn two_adults(connections: usize) -> PlaceItinerary {
     PlaceItinerary {

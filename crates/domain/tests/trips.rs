@@ -18,16 +18,6 @@ fn flight_and_seats() -> (Flight, SeatInventory) {
     (Flight::fold(&f), SeatInventory::fold(&s))
 }
 
-fn passenger(n: u128, kind: PassengerType, seat: Option<SeatRequest>) -> PassengerRequest {
-    PassengerRequest {
-        passenger_id: id(n),
-        kind,
-        seat,
-        travels_with: None,
-        details: ada(),
-    }
-}
-
 fn family() -> Vec<PassengerRequest> {
     let economy = Some(SeatRequest::Cabin(Cabin::Economy));
     let mut infant = passenger(3, PassengerType::Infant, None);

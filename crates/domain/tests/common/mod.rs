@@ -2,9 +2,11 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use domain::booking::{BookingCreated, BookingEvent, PassengerDetails, PassengerType};
+use domain::booking::{
+    BookingCreated, BookingEvent, PassengerDetails, PassengerRequest, PassengerType,
+};
 use domain::flight::{schedule_flight, CabinSpec, FlightEvent, ScheduleFlight};
-use domain::seats::SeatEvent;
+use domain::seats::{SeatEvent, SeatRequest};
 use domain::values::{AirportCode, Cabin, Currency, FlightNumber, Money, Pnr, Seat};
 use uuid::Uuid;
 
@@ -107,6 +109,17 @@ pub fn alan() -> PassengerDetails {
         email: None,
         phone: None,
         passport: None,
+    }
+}
+
+/// Passenger `n` (Ada's details) of `kind`, asking for `seat`.
+pub fn passenger(n: u128, kind: PassengerType, seat: Option<SeatRequest>) -> PassengerRequest {
+    PassengerRequest {
+        passenger_id: id(n),
+        kind,
+        seat,
+        travels_with: None,
+        details: ada(),
     }
 }
 
