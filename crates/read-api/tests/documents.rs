@@ -170,19 +170,7 @@ async fn a_ticketed_familys_e_ticket_and_invoice_read_as_they_should(pool: PgPoo
 async fn an_itinerarys_e_ticket_and_invoice_show_every_flight(pool: PgPool) {
     let app = spawn_with(pool, Options::with_sagas()).await;
     let (_, token) = app.customer().await;
-    let first = app.flight().await;
-    // A JFK-BOS connection two hours after the first flight lands.
-    let leaves = chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(10);
-    let mut body = test_support::flight_body(chrono::Duration::days(30));
-    body["flight_number"] = json!("BA1511");
-    body["origin"] = json!("JFK");
-    body["destination"] = json!("BOS");
-    body["departs_at"] = json!(leaves.to_rfc3339());
-    body["arrives_at"] = json!((leaves + chrono::Duration::hours(1)).to_rfc3339());
-    body["cabins"][1]["fare"] = json!("150.00");
-    let admin = app.admin_token().await;
-    let r = app.post("/flights", Some(&admin), body).await;
-    let second: uuid::Uuid = test_support::id_in(r, "flight_id").await;
+    let (first, second) = app.trip(chrono::Duration::hours(2)).await;
     let trip = json!({"flights": [first, second], "passengers": [
         {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1990-12-10",
          "seat": {first.to_string(): "12A", second.to_string(): "14C"}}]});

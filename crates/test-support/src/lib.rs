@@ -381,6 +381,25 @@ impl TestApp {
         id_in(r, "flight_id").await
     }
 
+    /// [`Self::flight`] and a JFK-BOS connection (BA1511) leaving
+    /// `layover` after it lands, economy at 150.00 (60 seats): an
+    /// itinerary's two flights.
+    pub async fn trip(&self, layover: chrono::Duration) -> (Uuid, Uuid) {
+        let first = self.flight().await;
+        let lands = chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(8);
+        let mut body = flight_body(chrono::Duration::days(30));
+        body["flight_number"] = json!("BA1511");
+        body["origin"] = json!("JFK");
+        body["destination"] = json!("BOS");
+        body["departs_at"] = json!((lands + layover).to_rfc3339());
+        body["arrives_at"] = json!((lands + layover + chrono::Duration::hours(1)).to_rfc3339());
+        body["cabins"][1]["fare"] = json!("150.00");
+        let admin = self.admin_token().await;
+        let r = self.post("/flights", Some(&admin), body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        (first, id_in(r, "flight_id").await)
+    }
+
     /// Books one passenger per seat request (`"12A"` or a cabin name).
     pub async fn book(&self, token: &str, flight: Uuid, requests: &[&str]) -> Response {
         let passengers: Vec<Value> = requests

@@ -10,29 +10,8 @@ use domain::values::{Cabin, Seat};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use test_support::{
-    flight_body, problem, spawn, spawn_with, Options, TestApp, CARD_DECLINED, CARD_OK,
-};
+use test_support::{problem, spawn, spawn_with, Options, TestApp, CARD_DECLINED, CARD_OK};
 use uuid::Uuid;
-
-/// The contract's LHR-JFK flight in 30 days, and a JFK-BOS connection
-/// leaving `layover` after it lands, economy at 150.00 (60 seats).
-async fn trip(app: &TestApp, layover: chrono::Duration) -> (Uuid, Uuid) {
-    let first = app.flight().await;
-    let departs = chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(8);
-    let mut body = flight_body(chrono::Duration::days(30));
-    body["flight_number"] = json!("BA1511");
-    body["origin"] = json!("JFK");
-    body["destination"] = json!("BOS");
-    body["departs_at"] = json!((departs + layover).to_rfc3339());
-    body["arrives_at"] = json!((departs + layover + chrono::Duration::hours(1)).to_rfc3339());
-    body["cabins"][1]["fare"] = json!("150.00");
-    let admin = app.admin_token().await;
-    let r = app.post("/flights", Some(&admin), body).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let second = test_support::id_in(r, "flight_id").await;
-    (first, second)
-}
 
 fn passenger(i: usize, extra: Value) -> Value {
     let mut p = json!({"first_name": "Ada", "last_name": format!("Lovelace{i}"),
@@ -102,7 +81,7 @@ async fn leave(app: &TestApp, flight: Uuid, left: usize) {
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_connection_is_held_paid_and_ticketed_on_both_flights(pool: PgPool) {
     let app = spawn_with(pool, Options::with_sagas()).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
 
     let (body, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
@@ -233,7 +212,7 @@ async fn nothing_kept(app: &TestApp, booking: Uuid, flights: &[Uuid]) {
 async fn an_unpaid_itinerary_gives_every_flights_seats_back_when_its_hold_runs_out(pool: PgPool) {
     let options = Options::with_sagas().hold_ttl(Duration::from_secs(1));
     let app = spawn_with(pool, options).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
     let (_, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
 
@@ -247,7 +226,7 @@ async fn an_unpaid_itinerary_gives_every_flights_seats_back_when_its_hold_runs_o
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_declined_card_gives_every_flights_seats_back(pool: PgPool) {
     let app = spawn_with(pool, Options::with_sagas()).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
     let (_, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
 
@@ -263,7 +242,7 @@ async fn a_declined_card_gives_every_flights_seats_back(pool: PgPool) {
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn an_itinerary_one_of_whose_flights_is_full_holds_nothing(pool: PgPool) {
     let app = spawn(pool).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
     leave(&app, b, 1).await;
     let (_, token) = app.customer().await;
     let bookings_before = app.stream_count("booking").await;
@@ -280,8 +259,8 @@ async fn an_itinerary_one_of_whose_flights_is_full_holds_nothing(pool: PgPool) {
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_bad_itinerary_is_refused_and_holds_nothing(pool: PgPool) {
     let app = spawn(pool).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
-    let (_, tight) = trip(&app, chrono::Duration::minutes(30)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
+    let (_, tight) = app.trip(chrono::Duration::minutes(30)).await;
     let (_, token) = app.customer().await;
     let economy = || vec![passenger(0, json!({"cabin": "economy"}))];
 
@@ -325,7 +304,7 @@ async fn a_bad_itinerary_is_refused_and_holds_nothing(pool: PgPool) {
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_passengers_seat_changes_on_one_flight_and_a_passenger_leaves_every_flight(pool: PgPool) {
     let app = spawn(pool).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
     let passengers = vec![
         passenger(
@@ -407,7 +386,7 @@ async fn a_passengers_seat_changes_on_one_flight_and_a_passenger_leaves_every_fl
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn a_cancelled_connection_cancels_and_refunds_the_whole_trip(pool: PgPool) {
     let app = spawn_with(pool, Options::with_sagas()).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
     let (_, token) = app.customer().await;
     let (_, id) = created(book_trip(&app, &token, &[a, b], 2).await).await;
     assert_eq!(
@@ -458,7 +437,7 @@ async fn a_cancelled_connection_cancels_and_refunds_the_whole_trip(pool: PgPool)
 #[sqlx::test(migrator = "test_support::MIGRATOR")]
 async fn two_leg_bookings_race_one_leg_bookings_for_the_connections_last_seats(pool: PgPool) {
     let app = spawn(pool).await;
-    let (a, b) = trip(&app, chrono::Duration::hours(2)).await;
+    let (a, b) = app.trip(chrono::Duration::hours(2)).await;
     leave(&app, b, 4).await;
     let (_, token) = app.customer().await;
 
